@@ -1,0 +1,329 @@
+package envelope
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// ConnOptions configure a Conn. The zero value is usable.
+type ConnOptions struct {
+	// Handler receives every request and notification, one at a time on
+	// the connection's read loop and in the order they arrived. It must
+	// not block: work that takes time belongs on a goroutine the handler
+	// starts. A request must be answered with Reply or ReplyError. A nil
+	// Handler answers requests with "method not found".
+	Handler func(c *Conn, m *Envelope)
+	// MaxFrameSize bounds an incoming frame's body; DefaultMaxFrameSize
+	// when zero. A larger frame closes the connection.
+	MaxFrameSize int
+	// WriteTimeout bounds each write when the connection supports write
+	// deadlines (a net.Conn does). A peer that stops reading for longer is
+	// cut off rather than allowed to block every writer. Zero means none.
+	WriteTimeout time.Duration
+	// Logger receives the reason a connection was closed for a protocol
+	// violation. slog.Default() when nil.
+	Logger *slog.Logger
+	// OnClose, when set, runs on the read loop once the connection has
+	// ended and every pending Call has failed, just before Done closes.
+	// err is what Err reports.
+	OnClose func(err error)
+}
+
+// Conn multiplexes JSON-RPC 2.0 messages over one byte stream in both
+// directions. One read loop parses each message once and routes it:
+// responses to the Call waiting for them, everything else to the Handler.
+// Writes go out whole, one frame per Write, under a mutex.
+//
+// All methods are safe for concurrent use.
+type Conn struct {
+	rwc     io.ReadWriteCloser
+	handler func(c *Conn, m *Envelope)
+	onClose func(error)
+	maxSize int
+	wto     time.Duration
+	log     *slog.Logger
+
+	wmu sync.Mutex
+
+	mu      sync.Mutex
+	seq     uint64
+	pending map[uint64]chan *Envelope
+	closing bool
+	reason  error // why the connection ended; set once
+
+	done chan struct{}
+}
+
+// NewConn returns a Conn over rwc. Nothing is read until Start.
+func NewConn(rwc io.ReadWriteCloser, opts ConnOptions) *Conn {
+	c := &Conn{
+		rwc:     rwc,
+		handler: opts.Handler,
+		onClose: opts.OnClose,
+		maxSize: opts.MaxFrameSize,
+		wto:     opts.WriteTimeout,
+		log:     opts.Logger,
+		pending: make(map[uint64]chan *Envelope),
+		done:    make(chan struct{}),
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.handler == nil {
+		c.handler = func(c *Conn, m *Envelope) {
+			if m.IsRequest() {
+				_ = c.ReplyError(m.ID, Errorf(CodeMethodNotFound, "method not found: %s", m.Method))
+			}
+		}
+	}
+	return c
+}
+
+// Start starts the read loop. It ends when the stream does, or on Close;
+// then every pending Call fails and Done is closed.
+func (c *Conn) Start() { go c.readLoop() }
+
+// Done is closed once the connection has ended and its read loop exited.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err reports why the connection ended: nil while it is open, io.EOF when
+// the peer closed it between messages, ErrShutdown after Close, or the
+// violation or I/O error that ended it.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// Close ends the connection. Calls still waiting fail with ErrShutdown.
+func (c *Conn) Close() error {
+	c.CloseWithError(ErrShutdown)
+	return nil
+}
+
+// CloseWithError ends the connection and records reason as the cause that
+// Err reports, unless a cause was already recorded.
+func (c *Conn) CloseWithError(reason error) {
+	c.mu.Lock()
+	if c.reason == nil {
+		c.reason = reason
+	}
+	c.closing = true
+	c.mu.Unlock()
+	_ = c.rwc.Close()
+}
+
+func (c *Conn) readLoop() {
+	fr := NewFrameReader(c.rwc, c.maxSize)
+	var err error
+	for {
+		var body []byte
+		if body, err = fr.ReadFrame(); err != nil {
+			break
+		}
+		var m *Envelope
+		if m, err = Decode(body); err != nil {
+			// Tell the peer why before hanging up; it may be a person
+			// writing a plugin by hand.
+			code := int64(CodeInvalidRequest)
+			if json := firstNonSpace(body); json < 0 || (body[json] != '{' && body[json] != '[') {
+				code = CodeParseError
+			}
+			_ = c.ReplyError(nil, &Error{Code: code, Message: err.Error()})
+			break
+		}
+		if m.IsResponse() {
+			c.deliver(m)
+			continue
+		}
+		c.handler(c, m)
+	}
+	c.mu.Lock()
+	violation := c.reason == nil && (errors.Is(err, ErrProtocol) || errors.Is(err, ErrFrameTooLarge))
+	if c.reason == nil {
+		c.reason = err
+	}
+	c.closing = true
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	if violation {
+		c.log.Warn("plugsock: closing connection", "reason", err)
+	}
+	_ = c.rwc.Close()
+	for _, ch := range pending {
+		ch <- nil
+	}
+	if c.onClose != nil {
+		c.onClose(c.Err())
+	}
+	close(c.done)
+}
+
+func (c *Conn) deliver(m *Envelope) {
+	if m.ID == nil || m.ID.IsString {
+		if m.Error != nil {
+			c.log.Warn("plugsock: peer reported an error", "code", m.Error.Code, "message", m.Error.Message)
+		}
+		return
+	}
+	c.mu.Lock()
+	ch := c.pending[m.ID.Num]
+	delete(c.pending, m.ID.Num)
+	c.mu.Unlock()
+	if ch == nil {
+		// A late answer to a call that was cancelled or timed out.
+		c.log.Debug("plugsock: response to unknown id", "id", m.ID.Num)
+		return
+	}
+	ch <- m
+}
+
+// closedErr is what calls get once the connection is gone.
+func (c *Conn) closedErr() error {
+	c.mu.Lock()
+	r := c.reason
+	c.mu.Unlock()
+	switch {
+	case r == nil || r == ErrShutdown:
+		return ErrShutdown
+	case errors.Is(r, io.EOF) || errors.Is(r, net.ErrClosed):
+		return fmt.Errorf("%w: connection lost", ErrShutdown)
+	default:
+		return fmt.Errorf("%w: %v", ErrShutdown, r)
+	}
+}
+
+// Call sends a request and waits for its answer, which it decodes into
+// result (a pointer, or nil to discard it). The trace id in ctx
+// (WithTrace) travels in the request's meta. When ctx ends first, Call
+// sends $/cancelRequest for the request and returns ctx's error; a
+// connection that ends first makes Call return an error wrapping
+// ErrShutdown. An error answer is returned as an *Error.
+func (c *Conn) Call(ctx context.Context, method string, params, result any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ch := make(chan *Envelope, 1)
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return c.closedErr()
+	}
+	c.seq++
+	id := jsonrpc2.ID{Num: c.seq}
+	c.pending[id.Num] = ch
+	c.mu.Unlock()
+
+	m := newMsg()
+	err := m.request(&id, method, params, TraceFrom(ctx))
+	if err == nil {
+		err = c.write(m.frame())
+		if err != nil {
+			err = c.closedErr()
+		}
+	}
+	m.free()
+	if err != nil {
+		c.forget(id.Num)
+		return err
+	}
+
+	select {
+	case r := <-ch:
+		return c.finish(r, result)
+	case <-ctx.Done():
+		if c.forget(id.Num) {
+			_ = c.Notify(MethodCancel, CancelParams{ID: id})
+			return ctx.Err()
+		}
+		// The answer won the race; it is already in ch.
+		return c.finish(<-ch, result)
+	}
+}
+
+// forget drops a pending call and reports whether it was still pending.
+func (c *Conn) forget(id uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.pending[id]; !ok {
+		return false
+	}
+	delete(c.pending, id)
+	return true
+}
+
+func (c *Conn) finish(r *Envelope, result any) error {
+	if r == nil {
+		return c.closedErr()
+	}
+	if r.Error != nil {
+		return r.Error
+	}
+	if result == nil {
+		return nil
+	}
+	if err := unmarshal(r.Result, result); err != nil {
+		return fmt.Errorf("decoding result: %w", err)
+	}
+	return nil
+}
+
+// Notify sends a notification.
+func (c *Conn) Notify(method string, params any) error {
+	m := newMsg()
+	defer m.free()
+	if err := m.request(nil, method, params, ""); err != nil {
+		return err
+	}
+	return c.write(m.frame())
+}
+
+// Reply answers the request with the given id with result. When result
+// cannot be encoded the peer gets an internal error instead and Reply
+// returns the encoding error.
+func (c *Conn) Reply(id *jsonrpc2.ID, result any) error {
+	m := newMsg()
+	defer m.free()
+	if err := m.result(id, result); err != nil {
+		_ = c.ReplyError(id, Errorf(CodeInternalError, "encoding result: %v", err))
+		return fmt.Errorf("encoding result: %w", err)
+	}
+	return c.write(m.frame())
+}
+
+// ReplyError answers the request with the given id with an error. A nil
+// id answers a message whose id could not be read.
+func (c *Conn) ReplyError(id *jsonrpc2.ID, e *Error) error {
+	m := newMsg()
+	defer m.free()
+	m.error(id, e)
+	return c.write(m.frame())
+}
+
+// deadliner is what a net.Conn offers for write timeouts.
+type deadliner interface{ SetWriteDeadline(time.Time) error }
+
+func (c *Conn) write(b []byte) error {
+	c.wmu.Lock()
+	if c.wto > 0 {
+		if d, ok := c.rwc.(deadliner); ok {
+			_ = d.SetWriteDeadline(time.Now().Add(c.wto))
+		}
+	}
+	_, err := c.rwc.Write(b)
+	c.wmu.Unlock()
+	if err != nil {
+		// A half-written frame leaves the stream unusable.
+		c.CloseWithError(fmt.Errorf("write: %w", err))
+	}
+	return err
+}

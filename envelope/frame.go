@@ -1,0 +1,146 @@
+package envelope
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// DefaultMaxFrameSize bounds a frame's body when no limit is set: large
+// enough for any sensible payload, small enough that a hostile peer cannot
+// make the host allocate much.
+const DefaultMaxFrameSize = 4 << 20
+
+const (
+	maxHeaderLines = 32
+	headerBufSize  = 4096
+	// Bodies above this size grow as their bytes arrive instead of being
+	// allocated in full from the declared length, so a peer that declares
+	// a large frame and sends nothing costs nothing.
+	eagerBodySize = 64 << 10
+)
+
+// FrameReader reads LSP-style frames: header lines ending in "\r\n", a blank
+// line, then Content-Length bytes of body. Header lines other than
+// Content-Length are ignored.
+type FrameReader struct {
+	r   *bufio.Reader
+	max int
+	buf []byte
+}
+
+// NewFrameReader returns a FrameReader that refuses bodies longer than max
+// bytes (DefaultMaxFrameSize when max <= 0).
+func NewFrameReader(r io.Reader, max int) *FrameReader {
+	if max <= 0 {
+		max = DefaultMaxFrameSize
+	}
+	return &FrameReader{r: bufio.NewReaderSize(r, headerBufSize), max: max}
+}
+
+// ReadFrame returns the next frame's body. The slice is valid until the next
+// call. At a clean end of stream between frames it returns io.EOF; errors
+// about the frame itself wrap ErrProtocol or ErrFrameTooLarge.
+func (f *FrameReader) ReadFrame() ([]byte, error) {
+	length := -1
+	for i := 0; ; i++ {
+		if i == maxHeaderLines {
+			return nil, fmt.Errorf("%w: more than %d header lines", ErrProtocol, maxHeaderLines)
+		}
+		line, err := f.r.ReadSlice('\n')
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return nil, fmt.Errorf("%w: header line longer than %d bytes", ErrProtocol, headerBufSize)
+			}
+			if err == io.EOF && (i > 0 || len(line) > 0) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			if i == 0 {
+				// Tolerate stray blank lines between frames.
+				i = -1
+				continue
+			}
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte{':'})
+		if !ok {
+			return nil, fmt.Errorf("%w: malformed header line %q", ErrProtocol, truncate(line))
+		}
+		if !bytes.EqualFold(bytes.TrimSpace(name), []byte("Content-Length")) {
+			continue
+		}
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(value)), 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%w: bad Content-Length %q", ErrProtocol, truncate(value))
+		}
+		if n > int64(f.max) {
+			return nil, fmt.Errorf("%w: %d bytes, limit is %d", ErrFrameTooLarge, n, f.max)
+		}
+		length = int(n)
+	}
+	if length < 0 {
+		return nil, fmt.Errorf("%w: frame without Content-Length header", ErrProtocol)
+	}
+	if length <= eagerBodySize || length <= cap(f.buf) {
+		if cap(f.buf) < length {
+			f.buf = make([]byte, length)
+		}
+		body := f.buf[:length]
+		if _, err := io.ReadFull(f.r, body); err != nil {
+			return nil, unexpected(err)
+		}
+		return body, nil
+	}
+	// Not kept for the next frame: an idle connection should not hold on
+	// to the largest frame it ever saw.
+	var b bytes.Buffer
+	if _, err := io.CopyN(&b, f.r, int64(length)); err != nil {
+		return nil, unexpected(err)
+	}
+	return b.Bytes(), nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
+}
+
+// AppendFrame appends body framed with its Content-Length header to dst.
+func AppendFrame(dst, body []byte) []byte {
+	dst = append(dst, "Content-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(body)), 10)
+	dst = append(dst, "\r\n\r\n"...)
+	return append(dst, body...)
+}
+
+// headroom is room left in front of a message body for its header, so a
+// frame is built in one buffer and written with one Write.
+const headroom = len("Content-Length: ") + 20 + len("\r\n\r\n")
+
+// putHeader writes the header for the body b[headroom:] just in front of it
+// and returns the whole frame.
+func putHeader(b []byte) []byte {
+	var tmp [headroom]byte
+	h := append(tmp[:0], "Content-Length: "...)
+	h = strconv.AppendInt(h, int64(len(b)-headroom), 10)
+	h = append(h, "\r\n\r\n"...)
+	start := headroom - len(h)
+	copy(b[start:], h)
+	return b[start:]
+}

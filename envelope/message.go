@@ -1,0 +1,251 @@
+package envelope
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// Envelope is one JSON-RPC 2.0 message as read off the wire: a request (ID
+// and Method), a notification (Method, no ID) or a response (ID and Result
+// or Error). It is decoded once; Params and Result stay raw until the code
+// that knows their type decodes them.
+type Envelope struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      *jsonrpc2.ID    `json:"id,omitempty"`
+	Method  string          `json:"method,omitempty"`
+	Params  json.RawMessage `json:"params,omitempty"`
+	Meta    *Meta           `json:"meta,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *Error          `json:"error,omitempty"`
+}
+
+// IsRequest reports whether e is a request that expects a response.
+func (e *Envelope) IsRequest() bool { return e.Method != "" && e.ID != nil }
+
+// IsNotification reports whether e is a notification.
+func (e *Envelope) IsNotification() bool { return e.Method != "" && e.ID == nil }
+
+// IsResponse reports whether e answers a request.
+func (e *Envelope) IsResponse() bool {
+	return e.Method == "" && (e.Result != nil || e.Error != nil)
+}
+
+// Trace returns the trace id in e's meta, or "".
+func (e *Envelope) Trace() string {
+	if e.Meta == nil {
+		return ""
+	}
+	return e.Meta.Trace
+}
+
+// Decode parses one message body. It rejects what JSON-RPC 2.0 does not
+// allow (a batch, a wrong version, a message that is neither request,
+// notification nor response) with an error wrapping ErrProtocol.
+func Decode(body []byte) (*Envelope, error) {
+	if i := firstNonSpace(body); i >= 0 && body[i] == '[' {
+		return nil, fmt.Errorf("%w: batches are not supported", ErrProtocol)
+	}
+	e := new(Envelope)
+	if err := json.Unmarshal(body, e); err != nil {
+		return nil, fmt.Errorf("%w: malformed JSON: %v", ErrProtocol, err)
+	}
+	if e.JSONRPC != "2.0" {
+		return nil, fmt.Errorf("%w: jsonrpc must be \"2.0\", got %q", ErrProtocol, e.JSONRPC)
+	}
+	switch {
+	case e.Method != "":
+		if e.Result != nil || e.Error != nil {
+			return nil, fmt.Errorf("%w: message has both method and result or error", ErrProtocol)
+		}
+	case e.Result != nil || e.Error != nil:
+		if e.ID == nil && e.Error == nil {
+			return nil, fmt.Errorf("%w: response without id", ErrProtocol)
+		}
+	default:
+		return nil, fmt.Errorf("%w: message is neither request, notification nor response", ErrProtocol)
+	}
+	return e, nil
+}
+
+func firstNonSpace(b []byte) int {
+	for i, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return i
+		}
+	}
+	return -1
+}
+
+// msg builds one outgoing frame. The body is written after headroom bytes
+// so that the header can be put in front of it without copying.
+type msg struct {
+	b   []byte
+	enc *json.Encoder
+}
+
+var msgPool = sync.Pool{New: func() any {
+	m := &msg{b: make([]byte, headroom, 512)}
+	m.enc = json.NewEncoder(m)
+	m.enc.SetEscapeHTML(false)
+	return m
+}}
+
+func newMsg() *msg {
+	m := msgPool.Get().(*msg)
+	m.b = m.b[:headroom]
+	return m
+}
+
+func (m *msg) free() {
+	// Keep big buffers out of the pool: one large payload should not pin
+	// memory for the life of the process.
+	if cap(m.b) <= 64<<10 {
+		msgPool.Put(m)
+	}
+}
+
+// Write lets the JSON encoder append to the message.
+func (m *msg) Write(p []byte) (int, error) {
+	m.b = append(m.b, p...)
+	return len(p), nil
+}
+
+func (m *msg) str(s string) { m.b = append(m.b, s...) }
+
+func (m *msg) quote(s string) { m.b = appendQuote(m.b, s) }
+
+// value appends v as JSON. A json.RawMessage is checked, not trusted: a
+// malformed one would otherwise cost the peer its connection.
+func (m *msg) value(v any) error {
+	if v == nil {
+		m.str("null")
+		return nil
+	}
+	n := len(m.b)
+	if err := m.enc.Encode(v); err != nil {
+		m.b = m.b[:n]
+		return err
+	}
+	m.b = m.b[:len(m.b)-1] // Encode's trailing newline
+	return nil
+}
+
+func (m *msg) id(id jsonrpc2.ID) {
+	if id.IsString {
+		m.quote(id.Str)
+	} else {
+		m.b = strconv.AppendUint(m.b, id.Num, 10)
+	}
+}
+
+// frame finishes the message and returns the bytes to write.
+func (m *msg) frame() []byte { return putHeader(m.b) }
+
+func (m *msg) request(id *jsonrpc2.ID, method string, params any, trace string) error {
+	m.str(`{"jsonrpc":"2.0",`)
+	if id != nil {
+		m.str(`"id":`)
+		m.id(*id)
+		m.str(`,`)
+	}
+	m.str(`"method":`)
+	m.quote(method)
+	if params != nil {
+		m.str(`,"params":`)
+		if err := m.value(params); err != nil {
+			return fmt.Errorf("encoding params of %s: %w", method, err)
+		}
+	}
+	if trace != "" {
+		m.str(`,"meta":{"trace":`)
+		m.quote(trace)
+		m.str(`}`)
+	}
+	m.str(`}`)
+	return nil
+}
+
+func (m *msg) result(id *jsonrpc2.ID, result any) error {
+	m.str(`{"jsonrpc":"2.0","id":`)
+	if id == nil {
+		m.str("null")
+	} else {
+		m.id(*id)
+	}
+	m.str(`,"result":`)
+	if err := m.value(result); err != nil {
+		return err
+	}
+	m.str(`}`)
+	return nil
+}
+
+func (m *msg) error(id *jsonrpc2.ID, e *Error) {
+	m.str(`{"jsonrpc":"2.0","id":`)
+	if id == nil {
+		m.str("null")
+	} else {
+		m.id(*id)
+	}
+	m.str(`,"error":{"code":`)
+	m.b = strconv.AppendInt(m.b, e.Code, 10)
+	m.str(`,"message":`)
+	m.quote(e.Message)
+	if len(e.Data) > 0 && json.Valid(e.Data) {
+		m.str(`,"data":`)
+		m.b = append(m.b, e.Data...)
+	}
+	m.str(`}}`)
+}
+
+const hex = "0123456789abcdef"
+
+// appendQuote appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
+// encoding/json does, so a frame is always valid JSON.
+func appendQuote(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,375 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/sourcegraph/jsonrpc2"
+
+	"github.com/plugsock/plugsock/envelope"
+)
+
+// DefaultHandshakeTimeout bounds the wait for the socket's answer to the
+// handshake when Plugin.HandshakeTimeout is zero.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// asyncBuffer is how many async items a plugin may queue before its hook
+// sends block; they are held while the handshake is under way.
+const asyncBuffer = 64
+
+// ErrRunning is returned by Start on a Plugin that is already running.
+var ErrRunning = errors.New("plugsock: plugin is already running")
+
+// Plugin serves a Go value's methods to a socket. The zero value is ready
+// to use; its fields are optional settings read when Start begins.
+type Plugin struct {
+	// Logger receives the plugin's log lines; slog.Default() when nil.
+	Logger *slog.Logger
+	// HandshakeTimeout bounds the wait for the socket's answer to the
+	// handshake; DefaultHandshakeTimeout when zero.
+	HandshakeTimeout time.Duration
+	// MaxFrameSize bounds incoming frames; envelope.DefaultMaxFrameSize
+	// when zero.
+	MaxFrameSize int
+	// Token is sent in the handshake to a socket that requires one.
+	Token string
+	// Launch is sent in the handshake so that a host which started this
+	// process knows which connection is which.
+	Launch string
+	// OnConnect, when set, is called once the handshake has succeeded,
+	// with the name the socket assigned, before any call is served.
+	OnConnect func(name string)
+
+	mu  sync.Mutex
+	cur *session
+}
+
+// Start serves v's methods over conn. It reflects every exported method
+// shaped
+//
+//	func (t *T) Name(ctx context.Context, in In) (Out, error)
+//
+// describes their input and output, calls v.UseAsyncHook(ch) if v has that
+// method, handshakes with info's name and version, and serves calls until
+// the socket unplugs the plugin or shuts down (Start returns nil) or the
+// connection is lost or the handshake refused (Start returns an error that
+// says why). info may be nil; after the handshake info.Name holds the name
+// the socket assigned. info.Functions, when set, refines the reflected
+// descriptions (for example marking a field optional); reflection still
+// decides which functions and fields exist.
+//
+// Inside a method, envelope.TraceFrom(ctx) returns the call's trace id, as
+// does ctx.Value(ctxKey) when ctxKey is not nil. Each call runs on its own
+// goroutine; a panic becomes an error answer and the plugin goes on.
+// Start closes conn before it returns.
+func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser, ctxKey any) error {
+	ms, err := methods(v)
+	if err != nil {
+		_ = conn.Close()
+		return err
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if info == nil {
+		info = &envelope.PluginInfo{}
+	}
+	hs := envelope.Handshake{Token: p.Token, Launch: p.Launch}
+	hs.Name = info.Name
+	if hs.Name == "" {
+		hs.Name = typeName(v)
+	}
+	hs.Version = info.Version
+	var unknown []string
+	hs.Functions, unknown = describe(ms, info.Functions)
+	if len(unknown) > 0 {
+		log.Warn("plugsock: info.Functions names functions the plugin does not have; ignored", "plugin", hs.Name, "functions", unknown, "have", methodNames(ms))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &session{
+		methods: ms,
+		ctxKey:  ctxKey,
+		log:     log.With("plugin", hs.Name),
+		ctx:     ctx,
+		cancel:  cancel,
+		calls:   make(map[jsonrpc2.ID]context.CancelFunc),
+		stopped: make(chan struct{}),
+	}
+	p.mu.Lock()
+	if p.cur != nil {
+		p.mu.Unlock()
+		_ = conn.Close()
+		cancel()
+		return ErrRunning
+	}
+	p.cur = s
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.cur = nil
+		p.mu.Unlock()
+	}()
+
+	s.conn = envelope.NewConn(conn, envelope.ConnOptions{
+		Handler:      s.handle,
+		MaxFrameSize: p.MaxFrameSize,
+		Logger:       s.log,
+	})
+	s.fwdDone = make(chan struct{})
+	if h, ok := v.(interface{ UseAsyncHook(chan any) }); ok {
+		s.hook = make(chan any, asyncBuffer)
+		h.UseAsyncHook(s.hook)
+	}
+	s.conn.Start()
+
+	timeout := p.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	hctx, hcancel := context.WithTimeout(ctx, timeout)
+	var res envelope.HandshakeResult
+	err = s.conn.Call(hctx, envelope.MethodHandshake, &hs, &res)
+	hcancel()
+	if err != nil {
+		close(s.fwdDone)
+		s.conn.Close()
+		<-s.conn.Done()
+		cancel()
+		s.inflight.Wait()
+		return fmt.Errorf("plugsock: plugin %q: handshake: %w", hs.Name, err)
+	}
+	info.Name = res.Name
+	s.log = log.With("plugin", res.Name)
+	s.log.Debug("plugsock: connected", "session", res.Session)
+	if p.OnConnect != nil {
+		p.OnConnect(res.Name)
+	}
+
+	go s.forward()
+	<-s.conn.Done()
+	cancel()
+	s.inflight.Wait()
+	<-s.fwdDone
+
+	s.mu.Lock()
+	graceful := s.graceful
+	s.mu.Unlock()
+	if graceful {
+		return nil
+	}
+	return fmt.Errorf("plugsock: plugin %q: connection lost: %w", res.Name, s.conn.Err())
+}
+
+// Close ends a running plugin in an orderly way: it tells the socket it is
+// leaving, refuses new calls, lets the calls in flight finish and answer,
+// and closes the connection, so the host reports a graceful disconnect.
+// Start then returns nil. Close on a plugin that is not running does
+// nothing.
+func (p *Plugin) Close() error {
+	p.mu.Lock()
+	s := p.cur
+	p.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	_ = s.conn.Notify(envelope.MethodShutdown, nil)
+	s.stop(nil)
+	return nil
+}
+
+func typeName(v any) string {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Name() != "" {
+		return t.Name()
+	}
+	return "plugin"
+}
+
+// session is one run of Start: one connection and its calls.
+type session struct {
+	methods map[string]*method
+	ctxKey  any
+	log     *slog.Logger
+	conn    *envelope.Conn
+	hook    chan any
+
+	ctx    context.Context // parent of every call's context
+	cancel context.CancelFunc
+
+	inflight sync.WaitGroup
+	stopOnce sync.Once
+	stopped  chan struct{} // closed once the calls in flight have answered
+	fwdDone  chan struct{} // closed when forward has flushed and returned
+
+	mu       sync.Mutex
+	calls    map[jsonrpc2.ID]context.CancelFunc
+	stopping bool
+	graceful bool
+}
+
+// handle runs on the connection's read loop; anything slow goes on its own
+// goroutine.
+func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
+	switch m.Method {
+	case envelope.MethodCancel:
+		var p envelope.CancelParams
+		if envelope.DecodeParams(m, &p) == nil {
+			s.mu.Lock()
+			cancel := s.calls[p.ID]
+			s.mu.Unlock()
+			if cancel != nil {
+				cancel()
+			}
+		}
+		return
+	case envelope.MethodPing:
+		if m.IsRequest() {
+			_ = c.Reply(m.ID, nil)
+		}
+		return
+	case envelope.MethodShutdown:
+		if m.IsRequest() {
+			go s.stop(m.ID)
+		}
+		return
+	}
+	if !m.IsRequest() {
+		s.log.Debug("plugsock: ignoring notification", "method", m.Method)
+		return
+	}
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeShuttingDown, "plugin is shutting down"))
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	s.calls[*m.ID] = cancel
+	s.inflight.Add(1)
+	s.mu.Unlock()
+	go s.serve(ctx, m)
+}
+
+func (s *session) serve(ctx context.Context, m *envelope.Envelope) {
+	defer s.inflight.Done()
+	defer func() {
+		s.mu.Lock()
+		cancel := s.calls[*m.ID]
+		delete(s.calls, *m.ID)
+		s.mu.Unlock()
+		cancel()
+	}()
+	trace := m.Trace()
+	if trace == "" {
+		trace = uuid.NewString()
+	}
+	result, rerr := s.invoke(ctx, m, trace)
+	var err error
+	if rerr != nil {
+		err = s.conn.ReplyError(m.ID, rerr)
+	} else {
+		err = s.conn.Reply(m.ID, result)
+	}
+	if err != nil {
+		s.log.Warn("plugsock: could not answer", "method", m.Method, "trace", trace, "err", err)
+	}
+}
+
+// invoke decodes the params, runs the method and turns what went wrong
+// into the error answer the protocol prescribes.
+func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string) (result any, rerr *envelope.Error) {
+	meth := s.methods[m.Method]
+	if meth == nil {
+		return nil, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method)
+	}
+	in := reflect.New(meth.in)
+	if err := envelope.DecodeParams(m, in.Interface()); err != nil {
+		return nil, envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: %v", m.Method, err)
+	}
+	ctx = envelope.WithTrace(ctx, trace)
+	if s.ctxKey != nil {
+		ctx = context.WithValue(ctx, s.ctxKey, trace)
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("plugsock: method panicked", "method", m.Method, "trace", trace, "panic", v, "stack", string(debug.Stack()))
+			result, rerr = nil, envelope.Errorf(envelope.CodeInternalError, "panic in %s: %v", m.Method, v)
+		}
+	}()
+	out := meth.fn.Call([]reflect.Value{reflect.ValueOf(ctx), in.Elem()})
+	if err, _ := out[1].Interface().(error); err != nil {
+		var e *envelope.Error
+		switch {
+		case errors.As(err, &e):
+			return nil, e
+		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+			return nil, envelope.Errorf(envelope.CodeRequestCancelled, "%s: %v", m.Method, err)
+		}
+		return nil, &envelope.Error{Code: envelope.CodeMethodError, Message: err.Error()}
+	}
+	return out[0].Interface(), nil
+}
+
+// stop refuses new calls, lets those in flight answer, flushes what is
+// queued in the async hook, answers the $/shutdown request with id (when
+// there is one) and closes the connection.
+func (s *session) stop(id *jsonrpc2.ID) {
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
+	s.inflight.Wait()
+	s.stopOnce.Do(func() { close(s.stopped) })
+	<-s.fwdDone
+	s.mu.Lock()
+	s.graceful = true
+	s.mu.Unlock()
+	if id != nil {
+		_ = s.conn.Reply(id, nil)
+	}
+	s.conn.Close()
+}
+
+// forward sends what the plugin puts in its async hook as $/async
+// notifications, in order. When the session stops it sends what is still
+// queued, so that a graceful stop loses nothing already handed over.
+func (s *session) forward() {
+	defer close(s.fwdDone)
+	if s.hook == nil {
+		return
+	}
+	send := func(v any) {
+		if err := s.conn.Notify(envelope.MethodAsync, v); err != nil {
+			s.log.Warn("plugsock: async item not sent", "err", err)
+		}
+	}
+	for {
+		select {
+		case v := <-s.hook:
+			send(v)
+		case <-s.stopped:
+			for {
+				select {
+				case v := <-s.hook:
+					send(v)
+				default:
+					return
+				}
+			}
+		case <-s.conn.Done():
+			return
+		}
+	}
+}

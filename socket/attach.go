@@ -1,0 +1,57 @@
+package socket
+
+import (
+	"errors"
+	"net"
+
+	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/plugin"
+)
+
+// Attach runs the Go plugin v inside the host, over an in-memory
+// connection, with exactly the semantics of a plugin that dialled in: the
+// same handshake, names, calls, async hook, callbacks, Unplug and
+// Shutdown. It returns the name the plugin was assigned, or the error
+// that refused it.
+func (s *Socket) Attach(v any, info *envelope.PluginInfo) (name string, err error) {
+	hostEnd, pluginEnd := net.Pipe()
+	s.mu.Lock()
+	shut := s.shut
+	cfg := s.config()
+	if !shut {
+		s.wg.Add(1) // the plugin's goroutine below
+	}
+	s.mu.Unlock()
+	if shut {
+		return "", ErrShutdown
+	}
+	s.serveConn(hostEnd, "in-process")
+	if info == nil {
+		info = &envelope.PluginInfo{}
+	}
+	connected := make(chan string, 1)
+	result := make(chan error, 1)
+	p := &plugin.Plugin{
+		Logger:           cfg.log,
+		HandshakeTimeout: cfg.handshakeTimeout,
+		MaxFrameSize:     cfg.maxFrame,
+		OnConnect:        func(name string) { connected <- name },
+	}
+	go func() {
+		defer s.wg.Done()
+		err := p.Start(v, info, pluginEnd, nil)
+		if err != nil && !errors.Is(err, envelope.ErrShutdown) {
+			cfg.log.Debug("plugsock: attached plugin ended", "err", err)
+		}
+		result <- err
+	}()
+	select {
+	case name := <-connected:
+		return name, nil
+	case err := <-result:
+		if err == nil {
+			err = ErrShutdown
+		}
+		return "", err
+	}
+}
