@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -127,17 +128,21 @@ func (c *Conn) readLoop() {
 	for {
 		var body []byte
 		if body, err = fr.ReadFrame(); err != nil {
+			if errors.Is(err, ErrProtocol) || errors.Is(err, ErrFrameTooLarge) {
+				c.refuse(CodeParseError, err)
+			}
 			break
 		}
 		var m *Envelope
 		if m, err = Decode(body); err != nil {
-			// Tell the peer why before hanging up; it may be a person
-			// writing a plugin by hand.
+			// Valid JSON that is not an acceptable message (a batch, a
+			// wrong version) is an invalid request; anything else is
+			// unparseable, as JSON-RPC 2.0 distinguishes them.
 			code := int64(CodeInvalidRequest)
-			if json := firstNonSpace(body); json < 0 || (body[json] != '{' && body[json] != '[') {
+			if !json.Valid(body) {
 				code = CodeParseError
 			}
-			_ = c.ReplyError(nil, &Error{Code: code, Message: err.Error()})
+			c.refuse(code, err)
 			break
 		}
 		if m.IsResponse() {
@@ -147,7 +152,6 @@ func (c *Conn) readLoop() {
 		c.handler(c, m)
 	}
 	c.mu.Lock()
-	violation := c.reason == nil && (errors.Is(err, ErrProtocol) || errors.Is(err, ErrFrameTooLarge))
 	if c.reason == nil {
 		c.reason = err
 	}
@@ -155,9 +159,6 @@ func (c *Conn) readLoop() {
 	pending := c.pending
 	c.pending = nil
 	c.mu.Unlock()
-	if violation {
-		c.log.Warn("plugsock: closing connection", "reason", err)
-	}
 	_ = c.rwc.Close()
 	for _, ch := range pending {
 		ch <- nil
@@ -166,6 +167,27 @@ func (c *Conn) readLoop() {
 		c.onClose(c.Err())
 	}
 	close(c.done)
+}
+
+// refuse ends the connection for the protocol violation err and tells the
+// peer why before hanging up; it may be a person writing a plugin by hand.
+// The violation is recorded first so that a reply that cannot be written
+// (the peer is often gone already) does not replace it as the reason Err
+// reports.
+func (c *Conn) refuse(code int64, err error) {
+	c.mu.Lock()
+	first := c.reason == nil
+	if first {
+		c.reason = err
+	}
+	c.closing = true
+	c.mu.Unlock()
+	if !first {
+		// Closed on purpose already; the violation is an echo of that.
+		return
+	}
+	c.log.Warn("plugsock: closing connection", "reason", err)
+	_ = c.ReplyError(nil, &Error{Code: code, Message: err.Error()})
 }
 
 func (c *Conn) deliver(m *Envelope) {
@@ -300,6 +322,19 @@ func (c *Conn) Reply(id *jsonrpc2.ID, result any) error {
 	return c.write(m.frame())
 }
 
+// ReplyFirst answers the request with the given id with result, and runs
+// first (when not nil) while no other message can be written: whatever
+// first enables, such as calls to a peer that has just been admitted,
+// cannot overtake this answer on the wire.
+func (c *Conn) ReplyFirst(id *jsonrpc2.ID, result any, first func()) error {
+	m := newMsg()
+	defer m.free()
+	if err := m.result(id, result); err != nil {
+		return fmt.Errorf("encoding result: %w", err)
+	}
+	return c.writeAfter(m.frame(), first)
+}
+
 // ReplyError answers the request with the given id with an error. A nil
 // id answers a message whose id could not be read.
 func (c *Conn) ReplyError(id *jsonrpc2.ID, e *Error) error {
@@ -312,8 +347,14 @@ func (c *Conn) ReplyError(id *jsonrpc2.ID, e *Error) error {
 // deadliner is what a net.Conn offers for write timeouts.
 type deadliner interface{ SetWriteDeadline(time.Time) error }
 
-func (c *Conn) write(b []byte) error {
+func (c *Conn) write(b []byte) error { return c.writeAfter(b, nil) }
+
+// writeAfter writes one whole frame, running first under the write lock.
+func (c *Conn) writeAfter(b []byte, first func()) error {
 	c.wmu.Lock()
+	if first != nil {
+		first()
+	}
 	if c.wto > 0 {
 		if d, ok := c.rwc.(deadliner); ok {
 			_ = d.SetWriteDeadline(time.Now().Add(c.wto))

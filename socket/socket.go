@@ -57,6 +57,7 @@ type remote struct {
 	stopping bool                 // Unplug or Shutdown under way
 	graceful bool                 // the plugin said goodbye or answered $/shutdown
 	cutoff   bool                 // the socket gave up waiting for it
+	decided  chan struct{}        // made when a stop begins; closed once graceful and cutoff are final
 }
 
 // config returns the socket's settings, with defaults for a zero Socket.
@@ -271,17 +272,19 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	s.plugins[name] = r // reserved; not live until the answer is out
 	s.mu.Unlock()
 
-	// Answer before going live so that no call can overtake the answer.
-	if err := c.Reply(m.ID, envelope.HandshakeResult{Name: name, Session: r.session}); err != nil {
+	// Going live under the write lock keeps every call behind the answer.
+	err := c.ReplyFirst(m.ID, envelope.HandshakeResult{Name: name, Session: r.session}, func() {
+		s.mu.Lock()
+		r.live = true
+		if s.changed != nil {
+			close(s.changed)
+			s.changed = nil
+		}
+		s.mu.Unlock()
+	})
+	if err != nil {
 		return
 	}
-	s.mu.Lock()
-	r.live = true
-	if s.changed != nil {
-		close(s.changed)
-		s.changed = nil
-	}
-	s.mu.Unlock()
 	cfg.log.Info("plugsock: plugin connected", "plugin", name, "version", info.Version,
 		"functions", len(info.Functions), "addr", r.addr, "session", r.session)
 	s.async.push(envelope.AsyncData{Name: name, Payload: envelope.Connected{Info: info.DeepCopy(false)}},
@@ -306,6 +309,14 @@ func validName(name string) error {
 
 // disconnected reports the end of a connection: once, on its read loop.
 func (s *Socket) disconnected(r *remote, err error) {
+	s.mu.Lock()
+	decided := r.decided
+	s.mu.Unlock()
+	if decided != nil {
+		// The connection is gone, so the stop's $/shutdown call has
+		// returned or is about to: this does not wait long.
+		<-decided
+	}
 	s.mu.Lock()
 	delete(s.conns, r)
 	var info *envelope.PluginInfo
@@ -572,38 +583,45 @@ func (s *Socket) Unplug(id string, name string) {
 	r.stop(id, time.Now().Add(timeout))
 }
 
-// stop runs the graceful stop of one plugin, bounded by deadline.
+// stop runs the graceful stop of one plugin, bounded by deadline. Unplug
+// and Shutdown may both stop a plugin at once; the first sends $/shutdown,
+// the second only waits.
 func (r *remote) stop(trace string, deadline time.Time) {
 	s := r.s
 	s.mu.Lock()
-	r.stopping = true
+	first := r.decided == nil
+	if first {
+		r.stopping = true
+		r.decided = make(chan struct{})
+	}
 	log := s.config().log
 	s.mu.Unlock()
 	ctx, cancel := context.WithDeadline(envelope.WithTrace(context.Background(), trace), deadline)
 	defer cancel()
-	err := r.conn.Call(ctx, envelope.MethodShutdown, nil, nil)
-	var answer *envelope.Error
-	if err == nil || errors.As(err, &answer) {
+	if first {
+		err := r.conn.Call(ctx, envelope.MethodShutdown, nil, nil)
+		var answer *envelope.Error
 		// Any answer, even an error from a plugin that does not know
 		// $/shutdown, means it is alive and has sent all it will send.
+		answered := err == nil || errors.As(err, &answer)
 		s.mu.Lock()
-		r.graceful = true
+		r.graceful = r.graceful || answered
+		r.cutoff = !answered && ctx.Err() != nil
 		s.mu.Unlock()
-		// Every answer came before this one; nothing is left to read.
-		r.conn.Close()
-	} else if ctx.Err() != nil {
-		s.mu.Lock()
-		r.cutoff = true
-		s.mu.Unlock()
-		log.Warn("plugsock: plugin did not stop in time; cutting it off", "plugin", r.name(), "trace", trace)
-		r.conn.CloseWithError(fmt.Errorf("did not stop within the shutdown timeout: %w", ctx.Err()))
+		// disconnected waits for this verdict, so a plugin that closes
+		// right after answering is still reported as graceful.
+		close(r.decided)
+		switch {
+		case answered:
+			r.conn.Close()
+		case ctx.Err() != nil:
+			log.Warn("plugsock: plugin did not stop in time; cutting it off", "plugin", r.name(), "trace", trace)
+			r.conn.CloseWithError(fmt.Errorf("did not stop within the shutdown timeout: %w", ctx.Err()))
+		}
 	}
 	select {
 	case <-r.gone:
 	case <-ctx.Done():
-		s.mu.Lock()
-		r.cutoff = true
-		s.mu.Unlock()
 		r.conn.CloseWithError(fmt.Errorf("did not disconnect within the shutdown timeout: %w", ctx.Err()))
 		<-r.gone
 	}
@@ -669,7 +687,7 @@ func (s *Socket) Shutdown(id string) error {
 	var cut []string
 	s.mu.Lock()
 	for _, r := range live {
-		if r.cutoff {
+		if r.cutoff && r.info != nil {
 			cut = append(cut, r.info.Name)
 		}
 	}

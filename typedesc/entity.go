@@ -1,0 +1,97 @@
+package typedesc
+
+// Entity describes one JSON value: a whole payload at the top level, or one
+// field of an object.
+//
+// Type is a Go kind name ("string", "int64", "float64", "bool"), "any",
+// "struct", "[]" followed by the element's Type, or "map[K]" followed by the
+// element's Type, where K is "string" or an integer kind. For a struct,
+// Fields lists its JSON fields in the order encoding/json writes them; for a
+// slice, array or map, Fields are those of the innermost element.
+type Entity struct {
+	// Name is the JSON name of a field, or the Go type's name at the top
+	// level ("" for unnamed types).
+	Name string `json:"name,omitempty"`
+	// Type is the JSON shape, spelled as described on Entity.
+	Type string `json:"type,omitempty"`
+	// Mandatory reports whether encoding/json always writes the field, that
+	// is, whether its tag has neither omitempty nor omitzero.
+	Mandatory bool `json:"mandatory,omitempty"`
+	// Fields are the fields of the struct this entity is, or holds.
+	Fields []Entity `json:"fields,omitempty"`
+}
+
+// DeepCopy returns a copy of e that shares no memory with it, so the copy
+// may be changed freely. It returns nil for a nil e.
+func (e *Entity) DeepCopy() *Entity {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Fields = copyFields(e.Fields)
+	return &c
+}
+
+func copyFields(fields []Entity) []Entity {
+	if fields == nil {
+		return nil
+	}
+	c := make([]Entity, len(fields))
+	for i, f := range fields {
+		c[i] = f
+		c[i].Fields = copyFields(f.Fields)
+	}
+	return c
+}
+
+// Function describes a callable method: what JSON it takes and what JSON
+// it returns. A nil Input or Output means the value has nothing to describe.
+type Function struct {
+	// Name is the method's name.
+	Name string `json:"name,omitempty"`
+	// Input describes the payload a caller sends.
+	Input *Entity `json:"input,omitempty"`
+	// Output describes the result a caller receives.
+	Output *Entity `json:"output,omitempty"`
+}
+
+// DeepCopy returns a copy of f that shares no memory with it. It returns
+// the zero Function for a nil f.
+func (f *Function) DeepCopy() Function {
+	if f == nil {
+		return Function{}
+	}
+	return Function{Name: f.Name, Input: f.Input.DeepCopy(), Output: f.Output.DeepCopy()}
+}
+
+// Refine returns a copy of reflected with the Mandatory flags that refined
+// states for itself and for the fields it lists, matched by name at every
+// level.
+//
+// Reflection stays the source of truth for which fields exist and what
+// their Types are: fields of refined that reflected lacks are ignored, and
+// refined cannot change a Name or a Type. Because a bool cannot be left
+// unsaid, every field refined lists sets Mandatory, even one listed only to
+// reach its own fields.
+//
+// Refine returns nil when reflected is nil and a plain copy of reflected
+// when refined is nil.
+func Refine(reflected, refined *Entity) *Entity {
+	out := reflected.DeepCopy()
+	if out != nil && refined != nil {
+		refine(out, refined)
+	}
+	return out
+}
+
+func refine(dst, src *Entity) {
+	dst.Mandatory = src.Mandatory
+	for i := range dst.Fields {
+		for j := range src.Fields {
+			if src.Fields[j].Name == dst.Fields[i].Name {
+				refine(&dst.Fields[i], &src.Fields[j])
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package typedesc
+
+// JSONSchema returns a JSON Schema (draft 2020-12 vocabulary) for the JSON e
+// describes, as a value json.Marshal encodes.
+//
+// A struct becomes an object with its fields as "properties" and its
+// mandatory fields as "required"; unknown properties stay allowed because
+// encoding/json ignores them. A slice or array becomes an "array" with
+// "items", and a map an "object" with "additionalProperties" (and, for
+// integer keys, "propertyNames" that match integers). Integer kinds become
+// "integer" bounded by their size (64-bit kinds only by sign, since JSON
+// numbers lose precision there), floats "number", and string and bool their
+// JSON types. "any", a Type this package does not know, and a nil e give
+// the empty schema {}, which allows anything.
+//
+// The schema states what a caller should send. It does not allow null
+// where a value is expected, although Validate and encoding/json accept it.
+func (e *Entity) JSONSchema() map[string]any {
+	if e == nil {
+		return map[string]any{}
+	}
+	return schema(e.Type, e.Fields)
+}
+
+func schema(typ string, fields []Entity) map[string]any {
+	switch typ {
+	case "struct":
+		s := map[string]any{"type": "object"}
+		if len(fields) == 0 {
+			return s
+		}
+		props := make(map[string]any, len(fields))
+		var required []string
+		for _, f := range fields {
+			props[f.Name] = schema(f.Type, f.Fields)
+			if f.Mandatory {
+				required = append(required, f.Name)
+			}
+		}
+		s["properties"] = props
+		if required != nil {
+			s["required"] = required
+		}
+		return s
+	case "string":
+		return map[string]any{"type": "string"}
+	case "bool":
+		return map[string]any{"type": "boolean"}
+	}
+	if elem, ok := sliceElem(typ); ok {
+		return map[string]any{"type": "array", "items": schema(elem, fields)}
+	}
+	if key, elem, ok := mapParts(typ); ok {
+		s := map[string]any{"type": "object", "additionalProperties": schema(elem, fields)}
+		switch class, _ := numberKind(key); class {
+		case signed:
+			s["propertyNames"] = map[string]any{"pattern": "^-?[0-9]+$"}
+		case unsigned:
+			s["propertyNames"] = map[string]any{"pattern": "^[0-9]+$"}
+		}
+		return s
+	}
+	switch class, bits := numberKind(typ); class {
+	case signed:
+		s := map[string]any{"type": "integer"}
+		if bits < 64 {
+			s["minimum"] = -int64(1) << (bits - 1)
+			s["maximum"] = int64(1)<<(bits-1) - 1
+		}
+		return s
+	case unsigned:
+		s := map[string]any{"type": "integer", "minimum": 0}
+		if bits < 64 {
+			s["maximum"] = uint64(1)<<bits - 1
+		}
+		return s
+	case float:
+		return map[string]any{"type": "number"}
+	}
+	return map[string]any{}
+}
