@@ -130,9 +130,9 @@ func newHost(t *testing.T, network string, opts ...socket.Options) *host {
 // started is a plugin running against a host.
 type started struct {
 	name string
-	conn net.Conn      // the plugin's end, for cutting it off (nil when attached)
+	conn net.Conn // the plugin's end, for cutting it off (nil when attached)
 	p    *plugin.Plugin
-	err  chan error    // what Start returned
+	err  chan error // what Start returned
 }
 
 // plug connects v over the host's listener and waits for the handshake.

@@ -1,0 +1,65 @@
+// Package socket is the host side of plugsock: a Socket accepts plugins
+// that dial in over any net.Listener, learns what each one can do from its
+// handshake, and lets the host call them.
+//
+// The zero value is ready to use:
+//
+//	var s socket.Socket
+//	l, _ := net.Listen("tcp", "127.0.0.1:7700")
+//	s.Serve(l) // returns at once; accepts in the background
+//	defer s.Shutdown("")
+//
+//	s.WaitFor("calc", 5*time.Second)
+//	sum, err := s.Call("", "calc", "Add", map[string]int{"a": 1, "b": 2})
+//
+// # Calling plugins
+//
+// Call decodes a result into an interface value the way encoding/json
+// does (numbers become float64). CallContext decodes into a value of your
+// own type and honours the context: when it ends, the plugin is sent
+// $/cancelRequest and the method's context is cancelled. Broadcast calls
+// every connected plugin at once. Any number of goroutines may call any
+// number of plugins; each call gets its own answer or an error, never
+// another call's answer.
+//
+// Every call carries a trace id: Call's id argument, or envelope.WithTrace
+// on CallContext's context, or a new UUID. The plugin method sees it
+// through envelope.TraceFrom, and the socket's log lines about the call
+// carry it.
+//
+// # Errors
+//
+// A plugin method's own error arrives as an *envelope.Error whose Error()
+// is the method's text, unchanged. Everything else can be matched with
+// errors.Is: ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin for
+// a name nobody has, and ErrShutdown once the socket is shut down or when
+// the plugin's connection is lost during the call.
+//
+// # Plugins coming and going
+//
+// Names are unique: a plugin asking for a taken name is refused, unless
+// WithKeySequencer tells the socket how to derive another. WaitFor waits
+// for a name; Connected and PluginInfo return copies of what the plugins
+// declared, including descriptions of every function's input and output
+// (see package typedesc). RegisterCallback is told of every disconnect and
+// whether it was graceful. Unplug stops one plugin and Shutdown all of
+// them; both let calls in flight finish and answer first, bounded by
+// WithShutdownTimeout. Attach runs a Go plugin inside the host with the
+// same semantics as one that dialled in.
+//
+// # Async data
+//
+// Plugins push data through their async hook; the host reads it with
+// Async, together with Connected and Disconnected events. The queue is
+// bounded: see Async for what happens when it fills up, and Stats for the
+// count of anything dropped.
+//
+// # Bounds
+//
+// No input from the network can crash or hang the host: frames have a
+// maximum size (WithMaxFrameSize), a new connection must handshake in time
+// (WithHandshakeTimeout), a plugin that stops reading is cut off
+// (WithWriteTimeout), and a connection that breaks the protocol is closed
+// with a logged reason while every other plugin goes on working. The
+// socket logs through log/slog (WithLogger) and never writes to stdout.
+package socket
