@@ -815,3 +815,114 @@ func TestRawProtocolDocFrames(t *testing.T) {
 		}
 	}
 }
+
+// rawDocSession returns the bodies of the frames of the complete session
+// in section 15 of the document, in order.
+func rawDocSession(t *testing.T) []string {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/protocol.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(doc), "## 15. A complete session")
+	require.True(t, ok, "section 15 of docs/protocol.md")
+	section, _, ok = strings.Cut(section, "### Other endings")
+	require.True(t, ok, "the end of section 15 of docs/protocol.md")
+	var bodies []string
+	for _, f := range regexp.MustCompile(`Content-Length: (\d+)\\r\\n\\r\\n(.*)`).FindAllStringSubmatch(section, -1) {
+		bodies = append(bodies, f[2])
+	}
+	require.Len(t, bodies, 14, "frames in section 15 of docs/protocol.md")
+	return bodies
+}
+
+// TestRawProtocolDocSession plays the plugin's side of the document's
+// example session, frame for frame, and checks that the host sends the
+// very bytes the document shows (but for the session UUID).
+func TestRawProtocolDocSession(t *testing.T) {
+	f := rawDocSession(t)
+	s, addr, gone := rawSocket(t)
+	c := rawDial(t, addr)
+	send := func(i int) {
+		t.Helper()
+		require.NoError(t, c.writeFrame([]byte(f[i])))
+	}
+	expect := func(i int) {
+		t.Helper()
+		_ = c.nc.SetReadDeadline(time.Now().Add(rawWait))
+		body, err := c.readFrame()
+		require.NoError(t, err)
+		assert.Equal(t, f[i], string(body))
+	}
+	type result struct {
+		out any
+		err error
+	}
+	res := make(chan result, 1)
+
+	// 1, 2: the handshake.
+	send(0)
+	_ = c.nc.SetReadDeadline(time.Now().Add(rawWait))
+	body, err := c.readFrame()
+	require.NoError(t, err)
+	session := regexp.MustCompile(`"session":"[0-9a-f-]{36}"`)
+	assert.Equal(t, session.ReplaceAllString(f[1], `"session":"…"`), session.ReplaceAllString(string(body), `"session":"…"`))
+	require.True(t, s.WaitFor("calc", rawWait))
+
+	// 3: a call with a trace id.
+	go func() {
+		out, err := s.Call("order-7781", "calc", "Add", map[string]int{"a": 2, "b": 3})
+		res <- result{out, err}
+	}()
+	expect(2)
+	send(3)
+	r := rawRecv(t, res, "the result of Add")
+	require.NoError(t, r.err)
+	assert.Equal(t, float64(5), r.out)
+
+	// 4: the method's own error.
+	go func() {
+		out, err := s.Call("3d1f7c2a-95b4-4e0f-8a61-2c7d9e4b1f03", "calc", "Div", map[string]int{"a": 1, "b": 0})
+		res <- result{out, err}
+	}()
+	expect(4)
+	send(5)
+	r = rawRecv(t, res, "the result of Div")
+	require.Error(t, r.err)
+	assert.Equal(t, "division by zero", r.err.Error())
+
+	// 5: async data.
+	send(6)
+	it := rawNextAsync(t, s)
+	require.IsType(t, envelope.Connected{}, it.Payload)
+	it = rawNextAsync(t, s)
+	assert.Equal(t, &envelope.AsyncData{Name: "calc", Payload: map[string]any{"city": "Zürich", "temp": 21.5}}, it)
+
+	// 6: a cancelled call, and the late answer.
+	go func() {
+		ctx, cancel := context.WithTimeout(envelope.WithTrace(context.Background(), "a8e2b9d4-0c6f-4b7e-b1d3-5f9a2e8c7d10"), 200*time.Millisecond)
+		defer cancel()
+		res <- result{nil, s.CallContext(ctx, "calc", "Slow", 5000, nil)}
+	}()
+	expect(7)
+	expect(8)
+	r = rawRecv(t, res, "the end of Slow")
+	assert.ErrorIs(t, r.err, context.DeadlineExceeded)
+	send(9)
+
+	// 7: the plugin pings the host.
+	send(10)
+	expect(11)
+
+	// 8: the host unplugs the plugin.
+	unplugged := make(chan struct{})
+	go func() {
+		defer close(unplugged)
+		s.Unplug("e4c0f1a7-6b2d-4d8e-9f35-1a7c3b5e9d24", "calc")
+	}()
+	expect(12)
+	send(13)
+	c.expectClosed(t)
+	rawClosed(t, unplugged, "Unplug to return")
+	assert.Equal(t, rawGone{Name: "calc", Graceful: true}, rawRecv(t, gone, "the callback for calc"))
+
+	require.NoError(t, s.Shutdown(""))
+}

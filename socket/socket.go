@@ -140,30 +140,10 @@ func (s *Socket) accept(l net.Listener) {
 // serveConn runs one plugin connection: its read loop handles the
 // handshake and everything after it.
 func (s *Socket) serveConn(nc net.Conn, addr string) {
-	s.mu.Lock()
-	if s.shut {
-		s.mu.Unlock()
-		_ = nc.Close()
-		return
-	}
-	cfg := s.config()
+	cfg := s.settings()
 	r := &remote{s: s, session: uuid.NewString(), addr: addr, gone: make(chan struct{})}
-	if s.conns == nil {
-		s.conns = make(map[*remote]struct{})
-	}
-	s.conns[r] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-
-	timer := time.AfterFunc(cfg.handshakeTimeout, func() {
-		s.mu.Lock()
-		live := r.info != nil
-		s.mu.Unlock()
-		if !live {
-			cfg.log.Warn("plugsock: no handshake in time; closing", "addr", addr, "timeout", cfg.handshakeTimeout)
-			r.conn.CloseWithError(fmt.Errorf("%w: no handshake within %v", envelope.ErrProtocol, cfg.handshakeTimeout))
-		}
-	})
+	// timer is set before the read loop starts, and OnClose runs on it.
+	var timer *time.Timer
 	r.conn = envelope.NewConn(nc, envelope.ConnOptions{
 		Handler:      r.handle,
 		MaxFrameSize: cfg.maxFrame,
@@ -173,6 +153,28 @@ func (s *Socket) serveConn(nc net.Conn, addr string) {
 			timer.Stop()
 			s.disconnected(r, err)
 		},
+	})
+	s.mu.Lock()
+	if s.shut {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	if s.conns == nil {
+		s.conns = make(map[*remote]struct{})
+	}
+	s.conns[r] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	timer = time.AfterFunc(cfg.handshakeTimeout, func() {
+		s.mu.Lock()
+		live := r.info != nil
+		s.mu.Unlock()
+		if !live {
+			cfg.log.Warn("plugsock: no handshake in time; closing", "addr", addr, "timeout", cfg.handshakeTimeout)
+			r.conn.CloseWithError(fmt.Errorf("%w: no handshake within %v", envelope.ErrProtocol, cfg.handshakeTimeout))
+		}
 	})
 	r.conn.Start()
 }
@@ -194,6 +196,10 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 		}
 		cfg := r.s.settings()
 		r.s.async.push(envelope.AsyncData{Name: info.Name, Payload: payload}, cfg.asyncBuffer, cfg.asyncWait, cfg.log)
+		if m.IsRequest() {
+			// Meant as a notification; answer anyway so the peer never waits.
+			_ = c.Reply(m.ID, nil)
+		}
 	case envelope.MethodPing:
 		if m.IsRequest() {
 			_ = c.Reply(m.ID, nil)
@@ -204,6 +210,9 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 		r.graceful = true
 		r.stopping = true
 		r.s.mu.Unlock()
+		if m.IsRequest() {
+			_ = c.Reply(m.ID, nil)
+		}
 	case envelope.MethodHandshake:
 		r.violation(c, m, "second handshake")
 	default:
