@@ -104,6 +104,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		cancel:  cancel,
 		calls:   make(map[jsonrpc2.ID]context.CancelFunc),
 		stopped: make(chan struct{}),
+		ready:   make(chan struct{}),
 	}
 	p.mu.Lock()
 	if p.cur != nil {
@@ -154,6 +155,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	if p.OnConnect != nil {
 		p.OnConnect(res.Name)
 	}
+	close(s.ready)
 
 	go s.forward()
 	<-s.conn.Done()
@@ -182,6 +184,12 @@ func (p *Plugin) Close() error {
 	if s == nil {
 		return nil
 	}
+	// Refuse calls before the host hears the goodbye, and count the exit
+	// as orderly even if the host hangs up the moment it hears it.
+	s.mu.Lock()
+	s.stopping = true
+	s.graceful = true
+	s.mu.Unlock()
 	_ = s.conn.Notify(envelope.MethodShutdown, nil)
 	s.stop(nil)
 	return nil
@@ -212,6 +220,7 @@ type session struct {
 	inflight sync.WaitGroup
 	stopOnce sync.Once
 	stopped  chan struct{} // closed once the calls in flight have answered
+	ready    chan struct{} // closed once info.Name is set and OnConnect has returned
 	fwdDone  chan struct{} // closed when forward has flushed and returned
 
 	mu       sync.Mutex
@@ -242,6 +251,11 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 		return
 	case envelope.MethodShutdown:
 		if m.IsRequest() {
+			// Whatever the host sends after the request is refused; only
+			// the waiting for calls in flight leaves the read loop.
+			s.mu.Lock()
+			s.stopping = true
+			s.mu.Unlock()
 			go s.stop(m.ID)
 		}
 		return
@@ -272,6 +286,14 @@ func (s *session) serve(ctx context.Context, m *envelope.Envelope) {
 		s.mu.Unlock()
 		cancel()
 	}()
+	// A host may call as soon as it has answered the handshake, before
+	// Start has stored the assigned name in info and run OnConnect; the
+	// call waits for both so that methods never race with them.
+	select {
+	case <-s.ready:
+	case <-s.ctx.Done():
+		return // the handshake failed and the connection is gone
+	}
 	trace := m.Trace()
 	if trace == "" {
 		trace = uuid.NewString()
