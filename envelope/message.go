@@ -63,6 +63,9 @@ func Decode(body []byte) (*Envelope, error) {
 			return nil, fmt.Errorf("%w: message has both method and result or error", ErrProtocol)
 		}
 	case e.Result != nil || e.Error != nil:
+		if e.Result != nil && e.Error != nil {
+			return nil, fmt.Errorf("%w: response has both result and error", ErrProtocol)
+		}
 		if e.ID == nil && e.Error == nil {
 			return nil, fmt.Errorf("%w: response without id", ErrProtocol)
 		}

@@ -1,0 +1,144 @@
+// Package envelope is plugsock's wire layer: JSON-RPC 2.0 messages in
+// LSP-style frames, and Conn, which multiplexes calls in both directions over
+// one byte stream. The host (package socket) and Go plugins (package plugin)
+// are built on it; a plugin in another language only has to speak what is
+// described here.
+//
+// # Frames
+//
+// Every message is a header, a blank line and a JSON body of exactly
+// Content-Length bytes:
+//
+//	Content-Length: 54\r\n
+//	\r\n
+//	{"jsonrpc":"2.0","id":1,"method":"Add","params":[1,2]}
+//
+// Header names are matched without regard to case, other header lines (such
+// as Content-Type) are ignored, and blank lines between frames are tolerated.
+// [AppendFrame] writes a frame and a [FrameReader] reads them. A body longer
+// than the reader's limit ([DefaultMaxFrameSize] unless set) is refused from
+// its header alone, before any of it is read, with an error wrapping
+// [ErrFrameTooLarge]; a header that cannot be read wraps [ErrProtocol]; a
+// stream that ends inside a frame gives [io.ErrUnexpectedEOF] and one that
+// ends between frames gives exactly [io.EOF].
+//
+// # Messages
+//
+// [Decode] parses a body, once, into an [Envelope], which is one of:
+//
+//   - a request: a method and an id; it must be answered ([Envelope.IsRequest]);
+//   - a notification: a method and no id; it is never answered
+//     ([Envelope.IsNotification]);
+//   - a response: an id and either a result or an error
+//     ([Envelope.IsResponse]). "result":null is a result. An error may come
+//     with a null id when the peer could not read the request's id.
+//
+// Params and Result stay raw JSON until code that knows their Go type
+// decodes them ([DecodeParams], or [Conn.Call]'s result argument). Batches, a
+// "jsonrpc" other than "2.0", a method together with a result or error, a
+// result together with an error, and a message that is none of the three
+// kinds are refused with an error wrapping [ErrProtocol].
+//
+// Requests may carry a "meta" member, {"trace": id}, which plugsock adds to
+// its calls (see Trace ids below).
+//
+// # Reserved methods
+//
+// Method names starting with "$/" belong to the protocol; no Go method name
+// can start that way, so they never collide with a plugin's functions:
+//
+//   - [MethodHandshake], request, plugin to host: the plugin's [Handshake]
+//     (its [PluginInfo] and credentials); the result is a [HandshakeResult]
+//     with the name the host assigned. Nothing else may come first.
+//   - [MethodCancel], notification, params [CancelParams]: the caller gave up
+//     on the request with that id; its handler should stop.
+//   - [MethodAsync], notification, plugin to host: data the plugin pushes.
+//   - [MethodShutdown], request, host to plugin: finish the calls in flight,
+//     answer, and close.
+//   - [MethodPing], request: a liveness check.
+//
+// # Errors
+//
+// An error answer is an [*Error]: a code, a message and optional data. Its
+// Error method returns the message unchanged, so a plugin method's own error
+// text reaches the caller exactly as written. The codes are JSON-RPC's
+// ([CodeParseError] -32700, [CodeInvalidRequest] -32600,
+// [CodeMethodNotFound] -32601, [CodeInvalidParams] -32602,
+// [CodeInternalError] -32603, which is also what a recovered panic becomes)
+// and plugsock's own ([CodeMethodError] -32000 for a method's error,
+// [CodeNameTaken] -32001, [CodeUnauthorized] -32002, [CodeShuttingDown]
+// -32003, and the LSP's [CodeRequestCancelled] -32800).
+//
+// [Error.Is] maps codes onto the package's sentinel errors, so callers test
+// what went wrong with errors.Is however many layers wrapped the answer:
+//
+//	-32601 ErrMethodNotFound   -32602 ErrInvalidParams   -32003 ErrShutdown
+//	-32001 ErrNameTaken        -32002 ErrUnauthorized    -32800 ErrCancelled
+//
+// Errors that are not answers wrap sentinels directly: a Call on a closed or
+// lost connection wraps [ErrShutdown], a malformed stream [ErrProtocol], an
+// oversized frame [ErrFrameTooLarge].
+//
+// # Conn
+//
+// [NewConn] wraps any [io.ReadWriteCloser] (a net.Conn, a pipe to a child
+// process, net.Pipe for in-process plugins); [Conn.Start] starts its one
+// read loop. Both ends may call and serve at the same time:
+//
+//	c := envelope.NewConn(nc, envelope.ConnOptions{
+//		Handler: func(c *envelope.Conn, m *envelope.Envelope) {
+//			if m.IsRequest() {
+//				go serve(c, m) // calls c.Reply(m.ID, result) or c.ReplyError
+//			}
+//		},
+//		WriteTimeout: 10 * time.Second,
+//	})
+//	c.Start()
+//	defer c.Close()
+//	err := c.Call(ctx, "Add", args, &sum)
+//
+// The read loop decodes each message once. Responses go to the [Conn.Call]
+// waiting for their id; requests and notifications go to the Handler, one at
+// a time and in the order they arrived. The Handler runs on the read loop and
+// must not block: while it runs, no other message on the connection, not even
+// the answer to a call, is read. Work that takes time, or that calls back
+// over the same connection, belongs on a goroutine the Handler starts. Every
+// request must be answered once with [Conn.Reply] or [Conn.ReplyError]; a
+// nil Handler answers every request with "method not found". A result that
+// cannot be encoded as JSON is answered with [CodeInternalError] instead, and
+// Reply returns the encoding error.
+//
+// [Conn.Call] sends a request with an id no other pending call uses, waits
+// for its answer and decodes the result. Any number of goroutines may call at
+// once; each gets its own answer. When the context ends first, Call sends
+// [MethodCancel] for the id and returns the context's error; an answer that
+// arrives later is dropped. [Conn.Notify] sends a notification. Every frame
+// is written whole, with one Write under a mutex, so concurrent writers never
+// interleave.
+//
+// A malformed frame or message ends the connection: the Conn answers with a
+// -32700 (unreadable) or -32600 (readable but not a valid message) error
+// carrying a null id, so a person writing a plugin by hand sees why, then
+// closes. A response to an id nobody is waiting for is ignored.
+//
+// [ConnOptions.WriteTimeout] bounds each write on streams that support write
+// deadlines. Without it, a peer that stops reading blocks every writer on the
+// connection (including the read loop when it answers) until [Conn.Close];
+// with it, that peer is cut off.
+//
+// When the connection ends, by [Conn.Close], [Conn.CloseWithError], the peer
+// hanging up, a failed write or a violation, every pending Call fails with an
+// error wrapping [ErrShutdown], [ConnOptions.OnClose] runs once, and
+// [Conn.Done] is closed. [Conn.Err] then says why: [io.EOF] when the peer hung
+// up between messages, ErrShutdown after Close, otherwise the violation or
+// I/O error. Calls made after that fail at once with an error wrapping
+// ErrShutdown.
+//
+// # Trace ids
+//
+// [WithTrace] puts a trace id in a context; [Conn.Call] sends the id of its
+// context in the request's meta, the receiving side reads it with
+// [Envelope.Trace], and plugsock's plugin package hands it to the method's
+// context, where [TraceFrom] returns it. Both sides log it, so one id follows
+// a call across processes.
+package envelope
