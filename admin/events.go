@@ -172,13 +172,14 @@ func (a *Server) events(w http.ResponseWriter, r *http.Request) {
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	write := func(b []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, err := w.Write(b)
+		return err == nil
+	}
+	// Events are lost only while the queue is full, so the gap lies after
+	// everything queued by then: the stream is told once it has caught up.
+	tellDropped := func() bool {
 		if n := sub.dropped.Swap(0); n > 0 {
-			if _, err := fmt.Fprintf(w, ": dropped %d events: this stream fell behind\n\n", n); err != nil {
-				return false
-			}
-		}
-		if _, err := w.Write(b); err != nil {
-			return false
+			return write(fmt.Appendf(nil, ": dropped %d events: this stream fell behind\n\n", n))
 		}
 		return true
 	}
@@ -210,11 +211,11 @@ func (a *Server) events(w http.ResponseWriter, r *http.Request) {
 					more = false
 				}
 			}
-			if !ok {
+			if !ok || !tellDropped() {
 				return
 			}
 		case <-heartbeat.C:
-			if !write([]byte(": heartbeat\n\n")) {
+			if !tellDropped() || !write([]byte(": heartbeat\n\n")) {
 				return
 			}
 		}
