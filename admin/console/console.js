@@ -94,20 +94,28 @@ function renderPluginList() {
 
 async function selectPlugin(name) {
   const seq = ++state.seq;
+  const same = name === state.selected && state.info;
   state.selected = name;
-  state.fn = null;
+  if (!same) {
+    // Another plugin: nothing of the last one's may stay on screen.
+    state.info = null;
+    state.fn = null;
+    $("function-list").replaceChildren();
+    $("function-view").hidden = true;
+    $("plugin-version").textContent = "";
+  }
   renderPluginList();
-  const r = await api(`api/plugins/${seg(name)}`);
-  if (seq !== state.seq) return;
   $("empty-state").hidden = true;
   $("plugin-view").hidden = false;
-  $("function-view").hidden = true;
   $("plugin-name").textContent = name;
-  $("plugin-version").textContent = "";
   $("openrpc-link").href = `api/plugins/${seg(name)}/openrpc`;
+  const r = await api(`api/plugins/${seg(name)}`);
+  if (seq !== state.seq) return; // the user picked another meanwhile
   if (!r.ok) {
     state.info = null;
+    state.fn = null;
     $("function-list").replaceChildren();
+    $("function-view").hidden = true;
     markGone(name, errorOf(r).message);
     return;
   }
@@ -116,6 +124,10 @@ async function selectPlugin(name) {
   $("unplug").disabled = false;
   $("call").disabled = false;
   $("plugin-version").textContent = r.body.version ? "v" + r.body.version.replace(/^v/, "") : "";
+  if (state.fn && !(state.info.functions || {})[state.fn]) {
+    state.fn = null;
+    $("function-view").hidden = true;
+  }
   renderFunctionList();
 }
 
@@ -186,7 +198,7 @@ function renderShape(box, e) {
     box.replaceChildren(el("p", { class: "hint" }, "Nothing to describe (any JSON; usually null)."));
     return;
   }
-  const top = el("li", { "data-field": "" }, el("span", { class: "ftype" }, e.type || "any"), e.name ? el("span", { class: "tname" }, " " + e.name) : null);
+  const top = el("li", { "data-field": "" }, el("span", { class: "ftype" }, e.type || "any"), e.name && e.name !== e.type ? el("span", { class: "tname" }, " " + e.name) : null);
   if (e.fields && e.fields.length) top.append(fieldList(e.fields));
   box.replaceChildren(el("ul", {}, top));
 }
