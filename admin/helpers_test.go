@@ -110,12 +110,12 @@ func (Greeter) Hello(_ context.Context, name string) (string, error) { return "h
 // env is a socket with plugins, an admin Server for it, and a loopback
 // HTTP server in front.
 type env struct {
-	t   *testing.T
-	s   *socket.Socket
-	l   net.Listener
-	a   *admin.Server
-	ts  *httptest.Server
-	c   *admin.Client
+	t     *testing.T
+	s     *socket.Socket
+	l     net.Listener
+	a     *admin.Server
+	ts    *httptest.Server
+	c     *admin.Client
 	ended []chan error // results of plugins started over TCP
 }
 
