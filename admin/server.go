@@ -398,7 +398,9 @@ func (a *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 	)
 	for name, info := range plugins {
 		if e := checkParams(info, method, payload); e != nil {
+			mu.Lock() // calls started above may be answering already
 			results[name] = BroadcastResult{Error: e}
+			mu.Unlock()
 			continue
 		}
 		wg.Go(func() {
