@@ -49,7 +49,7 @@ func TestConsoleE2E(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, args...)
-	cmd.Env = append(os.Environ(), "PLUGSOCK_CHROMIUM="+browser)
+	cmd.Env = append(os.Environ(), "PLUGSOCK_CHROMIUM="+browser, "FORCE_COLOR=0", "NO_COLOR=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
