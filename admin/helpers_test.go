@@ -1,0 +1,239 @@
+package admin_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/plugsock/plugsock/admin"
+	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/plugin"
+	"github.com/plugsock/plugsock/socket"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// quiet keeps expected warnings out of test output.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// Args is the input of Calc's arithmetic.
+type Args struct {
+	A int `json:"a"`
+	B int `json:"b"`
+}
+
+// Item and Order give the schema tests nested and optional fields.
+type Item struct {
+	Name  string  `json:"name"`
+	Price float64 `json:"price"`
+}
+
+type Order struct {
+	ID    int64  `json:"id"`
+	Items []Item `json:"items"`
+	Note  string `json:"note,omitempty"`
+}
+
+// Calc is the test plugin: plain methods plus ones that block, panic and
+// push async data, so tests can observe each path.
+type Calc struct {
+	hook    chan any
+	entered chan struct{} // Block reports here once running
+	release chan struct{} // Block returns when this is closed
+	ctxDone chan struct{} // Block reports here when its context ends
+}
+
+func newCalc() *Calc {
+	return &Calc{entered: make(chan struct{}, 16), release: make(chan struct{}), ctxDone: make(chan struct{}, 16)}
+}
+
+func (c *Calc) UseAsyncHook(h chan any) { c.hook = h }
+
+func (c *Calc) Add(_ context.Context, in Args) (int, error) { return in.A + in.B, nil }
+
+func (c *Calc) Div(_ context.Context, in Args) (int, error) {
+	if in.B == 0 {
+		return 0, errors.New("division by zero")
+	}
+	return in.A / in.B, nil
+}
+
+func (c *Calc) Echo(_ context.Context, in string) (string, error) { return in, nil }
+
+func (c *Calc) Panic(context.Context, struct{}) (int, error) { panic("boom") }
+
+func (c *Calc) Total(_ context.Context, o Order) (float64, error) {
+	var t float64
+	for _, it := range o.Items {
+		t += it.Price
+	}
+	return t, nil
+}
+
+// Block waits until released or cancelled.
+func (c *Calc) Block(ctx context.Context, n int) (int, error) {
+	c.entered <- struct{}{}
+	select {
+	case <-c.release:
+		return n, nil
+	case <-ctx.Done():
+		c.ctxDone <- struct{}{}
+		return 0, ctx.Err()
+	}
+}
+
+// Emit pushes each item through the async hook.
+func (c *Calc) Emit(_ context.Context, items []string) (int, error) {
+	for _, it := range items {
+		c.hook <- it
+	}
+	return len(items), nil
+}
+
+// Greeter is a second kind of plugin, without Calc's functions.
+type Greeter struct{}
+
+func (Greeter) Hello(_ context.Context, name string) (string, error) { return "hello, " + name, nil }
+
+// env is a socket with plugins, an admin Server for it, and a loopback
+// HTTP server in front.
+type env struct {
+	t     *testing.T
+	s     *socket.Socket
+	l     net.Listener
+	a     *admin.Server
+	ts    *httptest.Server
+	c     *admin.Client
+	ended []chan error // results of plugins started over TCP
+}
+
+func newEnv(t *testing.T, opts ...admin.Option) *env {
+	t.Helper()
+	s := new(socket.Socket)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s.Serve(l, socket.WithLogger(quiet), socket.WithShutdownTimeout(5*time.Second))
+	a := admin.New(s, append([]admin.Option{admin.WithLogger(quiet)}, opts...)...)
+	ts := httptest.NewServer(a)
+	e := &env{t: t, s: s, l: l, a: a, ts: ts, c: &admin.Client{BaseURL: ts.URL, HTTP: ts.Client()}}
+	t.Cleanup(func() {
+		a.Close()
+		require.NoError(t, s.Shutdown(""))
+		for _, done := range e.ended {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("a plugin did not stop after Shutdown")
+			}
+		}
+		ts.Close()
+	})
+	return e
+}
+
+// attach runs v in-process under name.
+func (e *env) attach(v any, name, version string) {
+	e.t.Helper()
+	got, err := e.s.Attach(v, &envelope.PluginInfo{Name: name, Version: version})
+	require.NoError(e.t, err)
+	require.Equal(e.t, name, got)
+}
+
+// dial connects v over TCP under name, as a separate plugin process would.
+func (e *env) dial(v any, name, version string) {
+	e.t.Helper()
+	conn, err := net.Dial("tcp", e.l.Addr().String())
+	require.NoError(e.t, err)
+	p := &plugin.Plugin{Logger: quiet}
+	done := make(chan error, 1)
+	go func() { done <- p.Start(v, &envelope.PluginInfo{Name: name, Version: version}, conn, nil) }()
+	e.ended = append(e.ended, done)
+	require.True(e.t, e.s.WaitFor(name, 5*time.Second), "plugin %s did not connect", name)
+}
+
+// response is an HTTP answer, read whole.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var v map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &v), "body: %s", r.body)
+	return v
+}
+
+// apiError decodes an error body and checks its shape.
+func (r response) apiError(t *testing.T) (code int64, message string) {
+	t.Helper()
+	require.Equal(t, "application/json", r.header.Get("Content-Type"))
+	var body struct {
+		Error *struct {
+			Code    *int64  `json:"code"`
+			Message *string `json:"message"`
+		} `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &body), "body: %s", r.body)
+	require.NotNil(t, body.Error, "body: %s", r.body)
+	require.NotNil(t, body.Error.Code, "body: %s", r.body)
+	require.NotNil(t, body.Error.Message, "body: %s", r.body)
+	return *body.Error.Code, *body.Error.Message
+}
+
+func (e *env) do(method, path string, body string, header ...string) response {
+	e.t.Helper()
+	return e.doContext(context.Background(), method, path, body, header...)
+}
+
+func (e *env) doContext(ctx context.Context, method, path string, body string, header ...string) response {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, e.ts.URL+path, rd)
+	require.NoError(e.t, err)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := e.ts.Client().Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	return response{status: resp.StatusCode, header: resp.Header, body: bytes.TrimSpace(b)}
+}
+
+// forward runs the Server's Forward until the test ends.
+func (e *env) forward() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.a.Forward(ctx) }()
+	e.t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// waitSubscribers waits until n event streams are open.
+func (e *env) waitSubscribers(n int) {
+	e.t.Helper()
+	require.Eventually(e.t, func() bool {
+		h, err := e.c.Health(context.Background())
+		return err == nil && h.Subscribers == n
+	}, 5*time.Second, 5*time.Millisecond, "waiting for %d event stream(s)", n)
+}

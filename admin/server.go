@@ -1,0 +1,464 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/socket"
+)
+
+// MaxBodySize bounds a request body. A payload larger than this is refused
+// with 413 before any of it reaches a plugin.
+const MaxBodySize = 4 << 20
+
+// DefaultHeartbeat is how often an idle event stream gets a comment line,
+// so that proxies and browsers keep it open and a vanished client is
+// noticed.
+const DefaultHeartbeat = 15 * time.Second
+
+// TraceHeader carries a call's trace id. A request may set it to choose
+// the id; every call and broadcast response carries the id that was used,
+// so the host's and the plugin's log lines about the call can be found.
+const TraceHeader = "X-Plugsock-Trace"
+
+// Server serves the admin API and the web console for one socket.Socket.
+// Create it with New; mount it on any http.Server or mux. It is safe for
+// concurrent use.
+type Server struct {
+	s         *socket.Socket
+	log       *slog.Logger
+	heartbeat time.Duration
+	mux       *http.ServeMux
+
+	mu      sync.Mutex
+	subs    map[*subscriber]struct{}
+	closed  bool
+	done    chan struct{} // closed by Close
+	dropped atomic.Uint64 // events lost by slow subscribers, all time
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets where the Server logs; nil means slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(a *Server) {
+		if l != nil {
+			a.log = l
+		}
+	}
+}
+
+// WithHeartbeat sets how often an idle event stream gets a comment line;
+// DefaultHeartbeat when d is not positive.
+func WithHeartbeat(d time.Duration) Option {
+	return func(a *Server) {
+		if d > 0 {
+			a.heartbeat = d
+		}
+	}
+}
+
+// New returns a Server for s.
+func New(s *socket.Socket, opts ...Option) *Server {
+	a := &Server{
+		s:         s,
+		log:       slog.Default(),
+		heartbeat: DefaultHeartbeat,
+		subs:      make(map[*subscriber]struct{}),
+		done:      make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	a.routes()
+	return a
+}
+
+// routes registers every route. Each path also gets a pattern without a
+// method, so that a wrong method is answered with a JSON 405 that lists
+// the right ones instead of net/http's plain-text one.
+func (a *Server) routes() {
+	m := http.NewServeMux()
+	handle := func(path string, byMethod map[string]http.HandlerFunc) {
+		var allow []string
+		for method, h := range byMethod {
+			m.HandleFunc(method+" "+path, h)
+			allow = append(allow, method)
+			if method == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+		sort.Strings(allow)
+		allowed := strings.Join(allow, ", ")
+		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allowed)
+			a.fail(w, r, http.StatusMethodNotAllowed, 0,
+				fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, allowed))
+		})
+	}
+	handle("/api/health", map[string]http.HandlerFunc{http.MethodGet: a.health})
+	handle("/api/plugins", map[string]http.HandlerFunc{http.MethodGet: a.list})
+	handle("/api/plugins/{name}", map[string]http.HandlerFunc{http.MethodGet: a.describe, http.MethodDelete: a.unplug})
+	handle("/api/plugins/{name}/openrpc", map[string]http.HandlerFunc{http.MethodGet: a.openRPC})
+	handle("/api/plugins/{name}/call/{method}", map[string]http.HandlerFunc{http.MethodPost: a.call})
+	handle("/api/broadcast/{method}", map[string]http.HandlerFunc{http.MethodPost: a.broadcast})
+	handle("/api/events", map[string]http.HandlerFunc{http.MethodGet: a.events})
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		a.fail(w, r, http.StatusNotFound, 0, fmt.Sprintf("no API route %s %s; see docs/admin-api.md", r.Method, r.URL.Path))
+	})
+	a.consoleRoutes(m, handle)
+	a.mux = m
+}
+
+// ServeHTTP answers the admin API under /api/ and serves the console at /.
+func (a *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
+			// A web page elsewhere must not drive the plugins through a
+			// browser that can reach this server.
+			a.fail(w, r, http.StatusForbidden, 0, fmt.Sprintf("cross-origin request from %q refused", origin))
+			return
+		}
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
+}
+
+// ErrorBody is the error member of every error response, and the error of
+// one plugin in a broadcast: a JSON-RPC error code (0 when the error did
+// not come from a plugin or the wire) and a message.
+type ErrorBody struct {
+	Code    int64  `json:"code"`
+	Message string `json:"message"`
+}
+
+type errorResponse struct {
+	Error ErrorBody `json:"error"`
+}
+
+// BroadcastResult is one plugin's answer to a broadcast: a result or an
+// error.
+type BroadcastResult struct {
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *ErrorBody      `json:"error,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(errorResponse{ErrorBody{Message: "encoding response: " + err.Error()}})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (a *Server) fail(w http.ResponseWriter, r *http.Request, status int, code int64, msg string) {
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	a.log.Log(r.Context(), level, "plugsock admin: request failed",
+		"method", r.Method, "path", r.URL.Path, "status", status, "code", code, "message", msg)
+	writeJSON(w, status, errorResponse{ErrorBody{Code: code, Message: msg}})
+}
+
+func (a *Server) health(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	n := len(a.subs)
+	a.mu.Unlock()
+	writeJSON(w, http.StatusOK, Health{Plugins: a.s.Stats().Plugins, Subscribers: n, EventsDropped: a.dropped.Load()})
+}
+
+func (a *Server) list(w http.ResponseWriter, r *http.Request) {
+	conn := a.s.Connected(false)
+	out := make([]*envelope.PluginInfo, 0, len(conn))
+	for _, info := range conn {
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(x, y *envelope.PluginInfo) int { return strings.Compare(x.Name, y.Name) })
+	writeJSON(w, http.StatusOK, struct {
+		Plugins []*envelope.PluginInfo `json:"plugins"`
+	}{out})
+}
+
+// plugin returns the info of the plugin the path names, or answers 404.
+func (a *Server) plugin(w http.ResponseWriter, r *http.Request) (*envelope.PluginInfo, bool) {
+	name := r.PathValue("name")
+	info := a.s.PluginInfo(name)
+	if info == nil {
+		a.fail(w, r, http.StatusNotFound, 0, noPlugin(name))
+		return nil, false
+	}
+	return info, true
+}
+
+func noPlugin(name string) string { return fmt.Sprintf("no plugin named %q is connected", name) }
+
+func (a *Server) describe(w http.ResponseWriter, r *http.Request) {
+	if info, ok := a.plugin(w, r); ok {
+		writeJSON(w, http.StatusOK, info)
+	}
+}
+
+func (a *Server) openRPC(w http.ResponseWriter, r *http.Request) {
+	if info, ok := a.plugin(w, r); ok {
+		writeJSON(w, http.StatusOK, OpenRPCDocument(info))
+	}
+}
+
+func (a *Server) unplug(w http.ResponseWriter, r *http.Request) {
+	info, ok := a.plugin(w, r)
+	if !ok {
+		return
+	}
+	trace := traceID(w, r)
+	a.log.Info("plugsock admin: unplugging", "plugin", info.Name, "trace", trace, "remote", r.RemoteAddr)
+	a.s.Unplug(trace, info.Name)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// traceID returns the trace id the request asked for, or a new one, and
+// puts it on the response.
+func traceID(w http.ResponseWriter, r *http.Request) string {
+	id := r.Header.Get(TraceHeader)
+	if id == "" || len(id) > 128 {
+		id = uuid.NewString()
+	}
+	w.Header().Set(TraceHeader, id)
+	return id
+}
+
+// payload reads the request body as one JSON value. An empty body is
+// JSON null, returned as nil so that no params go on the wire.
+func (a *Server) payload(w http.ResponseWriter, r *http.Request) (json.RawMessage, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			a.fail(w, r, http.StatusRequestEntityTooLarge, 0,
+				fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
+		} else {
+			a.fail(w, r, http.StatusBadRequest, 0, "reading request body: "+err.Error())
+		}
+		return nil, false
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || string(body) == "null" {
+		return nil, true
+	}
+	var probe json.RawMessage
+	if err := json.Unmarshal(body, &probe); err != nil {
+		msg := "request body is not JSON: " + err.Error()
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			msg = fmt.Sprintf("request body is not JSON: %v (at byte %d)", err, syn.Offset)
+		}
+		a.fail(w, r, http.StatusBadRequest, 0, msg)
+		return nil, false
+	}
+	return body, true
+}
+
+// callContext derives the context of a plugin call from the request's, so
+// that a client hanging up cancels the call, bounded by ?timeout= when
+// given.
+func (a *Server) callContext(w http.ResponseWriter, r *http.Request) (context.Context, context.CancelFunc, time.Duration, bool) {
+	ctx := envelope.WithTrace(r.Context(), traceID(w, r))
+	q := r.URL.Query().Get("timeout")
+	if q == "" {
+		ctx, cancel := context.WithCancel(ctx)
+		return ctx, cancel, 0, true
+	}
+	d, err := time.ParseDuration(q)
+	if err != nil || d <= 0 {
+		a.fail(w, r, http.StatusBadRequest, 0,
+			fmt.Sprintf("timeout %q is not a positive duration such as 500ms or 5s", q))
+		return nil, nil, 0, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, cancel, d, true
+}
+
+// checkParams validates payload against the input the plugin declared
+// for method, when it declared one, so a caller learns which field is
+// wrong without a round trip.
+func checkParams(info *envelope.PluginInfo, method string, payload json.RawMessage) *ErrorBody {
+	fn, ok := info.Functions[method]
+	if !ok || fn.Input == nil {
+		return nil
+	}
+	if err := fn.Input.Validate(payload); err != nil {
+		return &ErrorBody{Code: envelope.CodeInvalidParams,
+			Message: fmt.Sprintf("invalid params for %s.%s: %v", info.Name, method, err)}
+	}
+	return nil
+}
+
+// payloadArg turns a checked body into CallContext's payload: nil when
+// there is none, so that a request goes out without params.
+func payloadArg(p json.RawMessage) any {
+	if p == nil {
+		return nil
+	}
+	return p
+}
+
+func (a *Server) call(w http.ResponseWriter, r *http.Request) {
+	info, ok := a.plugin(w, r)
+	if !ok {
+		return
+	}
+	method := r.PathValue("method")
+	// A plugin that declared no functions may still answer; let it say.
+	if _, declared := info.Functions[method]; !declared && len(info.Functions) > 0 {
+		a.fail(w, r, http.StatusNotFound, envelope.CodeMethodNotFound,
+			fmt.Sprintf("plugin %q has no function %q", info.Name, method))
+		return
+	}
+	payload, ok := a.payload(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel, timeout, ok := a.callContext(w, r)
+	if !ok {
+		return
+	}
+	defer cancel()
+	if e := checkParams(info, method, payload); e != nil {
+		a.fail(w, r, http.StatusUnprocessableEntity, e.Code, e.Message)
+		return
+	}
+	var out json.RawMessage
+	err := a.s.CallContext(ctx, info.Name, method, payloadArg(payload), &out)
+	if err != nil {
+		if r.Context().Err() != nil {
+			// The client hung up: the plugin has been told to cancel and
+			// nobody is left to read an answer.
+			a.log.Debug("plugsock admin: client went away during call",
+				"plugin", info.Name, "method", method, "trace", envelope.TraceFrom(ctx))
+			return
+		}
+		status, body := classify(err, info.Name, method, timeout)
+		a.fail(w, r, status, body.Code, body.Message)
+		return
+	}
+	if len(out) == 0 {
+		out = json.RawMessage("null")
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Result json.RawMessage `json:"result"`
+	}{out})
+}
+
+func (a *Server) broadcast(w http.ResponseWriter, r *http.Request) {
+	method := r.PathValue("method")
+	payload, ok := a.payload(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel, timeout, ok := a.callContext(w, r)
+	if !ok {
+		return
+	}
+	defer cancel()
+	// Socket.Broadcast takes no context, so the calls are made here: a
+	// client hanging up or ?timeout= then ends all of them.
+	plugins := a.s.Connected(true)
+	results := make(map[string]BroadcastResult, len(plugins))
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for name, info := range plugins {
+		if e := checkParams(info, method, payload); e != nil {
+			mu.Lock() // calls started above may be answering already
+			results[name] = BroadcastResult{Error: e}
+			mu.Unlock()
+			continue
+		}
+		wg.Go(func() {
+			var out json.RawMessage
+			err := a.s.CallContext(ctx, name, method, payloadArg(payload), &out)
+			res := BroadcastResult{Result: out}
+			if err != nil {
+				_, body := classify(err, name, method, timeout)
+				res = BroadcastResult{Error: &body}
+			} else if len(out) == 0 {
+				res.Result = json.RawMessage("null")
+			}
+			mu.Lock()
+			results[name] = res
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if r.Context().Err() != nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Results map[string]BroadcastResult `json:"results"`
+	}{results})
+}
+
+// classify maps an error from Socket.CallContext onto an HTTP status and
+// an error body. Errors a plugin answered keep their JSON-RPC code and
+// message unchanged.
+func classify(err error, name, method string, timeout time.Duration) (int, ErrorBody) {
+	var rpc *envelope.Error
+	if errors.As(err, &rpc) {
+		body := ErrorBody{Code: rpc.Code, Message: rpc.Message}
+		switch rpc.Code {
+		case envelope.CodeMethodError, envelope.CodeInvalidParams:
+			return http.StatusUnprocessableEntity, body
+		case envelope.CodeMethodNotFound:
+			return http.StatusNotFound, body
+		case envelope.CodeShuttingDown:
+			return http.StatusServiceUnavailable, body
+		case envelope.CodeRequestCancelled:
+			return http.StatusGatewayTimeout, body
+		}
+		// A panic (internal error) or a code of the plugin's own: the
+		// plugin, not the request, is at fault.
+		return http.StatusBadGateway, body
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, ErrorBody{Message: fmt.Sprintf("call %s.%s timed out after %v", name, method, timeout)}
+	case errors.Is(err, socket.ErrNoPlugin):
+		return http.StatusNotFound, ErrorBody{Message: noPlugin(name)}
+	case errors.Is(err, envelope.ErrShutdown):
+		return http.StatusServiceUnavailable, ErrorBody{Code: envelope.CodeShuttingDown, Message: err.Error()}
+	case errors.Is(err, envelope.ErrMethodNotFound):
+		return http.StatusNotFound, ErrorBody{Code: envelope.CodeMethodNotFound, Message: err.Error()}
+	case errors.Is(err, envelope.ErrInvalidParams):
+		return http.StatusUnprocessableEntity, ErrorBody{Code: envelope.CodeInvalidParams, Message: err.Error()}
+	}
+	return http.StatusInternalServerError, ErrorBody{Message: err.Error()}
+}
