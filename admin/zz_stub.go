@@ -82,7 +82,9 @@ type APIError struct {
 	Message string
 }
 
-func (e *APIError) Error() string { return fmt.Sprintf("%s (code %d, HTTP %d)", e.Message, e.Code, e.Status) }
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s (code %d, HTTP %d)", e.Message, e.Code, e.Status)
+}
 
 // BroadcastResult is one plugin's answer to a broadcast.
 type BroadcastResult struct {
