@@ -79,9 +79,9 @@ func clientCommand(name, usage, summary string, min, max int,
 	c := command{name: name, usage: usage, summary: summary}
 	c.run = func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		var f clientFlags
-		fs := c.flags(stdout)
+		fs := c.flags()
 		f.add(fs)
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.parse(fs, args, stdout, stderr)
 		if !ok {
 			return code
 		}

@@ -41,10 +41,10 @@ const demoWait = 5 * time.Second
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := demoCmd
-	fs := c.flags(stdout)
+	fs := c.flags()
 	verbose := fs.Bool("v", false, "show the socket's and the plugins' log lines on stderr")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up, and stop everything, after this long")
-	pos, code, ok := c.parse(fs, args, stderr)
+	pos, code, ok := c.parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -55,9 +55,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return c.fail(stderr, "cannot find this program to run the plugins: %v", err)
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	sigctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(sigctx, *timeout)
 	defer cancel()
 
 	level := slog.LevelError + 1 // nothing
@@ -77,10 +77,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	err = d.run(ctx)
 	d.cleanup()
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
-		}
+	switch {
+	case sigctx.Err() != nil:
+		return c.fail(stderr, "interrupted; stopped every plugin")
+	case ctx.Err() != nil:
+		return c.fail(stderr, "gave up after %v (--timeout); stopped every plugin", *timeout)
+	case err != nil:
 		return c.fail(stderr, "%v", err)
 	}
 	fmt.Fprintf(stdout, "\nDone in %v; every plugin process has exited.\n", time.Since(start).Round(time.Millisecond))
@@ -135,15 +137,26 @@ func (d *demo) run(ctx context.Context) error {
 
 	d.heading("Connected")
 	connected := map[string]*envelope.PluginInfo{}
-	for len(connected) < len(d.order) {
+	for !d.all(connected) {
 		item, err := d.next(ctx)
 		if err != nil {
 			return fmt.Errorf("waiting for the plugins to connect: %w", err)
 		}
 		if c, ok := item.Payload.(envelope.Connected); ok {
 			connected[item.Name] = c.Info
-			fmt.Fprintf(d.out, "  %-5s %s, handshake done\n", item.Name, c.Info.Version)
 		}
+	}
+	// In start order, whichever handshook first.
+	for _, name := range d.order {
+		fmt.Fprintf(d.out, "  %-5s %s, handshake done\n", name, connected[name].Version)
+	}
+
+	if os.Getenv("PLUGSOCK_DEMO_HOLD") != "" {
+		// For tests of the interrupt and timeout paths: stop here, with
+		// both plugins running, until one of those ends the demo.
+		fmt.Fprintln(d.out, "\nHolding until interrupted.")
+		<-ctx.Done()
+		return ctx.Err()
 	}
 
 	d.heading("Functions they declared")
@@ -271,6 +284,16 @@ func (d *demo) listen() error {
 		}
 	}()
 	return nil
+}
+
+// all reports whether every plugin started is in m.
+func (d *demo) all(m map[string]*envelope.PluginInfo) bool {
+	for _, name := range d.order {
+		if m[name] == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // next returns the next async item, waiting at most demoWait.

@@ -100,21 +100,23 @@ func usage(w io.Writer) {
 		"Start with 'plugsock demo'.\n")
 }
 
-// flags returns a FlagSet for the command c whose help output goes to
-// stdout; parse reports errors on stderr.
-func (c command) flags(stdout io.Writer) *flag.FlagSet {
+// flags returns an empty FlagSet for c. Add flags to it and call c.parse.
+func (c command) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("plugsock "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fmt.Fprintf(stdout, "Usage: plugsock %s %s\n\n%s\n", c.name, c.usage, c.summary)
-		if hasFlags(fs) {
-			fmt.Fprint(stdout, "\nFlags:\n")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			fs.SetOutput(io.Discard)
-		}
-	}
+	fs.Usage = func() {} // parse prints help and errors itself
 	return fs
+}
+
+// help prints c's usage, summary and flags.
+func (c command) help(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Usage: plugsock %s %s\n\n%s\n", c.name, c.usage, c.summary)
+	if hasFlags(fs) {
+		fmt.Fprint(w, "\nFlags:\n")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
 }
 
 func hasFlags(fs *flag.FlagSet) bool {
@@ -126,8 +128,9 @@ func hasFlags(fs *flag.FlagSet) bool {
 // parse parses args, allowing flags after positional arguments
 // ("plugsock call calc Add '{}' --json"); "--" ends the flags. It returns
 // the positional arguments, or, when parsing should stop the command, the
-// exit status: 0 after --help, 2 after a usage error (reported on stderr).
-func (c command) parse(fs *flag.FlagSet, args []string, stderr io.Writer) (pos []string, code int, ok bool) {
+// exit status: 0 after --help (printed on stdout), 2 after a usage error
+// (reported on stderr).
+func (c command) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (pos []string, code int, ok bool) {
 	var flags []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -152,7 +155,7 @@ func (c command) parse(fs *flag.FlagSet, args []string, stderr io.Writer) (pos [
 	}
 	if err := fs.Parse(flags); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			c.help(fs, stdout)
 			return nil, exitOK, false
 		}
 		return nil, c.usageError(stderr, "%v", err), false

@@ -45,8 +45,8 @@ func init() {
 func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := pluginCmd
 	c.summary = "Serve a built-in example plugin to the socket at $PLUGSOCK_ADDR (host:port or unix:/path)."
-	fs := c.flags(stdout)
-	pos, code, ok := c.parse(fs, args, stderr)
+	fs := c.flags()
+	pos, code, ok := c.parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}

@@ -40,7 +40,7 @@ func init() {
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := serveCmd
-	fs := c.flags(stdout)
+	fs := c.flags()
 	listenAddr := fs.String("listen", defaultListen, "`address` plugins dial: host:port, or unix:/path for a Unix socket")
 	adminAddr := fs.String("admin", defaultAdmin, "`address` of the admin HTTP API (host:port); \"off\" for none")
 	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
@@ -48,7 +48,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	shutdownTimeout := fs.Duration("shutdown-timeout", socket.DefaultShutdownTimeout, "how long plugins get to finish their calls at shutdown")
 	// TODO(token): add --token (the shared secret plugins must present)
 	// once package socket has an option that requires one (socket.WithToken).
-	pos, code, ok := c.parse(fs, args, stderr)
+	pos, code, ok := c.parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
