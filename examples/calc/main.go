@@ -62,11 +62,14 @@ func dialAndStart(ctx context.Context, v any, info *envelope.PluginInfo) error {
 		case <-done:
 			return
 		}
+		// Leave in good order once connected. The host may count the
+		// plugin as connected before OnConnect runs here, so hanging up
+		// mid-handshake would look like a crash; the handshake is
+		// bounded by the plugin's HandshakeTimeout.
 		select {
 		case <-connected:
-			_ = p.Close() // leave in good order
-		default:
-			_ = conn.Close() // still handshaking: just hang up
+			_ = p.Close()
+		case <-done:
 		}
 	}()
 	err = p.Start(v, info, conn, nil)
