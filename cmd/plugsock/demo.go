@@ -127,7 +127,7 @@ func (d *demo) run(ctx context.Context) error {
 	d.heading("Starting plugins")
 	t := &table{indent: "  "}
 	for _, name := range []string{calc.Name, kv.Name} {
-		p, err := d.startPlugin(ctx, name)
+		p, err := d.startPlugin(name)
 		if err != nil {
 			return err
 		}
@@ -311,15 +311,15 @@ func (d *demo) next(ctx context.Context) (*envelope.AsyncData, error) {
 }
 
 // startPlugin runs this executable as "plugsock plugin name".
-func (d *demo) startPlugin(ctx context.Context, name string) (*proc, error) {
-	cmd := exec.CommandContext(ctx, d.exe, "plugin", name)
+func (d *demo) startPlugin(name string) (*proc, error) {
+	// Not CommandContext: on an interrupt or timeout, cleanup first
+	// unplugs the plugin in good order and kills it only if that fails.
+	cmd := exec.Command(d.exe, "plugin", name)
 	cmd.Env = append(os.Environ(), "PLUGSOCK_ADDR="+d.addr)
 	if d.verbose {
 		cmd.Stderr = d.stderr
+		cmd.WaitDelay = time.Second // for the copying of its stderr
 	}
-	// On interrupt or timeout the context kills the process; WaitDelay
-	// bounds the wait for its output after that.
-	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting plugin %s: %w", name, err)
 	}

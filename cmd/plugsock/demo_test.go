@@ -138,14 +138,17 @@ func (d *heldDemo) wait() error {
 }
 
 func TestDemoInterrupted(t *testing.T) {
-	d := startHeldDemo(t)
+	d := startHeldDemo(t, "-v") // -v: the socket's log shows how the plugins left
 	pids := pluginPIDs(t, d.held)
 	require.NoError(t, d.cmd.Process.Signal(os.Interrupt))
 	err := d.wait()
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit, "stderr:\n%s", &d.stderr)
 	assert.Equal(t, exitFail, exit.ExitCode())
-	assert.Equal(t, "plugsock demo: interrupted; stopped every plugin\n", d.stderr.String())
+	logs := d.stderr.String()
+	assert.True(t, strings.HasSuffix(logs, "plugsock demo: interrupted; stopped every plugin\n"), logs)
+	assert.Contains(t, logs, `msg="plugsock: plugin disconnected" plugin=calc graceful=true`, "unplugged, not killed")
+	assert.Contains(t, logs, `msg="plugsock: plugin disconnected" plugin=kv graceful=true`, "unplugged, not killed")
 	assertReaped(t, pids)
 }
 
