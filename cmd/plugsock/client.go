@@ -102,13 +102,18 @@ func init() {
 	register(clientCommand("list", "[flags]",
 		"List the plugins connected to a running host.", 0, 0, runList))
 	register(clientCommand("describe", "[flags] NAME",
-		"Show a plugin's functions: what each takes and returns.", 1, 1, runDescribe))
+		"Show a plugin's functions and what each takes and returns.", 1, 1, runDescribe))
 	register(clientCommand("call", "[flags] NAME METHOD [JSON|-]",
-		"Call one plugin's method. The payload is the JSON argument, or stdin when it is \"-\" or absent.", 2, 3, runCall))
+		"Call a function of one plugin.\n"+
+			"The payload is the JSON argument, or stdin when it is \"-\" or absent (null on a\n"+
+			"terminal). The result is printed as JSON; a failed call prints the plugin's\n"+
+			"message and error code and exits 1.", 2, 3, runCall))
 	register(clientCommand("broadcast", "[flags] METHOD [JSON|-]",
-		"Call a method on every plugin at once. Exits 1 if any plugin failed.", 1, 2, runBroadcast))
+		"Call a function on every plugin at once.\n"+
+			"The payload is given as for call. Exits 1 if any plugin failed.", 1, 2, runBroadcast))
 	register(clientCommand("unplug", "[flags] NAME",
-		"Stop one plugin gracefully: it finishes its calls in flight and disconnects.", 1, 1, runUnplug))
+		"Stop a plugin gracefully.\n"+
+			"It finishes and answers its calls in flight, then disconnects.", 1, 1, runUnplug))
 }
 
 func runList(ctx context.Context, c command, api adminAPI, f *clientFlags, _ []string, stdout, stderr io.Writer) int {

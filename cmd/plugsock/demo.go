@@ -26,9 +26,10 @@ import (
 var demoCmd = command{
 	name:  "demo",
 	usage: "[flags]",
-	summary: "Show plugsock at work: start a socket, launch the calc and kv example\n" +
-		"plugins as processes of their own, call them, broadcast, read their async\n" +
-		"data, unplug one and shut down.",
+	summary: "Show plugsock at work, in about a second.\n" +
+		"Starts a socket, launches the calc and kv example plugins as processes of\n" +
+		"their own, lists their functions, calls them, broadcasts, reads their async\n" +
+		"data, unplugs one and shuts down.",
 }
 
 func init() {

@@ -36,7 +36,7 @@ const (
 type command struct {
 	name    string // what follows "plugsock"
 	usage   string // the synopsis after the name, e.g. "[flags] NAME"
-	summary string // one line for "plugsock help"; empty hides the command
+	summary string // first line for "plugsock help", all of it for --help; empty hides the command
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
@@ -93,7 +93,8 @@ func usage(w io.Writer) {
 	slices.Sort(names)
 	t := &table{indent: "  "}
 	for _, name := range names {
-		t.row(name, commands[name].summary)
+		first, _, _ := strings.Cut(commands[name].summary, "\n")
+		t.row(name, first)
 	}
 	t.write(w)
 	fmt.Fprint(w, "\nRun 'plugsock <command> --help' for a command's flags.\n"+

@@ -28,9 +28,11 @@ const defaultListen = "127.0.0.1:7700"
 var serveCmd = command{
 	name:  "serve",
 	usage: "[flags]",
-	summary: "Host a socket for plugins and the admin API until SIGINT or SIGTERM.\n" +
+	summary: "Host a socket for plugins, and its admin API, until interrupted.\n" +
 		"Plugins dial the --listen address; 'plugsock list', 'call' and the other\n" +
-		"client commands talk to the --admin address.",
+		"client commands talk to the --admin address. Connects, disconnects and\n" +
+		"async data are logged on stderr. SIGINT or SIGTERM shut down gracefully:\n" +
+		"every plugin finishes its calls in flight and is unplugged.",
 }
 
 func init() {
