@@ -1,0 +1,210 @@
+package main
+
+// The serve command: a Socket and its admin API, until interrupted.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/plugsock/plugsock/admin"
+	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/socket"
+)
+
+// defaultListen is where serve accepts plugins, and where the example
+// plugins dial when PLUGSOCK_ADDR is not set.
+const defaultListen = "127.0.0.1:7700"
+
+var serveCmd = command{
+	name:  "serve",
+	usage: "[flags]",
+	summary: "Host a socket for plugins, and its admin API, until interrupted.\n" +
+		"Plugins dial the --listen address; 'plugsock list', 'call' and the other\n" +
+		"client commands talk to the --admin address. Connects, disconnects and\n" +
+		"async data are logged on stderr. SIGINT or SIGTERM shut down gracefully:\n" +
+		"every plugin finishes its calls in flight and is unplugged.",
+}
+
+func init() {
+	serveCmd.run = runServe
+	register(serveCmd)
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := serveCmd
+	fs := c.flags()
+	listenAddr := fs.String("listen", defaultListen, "`address` plugins dial: host:port, or unix:/path for a Unix socket")
+	adminAddr := fs.String("admin", defaultAdmin, "`address` of the admin HTTP API (host:port); \"off\" for none")
+	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
+	logLevel := fs.String("log-level", "info", "least `level` logged: debug, info, warn or error; the socket's own lines appear at debug")
+	shutdownTimeout := fs.Duration("shutdown-timeout", socket.DefaultShutdownTimeout, "how long plugins get to finish their calls at shutdown")
+	// TODO(token): add --token (the shared secret plugins must present)
+	// once package socket has an option that requires one (socket.WithToken).
+	pos, code, ok := c.parse(fs, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		return c.usageError(stderr, "unexpected argument %q", pos[0])
+	}
+	level, err := parseLevel(*logLevel)
+	if err != nil {
+		return c.usageError(stderr, "--log-level must be debug, info, warn or error, not %q", *logLevel)
+	}
+	var newHandler func(io.Writer, *slog.HandlerOptions) slog.Handler
+	switch *logFormat {
+	case "text":
+		newHandler = func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewTextHandler(w, o) }
+	case "json":
+		newHandler = func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewJSONHandler(w, o) }
+	default:
+		return c.usageError(stderr, "--log-format must be text or json, not %q", *logFormat)
+	}
+	out := &lockedWriter{w: stderr}
+	handler := newHandler(out, &slog.HandlerOptions{Level: level})
+	log := slog.New(handler)
+	// The socket reports connects and disconnects itself, at info; this
+	// command logs them too (from Async, below), so the socket's lines
+	// are kept for debug and warnings.
+	socketLevel := slog.LevelWarn
+	if level < slog.LevelInfo {
+		socketLevel = level
+	}
+	socketLog := slog.New(newHandler(out, &slog.HandlerOptions{Level: socketLevel}))
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	l, err := listen(*listenAddr)
+	if err != nil {
+		return c.fail(stderr, "%v", err)
+	}
+	var s socket.Socket
+	s.Serve(l, socket.WithLogger(socketLog), socket.WithShutdownTimeout(*shutdownTimeout))
+	log.Info("plugsock: socket listening", "addr", listenName(l))
+
+	adm := admin.New(&s, admin.WithLogger(log))
+	var (
+		httpSrv  *http.Server
+		httpDone = make(chan error, 1)
+	)
+	if *adminAddr != "off" {
+		al, err := net.Listen("tcp", *adminAddr)
+		if err != nil {
+			_ = s.Shutdown("")
+			return c.fail(stderr, "admin API: %v", err)
+		}
+		httpSrv = &http.Server{
+			Handler:           adm,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+		}
+		go func() { httpDone <- httpSrv.Serve(al) }()
+		log.Info("plugsock: admin API listening", "url", "http://"+al.Addr().String())
+	}
+
+	// The single reader of s.Async: it logs what happens and hands every
+	// item to the admin API's event streams. It ends once the socket is
+	// shut down and drained.
+	asyncDone := make(chan struct{})
+	go func() {
+		defer close(asyncDone)
+		for {
+			item, err := s.Async()
+			if err != nil {
+				return
+			}
+			logItem(log, item)
+			adm.Publish(item)
+		}
+	}()
+
+	status := exitOK
+	select {
+	case <-ctx.Done():
+		log.Info("plugsock: shutting down")
+	case err := <-httpDone:
+		log.Error("plugsock: admin API failed", "err", err)
+		status = exitFail
+	}
+	stop() // a second interrupt kills the process the usual way
+
+	// Plugins first, so that calls made through the admin API finish and
+	// answer; then the event streams, which would otherwise hold the HTTP
+	// server's shutdown open; then the HTTP server.
+	if err := s.Shutdown(""); err != nil {
+		log.Warn("plugsock: shutdown", "err", err)
+	}
+	<-asyncDone
+	adm.Close()
+	if httpSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := httpSrv.Shutdown(sctx); err != nil {
+			log.Warn("plugsock: admin API shutdown", "err", err)
+			_ = httpSrv.Close()
+		}
+	}
+	log.Info("plugsock: stopped")
+	return status
+}
+
+// listen listens on a TCP address, or on a Unix socket for "unix:/path".
+func listen(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if path == "" {
+			return nil, errors.New("unix: needs a path, as in unix:/tmp/plugsock.sock")
+		}
+		return net.Listen("unix", path)
+	}
+	return net.Listen("tcp", addr)
+}
+
+// listenName is the address plugins dial, as PLUGSOCK_ADDR spells it.
+func listenName(l net.Listener) string {
+	if l.Addr().Network() == "unix" {
+		return "unix:" + l.Addr().String()
+	}
+	return l.Addr().String()
+}
+
+// logItem logs one item from Socket.Async.
+func logItem(log *slog.Logger, item *envelope.AsyncData) {
+	switch p := item.Payload.(type) {
+	case envelope.Connected:
+		log.Info("plugsock: connected", "plugin", item.Name, "version", p.Info.Version)
+	case envelope.Disconnected:
+		log.Info("plugsock: disconnected", "plugin", item.Name, "graceful", p.Graceful)
+	default:
+		log.Info("plugsock: async", "plugin", item.Name, "payload", compact(p))
+	}
+}
+
+// lockedWriter serialises writes from the several loggers that share it.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// parseLevel reads a --log-level value.
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
