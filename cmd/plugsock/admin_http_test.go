@@ -2,11 +2,9 @@ package main
 
 // Tests of the client commands through the real admin.Client, against an
 // HTTP server that speaks the admin API's documented shapes, and of serve
-// end to end. They need the admin package itself; while it is a
-// placeholder (admin/zz_stub.go) they skip, saying so.
+// end to end.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,24 +12,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/plugsock/plugsock/admin"
 	"github.com/plugsock/plugsock/envelope"
 	"github.com/plugsock/plugsock/examples/calc/calc"
 	"github.com/plugsock/plugsock/plugin"
 )
 
-const placeholder = "the admin package is still the placeholder admin/zz_stub.go; this test runs once the real package is merged"
-
 // apiServer answers like the admin API, for a calc and a kv plugin.
-func apiServer(t *testing.T) (srv *httptest.Server, hits *atomic.Int64) {
+func apiServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	hits = new(atomic.Int64)
 	calcInfo := info("calc", "1.0.0", new(calc.Calc))
 	fail := func(w http.ResponseWriter, status int, code int64, msg string) {
 		w.Header().Set("Content-Type", "application/json")
@@ -81,27 +74,13 @@ func apiServer(t *testing.T) (srv *httptest.Server, hits *atomic.Int64) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		mux.ServeHTTP(w, r)
-	}))
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv, hits
+	return srv
 }
 
-// skipWithoutAdmin skips the test while admin.Client sends no requests.
-func skipWithoutAdmin(t *testing.T, srv *httptest.Server, hits *atomic.Int64) {
-	t.Helper()
-	before := hits.Load()
-	_, _ = (&admin.Client{BaseURL: srv.URL}).List(context.Background())
-	if hits.Load() == before {
-		t.Skip(placeholder)
-	}
-}
-
-func TestAfterMerge_ClientCommandsOverHTTP(t *testing.T) {
-	srv, hits := apiServer(t)
-	skipWithoutAdmin(t, srv, hits)
+func TestClientCommandsOverHTTP(t *testing.T) {
+	srv := apiServer(t)
 	t.Setenv("PLUGSOCK_ADMIN", srv.URL)
 
 	code, out, errOut := runCLI(t, "list")
@@ -139,9 +118,7 @@ func TestAfterMerge_ClientCommandsOverHTTP(t *testing.T) {
 	assert.Equal(t, "plugsock unplug: no such plugin: \"kv2\"\n", errOut)
 }
 
-func TestAfterMerge_Unreachable(t *testing.T) {
-	srv, hits := apiServer(t)
-	skipWithoutAdmin(t, srv, hits)
+func TestUnreachableOverHTTP(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := l.Addr().String()
@@ -153,16 +130,14 @@ func TestAfterMerge_Unreachable(t *testing.T) {
 	assert.Equal(t, "plugsock list: cannot reach the admin API at http://"+addr+" (is 'plugsock serve' running?): connection refused\n", errOut)
 }
 
-func TestAfterMerge_ServeWithAdmin(t *testing.T) {
+func TestServeWithAdmin(t *testing.T) {
 	logs, stop := startServe(t, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0")
 	addr := logs.waitFor(t, "plugsock: socket listening", nil)["addr"].(string)
 	url := logs.waitFor(t, "plugsock: admin API listening", nil)["url"].(string)
 	resp, err := http.Get(url + "/api/plugins")
 	require.NoError(t, err)
 	resp.Body.Close()
-	if resp.StatusCode == http.StatusNotImplemented {
-		t.Skip(placeholder)
-	}
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 	t.Setenv("PLUGSOCK_ADMIN", url)
 
 	conn, err := net.Dial("tcp", addr)
