@@ -57,8 +57,11 @@ func (*shapes) FuncOutput(context.Context, int) (func(), error)       { return n
 func (*shapes) NoErrorResult(context.Context, int) (int, string)      { return 0, "" }
 func (*shapes) UseAsyncHook(chan any)                                 {}
 
-//nolint:unused // present to show that unexported methods are ignored
+// unexported is here to show that unexported methods are ignored; the
+// blank assignment below keeps linters from calling it dead.
 func (*shapes) unexported(context.Context, int) (int, error) { return 0, nil }
+
+var _ = (*shapes).unexported
 
 // hookShaped has a UseAsyncHook that could pass for a callable method; the
 // name alone keeps it off the wire.
