@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -119,9 +120,9 @@ func (s *Socket) accept(l net.Listener) {
 			if shut || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				log.Error("plugsock: listener failed", "addr", l.Addr().String(), "err", err)
+			if !temporary(err) {
+				log.Error("plugsock: listener failed; no longer accepting on it", "addr", l.Addr().String(), "err", err)
+				_ = l.Close()
 				return
 			}
 			// A passing failure such as running out of file descriptors:
@@ -135,6 +136,17 @@ func (s *Socket) accept(l net.Listener) {
 		delay = 0
 		s.serveConn(nc, nc.RemoteAddr().String())
 	}
+}
+
+// temporary reports whether an Accept error is worth retrying: running out
+// of file descriptors or a connection aborted before it was accepted.
+func temporary(err error) bool {
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // serveConn runs one plugin connection: its read loop handles the
@@ -284,6 +296,12 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	// Going live under the write lock keeps every call behind the answer.
 	err := c.ReplyFirst(m.ID, envelope.HandshakeResult{Name: name, Session: r.session}, func() {
 		s.mu.Lock()
+		if s.shut {
+			// Shutdown began after the name was reserved: it has already
+			// closed this connection; never announce the plugin.
+			s.mu.Unlock()
+			return
+		}
 		r.live = true
 		if s.changed != nil {
 			close(s.changed)
@@ -291,7 +309,10 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		}
 		s.mu.Unlock()
 	})
-	if err != nil {
+	s.mu.Lock()
+	live := r.live
+	s.mu.Unlock()
+	if err != nil || !live {
 		return
 	}
 	cfg.log.Info("plugsock: plugin connected", "plugin", name, "version", info.Version,

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -448,4 +450,30 @@ func (h *host) pluginOn(conn net.Conn, name string) error {
 		st.err <- (&pluginRunner{}).start(newCalc(), name, conn)
 	})
 	return recv(h.t, st.err, "Start to return")
+}
+
+// flakyListener fails its first Accept the way a process out of file
+// descriptors does.
+type flakyListener struct {
+	net.Listener
+	failed bool
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+func TestAcceptSurvivesRunningOutOfFiles(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	h := &host{t: t, s: new(socket.Socket), addr: inner.Addr()}
+	h.s.Serve(&flakyListener{Listener: inner}, socket.WithLogger(quiet))
+	t.Cleanup(func() { _ = h.s.Shutdown(""); h.wg.Wait() })
+
+	h.plug(newCalc(), "after-emfile")
+	assert.True(t, h.s.WaitFor("after-emfile", 0))
 }
