@@ -81,9 +81,14 @@
 // for it, and items already sent when the plugin stops in good order are
 // delivered before it goes. The channel holds a few dozen items; beyond
 // that a send waits for the connection (so UseAsyncHook itself must not
-// send more than that), and once Start has returned nobody reads it: send
-// from code that stops with the plugin, or with a select on a context or
-// a done channel. The hook is never closed.
+// send more than that), and between Starts nobody reads it: send from
+// code that stops with the plugin, or with a select on a context or a
+// done channel. The hook is never closed.
+//
+// The channel belongs to the Plugin, not to one connection: when the same
+// Plugin starts the same value again (as [Run] does after a lost
+// connection), UseAsyncHook is not called again, and items sent while the
+// plugin was disconnected go out on the new connection.
 //
 // # Errors
 //
