@@ -313,13 +313,17 @@ func (e *launched) start(cmd *exec.Cmd) (*instance, error) {
 	s := e.s
 	in := &instance{owner: e, id: uuid.NewString(), hello: make(chan string, 1), refused: make(chan error, 1)}
 
+	// s.mu is held from the check for stopping until the process is
+	// registered and running, so that stop sees it, and its handshake,
+	// however quick, finds it.
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if e.stopping || s.shut {
+		s.mu.Unlock()
 		return nil, ErrShutdown
 	}
 	addr, err := s.launchAddr()
 	if err != nil {
+		s.mu.Unlock()
 		return nil, err
 	}
 	env := cmd.Env
@@ -344,8 +348,6 @@ func (e *launched) start(cmd *exec.Cmd) (*instance, error) {
 	if cmd.Stderr == nil {
 		cmd.Stderr = in.newLog("stderr")
 	}
-	// Registered before the process runs, so its handshake always finds
-	// it; s.mu is held until then.
 	if s.procs.byID == nil {
 		s.procs.byID = make(map[string]*instance)
 	}
@@ -353,11 +355,13 @@ func (e *launched) start(cmd *exec.Cmd) (*instance, error) {
 	p, err := proc.Start(cmd)
 	if err != nil {
 		delete(s.procs.byID, in.id)
+		s.mu.Unlock()
 		return nil, err
 	}
 	in.p = p
 	e.cur = in
 	e.remote = nil
+	s.mu.Unlock()
 	e.log.Info("plugsock: plugin process started", "plugin", e.displayName(), "pid", p.Pid(), "launch", in.id)
 	return in, nil
 }
