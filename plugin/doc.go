@@ -147,6 +147,14 @@
 // then stops as above and returns once the connection is closed. A Plugin
 // runs one Start at a time and may be started again after Start returns.
 //
+// # Plugin executables
+//
+// A plugin that is a program of its own can make [Run] its main: Run
+// finds the host through the environment a launching host sets
+// (envelope.EnvAddr and friends), connects again by itself when the
+// connection is lost, leaves in good order when its context ends, and
+// prints its description for "program describe". See docs/lifecycle.md.
+//
 // # Settings
 //
 // The zero [Plugin] is ready to use. Its fields, read when Start begins,

@@ -76,7 +76,8 @@ func WithSocketOptions(opts ...socket.Options) Option {
 }
 
 // WithContextKey passes ctxKey to Start: the plugin's methods then find
-// the trace id under it as well (see plugin.Plugin.Start).
+// the trace id under it as well (see plugin.Plugin.Start). The plugin then
+// connects over TCP, as Socket.Attach takes no context key.
 func WithContextKey(ctxKey any) Option {
 	return optionFunc(func(o *options) { o.ctxKey = ctxKey })
 }

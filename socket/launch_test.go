@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/plugsock/plugsock/envelope"
 	"github.com/plugsock/plugsock/socket"
@@ -403,4 +404,50 @@ func TestLaunchedVersionsSideBySide(t *testing.T) {
 	assert.Equal(t, p1, callInt(t, h.s, "launchee", "Pid"))
 	require.NoError(t, h.s.Shutdown(""))
 	assertReaped(t, p1)
+}
+
+func TestShutdownLeavesNoProcessAndNoGoroutine(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s := new(socket.Socket)
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "s.sock"))
+	require.NoError(t, err)
+	s.Serve(l, socket.WithLogger(quiet))
+	gone := make(chan string, 16)
+	s.RegisterCallback(func(info *envelope.PluginInfo, graceful bool) {
+		gone <- fmt.Sprintf("%s graceful=%v", info.Name, graceful)
+	})
+	grace := socket.WithStopGrace(50 * time.Millisecond)
+
+	var pids []int
+	for _, env := range [][]string{
+		{"LAUNCHEE_NAME=plain"},
+		{"LAUNCHEE_NAME=linger", "LAUNCHEE_MODE=linger"}, // needs SIGKILL
+		{"LAUNCHEE_NAME=parent", "LAUNCHEE_MODE=child"},  // has a child
+	} {
+		name, err := s.Launch(t.Context(), launcheeCmd(t, env...), grace)
+		require.NoError(t, err)
+		pids = append(pids, callInt(t, s, name, "Pid"))
+	}
+	child := callInt(t, s, "parent", "ChildPid")
+
+	// One more, killed and waiting an hour to be restarted.
+	name, err := s.Launch(t.Context(), launcheeCmd(t, "LAUNCHEE_NAME=waiting"), grace,
+		socket.WithRestartBackoff(time.Hour, time.Hour))
+	require.NoError(t, err)
+	pid := callInt(t, s, name, "Pid")
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	assert.Equal(t, "waiting graceful=false", recv(t, gone, "the killed plugin's disconnect"))
+	pids = append(pids, pid)
+
+	require.NoError(t, s.Shutdown(""))
+	for _, pid := range pids {
+		assertReaped(t, pid) // at once: Shutdown has waited for them
+	}
+	assertDies(t, child)
+	close(gone)
+	var left []string
+	for g := range gone {
+		left = append(left, g)
+	}
+	assert.ElementsMatch(t, []string{"plain graceful=true", "linger graceful=true", "parent graceful=true"}, left)
 }
