@@ -12,46 +12,49 @@ import (
 	"github.com/plugsock/plugsock/plugintest"
 )
 
-func init() {
-	register(command{
-		name:    "check",
-		usage:   "check [-timeout DURATION] [-skip F,G,...] -- COMMAND [ARGS...]",
-		summary: "check a plugin executable, in any language, against the wire protocol",
-		run:     runCheck,
-	})
-}
+const (
+	checkUsage   = "[-timeout DURATION] [-skip F,G,...] -- COMMAND [ARGS...]"
+	checkSummary = `check that a plugin executable, in any language, keeps the protocol
 
-// runCheck runs plugintest.Check against COMMAND and prints its report:
-// one line per check, PASS, FAIL or SKIP and why. It exits 0 when every
-// check passed (or was skipped), 1 otherwise, 2 on a usage error.
-func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	timeout := fs.Duration("timeout", plugintest.DefaultCheckCallTimeout, "how long to wait for each answer")
-	skip := fs.String("skip", "", "comma-separated `functions` not to call (those that wait for something, or must not be called with made-up input)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, `usage: plugsock check [-timeout DURATION] [-skip F,G,...] -- COMMAND [ARGS...]
-
-Starts COMMAND with PLUGSOCK_ADDR (and PLUGSOCK_LAUNCH) in its environment,
-plays a plugsock host's part over the raw protocol (docs/protocol.md), and
-reports one line per check. Exit status 0 when all pass, 1 otherwise.
+Starts COMMAND with PLUGSOCK_ADDR and PLUGSOCK_LAUNCH in its environment,
+plays a host's part over the raw protocol (docs/protocol.md) and prints one
+line per check, PASS, FAIL or SKIP and why, then a summary. The exit status
+is 0 when no check failed, 1 otherwise.
 
 Every function the plugin declares is called with the simplest payload its
-description accepts; leave out the ones that must not be with -skip.
+description accepts; leave out those that must not be, or that wait for
+something on purpose, with -skip. docs/lifecycle.md lists the checks.`
+)
 
-`)
+func init() {
+	register(command{name: "check", usage: checkUsage, summary: checkSummary, run: runCheck})
+}
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("plugsock check", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	timeout := fs.Duration("timeout", plugintest.DefaultCheckCallTimeout, "how long to wait for each answer, and for the plugin to close and exit after $/shutdown")
+	skip := fs.String("skip", "", "comma-separated `functions` not to call")
+	help := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: plugsock check %s\n\n%s\n\nFlags:\n", checkUsage, checkSummary)
+		fs.SetOutput(w)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			help(stdout)
+			return exitOK
 		}
-		return 2
+		fmt.Fprintf(stderr, "plugsock check: %v\n", err)
+		help(stderr)
+		return exitUsage
 	}
 	argv := fs.Args()
 	if len(argv) == 0 {
-		fs.Usage()
-		return 2
+		fmt.Fprintln(stderr, "plugsock check: no command to check")
+		help(stderr)
+		return exitUsage
 	}
 	opts := []plugintest.CheckOption{plugintest.CallTimeout(*timeout)}
 	if *skip != "" {
@@ -61,10 +64,10 @@ description accepts; leave out the ones that must not be with -skip.
 	report, err := plugintest.Check(ctx, exec.Command(argv[0], argv[1:]...), stdout, opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "plugsock check: %v\n", err)
-		return 1
+		return exitFail
 	}
 	if !report.Passed() {
-		return 1
+		return exitFail
 	}
-	return 0
+	return exitOK
 }

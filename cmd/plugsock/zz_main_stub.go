@@ -1,5 +1,6 @@
 // This file stands in for the plugsock command's main until the real one
-// is merged: the command type, register, and a main that dispatches.
+// is merged: the command type, register, the exit statuses, and a main
+// that dispatches.
 
 package main
 
@@ -8,13 +9,19 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+)
+
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
 )
 
 type command struct {
-	name, usage, summary string
-	run                  func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+	name    string
+	usage   string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 var commands = map[string]command{}
@@ -22,10 +29,7 @@ var commands = map[string]command{}
 func register(c command) { commands[c.name] = c }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(dispatch(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -36,7 +40,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintln(stderr, "usage: plugsock COMMAND [ARGS...]")
 	for _, c := range commands {
-		fmt.Fprintf(stderr, "  plugsock %s\n      %s\n", c.usage, c.summary)
+		fmt.Fprintf(stderr, "  plugsock %s %s\n", c.name, c.usage)
 	}
-	return 2
+	return exitUsage
 }
