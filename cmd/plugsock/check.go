@@ -14,7 +14,7 @@ import (
 
 const (
 	checkUsage   = "[-timeout DURATION] [-skip F,G,...] -- COMMAND [ARGS...]"
-	checkSummary = `check that a plugin executable, in any language, keeps the protocol
+	checkSummary = `Check that a plugin executable, in any language, keeps the protocol.
 
 Starts COMMAND with PLUGSOCK_ADDR and PLUGSOCK_LAUNCH in its environment,
 plays a host's part over the raw protocol (docs/protocol.md) and prints one
