@@ -81,9 +81,14 @@
 // for it, and items already sent when the plugin stops in good order are
 // delivered before it goes. The channel holds a few dozen items; beyond
 // that a send waits for the connection (so UseAsyncHook itself must not
-// send more than that), and once Start has returned nobody reads it: send
-// from code that stops with the plugin, or with a select on a context or
-// a done channel. The hook is never closed.
+// send more than that), and between Starts nobody reads it: send from
+// code that stops with the plugin, or with a select on a context or a
+// done channel. The hook is never closed.
+//
+// The channel belongs to the Plugin, not to one connection: when the same
+// Plugin starts the same value again (as [Run] does after a lost
+// connection), UseAsyncHook is not called again, and items sent while the
+// plugin was disconnected go out on the new connection.
 //
 // # Errors
 //
@@ -141,6 +146,14 @@
 // Close is the plugin's own orderly exit: it tells the host it is leaving,
 // then stops as above and returns once the connection is closed. A Plugin
 // runs one Start at a time and may be started again after Start returns.
+//
+// # Plugin executables
+//
+// A plugin that is a program of its own can make [Run] its main: Run
+// finds the host through the environment a launching host sets
+// (envelope.EnvAddr and friends), connects again by itself when the
+// connection is lost, leaves in good order when its context ends, and
+// prints its description for "program describe". See docs/lifecycle.md.
 //
 // # Settings
 //

@@ -50,6 +50,10 @@ type Plugin struct {
 
 	mu  sync.Mutex
 	cur *session
+	// The async hook outlives a session, so that a plugin started again
+	// (Run reconnecting) keeps its channel and what is queued in it.
+	hook    chan any
+	hookFor any // the value UseAsyncHook was last called on
 }
 
 // Start serves v's methods over conn. It reflects every exported method
@@ -128,8 +132,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	})
 	s.fwdDone = make(chan struct{})
 	if h, ok := v.(interface{ UseAsyncHook(chan any) }); ok {
-		s.hook = make(chan any, asyncBuffer)
-		h.UseAsyncHook(s.hook)
+		s.hook = p.asyncHook(v, h)
 	}
 	s.conn.Start()
 
@@ -193,6 +196,24 @@ func (p *Plugin) Close() error {
 	_ = s.conn.Notify(envelope.MethodShutdown, nil)
 	s.stop(nil)
 	return nil
+}
+
+// asyncHook returns the Plugin's hook channel, calling UseAsyncHook the
+// first time and whenever v is not the value it was last given to.
+func (p *Plugin) asyncHook(v any, h interface{ UseAsyncHook(chan any) }) chan any {
+	p.mu.Lock()
+	if p.hook == nil {
+		p.hook = make(chan any, asyncBuffer)
+	}
+	hook := p.hook
+	rv := reflect.ValueOf(v)
+	seen := p.hookFor != nil && rv.Comparable() && rv.Equal(reflect.ValueOf(p.hookFor))
+	p.hookFor = v
+	p.mu.Unlock()
+	if !seen {
+		h.UseAsyncHook(hook)
+	}
+	return hook
 }
 
 func typeName(v any) string {

@@ -47,6 +47,38 @@
 // WithShutdownTimeout. Attach runs a Go plugin inside the host with the
 // same semantics as one that dialled in.
 //
+// # Versions
+//
+// Several versions of one plugin may be connected at once. The first to
+// connect gets the name it asked for, say "calc"; another version that
+// connects while "calc" is taken is assigned "calc@2.0.0" (name@version)
+// instead of being refused, so every plugin still has a name of its own,
+// and Connected is keyed by those names. The same version twice is a
+// duplicate and is refused (or renamed by WithKeySequencer) as before.
+//
+// Calls, WaitFor, PluginInfo and Unplug take an address: an assigned
+// name; name@version, which reaches that version whatever name it was
+// assigned; or the plain name, which reaches the plugin holding it and,
+// when none does, the highest semantic version connected. So a new
+// version can be brought up beside a running one without taking its
+// traffic: callers opt in with name@version, and once the old version is
+// unplugged the plain name passes to the newest one.
+//
+// # Launching plugin processes
+//
+// Launch starts a plugin executable, such as one whose main is
+// plugin.Run, tells it through its environment where to connect, waits
+// for its handshake and returns its name:
+//
+//	name, err := s.Launch(ctx, exec.Command("./plugins/calc"),
+//		socket.WithRestart(socket.RestartOnFailure), socket.WithStopGrace(3*time.Second))
+//
+// The socket then owns the process: its output goes to the socket's
+// logger a line at a time, a crash is reported like any disconnect and
+// the process is started again per the restart policy (with backoff, up
+// to a limit), and Unplug and Shutdown stop it ($/shutdown, then SIGTERM,
+// then SIGKILL) and reap it, so that no zombie and no orphan is left.
+//
 // # Async data
 //
 // Plugins push data through their async hook; the host reads it with

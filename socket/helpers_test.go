@@ -20,7 +20,21 @@ import (
 	"github.com/plugsock/plugsock/socket"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(afterAll{m}) }
+
+// cleanups run once every test has finished, for what tests share (such
+// as executables built for them).
+var cleanups []func()
+
+type afterAll struct{ m *testing.M }
+
+func (a afterAll) Run() int {
+	code := a.m.Run()
+	for _, f := range cleanups {
+		f()
+	}
+	return code
+}
 
 // quiet keeps expected warnings out of test output.
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -42,6 +42,7 @@ type Socket struct {
 	shutDone  chan struct{}
 	wg        sync.WaitGroup // accept loops and connections
 	async     asyncQueue
+	procs     launches // processes started by Launch
 }
 
 // remote is the host's view of one plugin connection.
@@ -50,6 +51,7 @@ type remote struct {
 	conn    *envelope.Conn
 	session string
 	addr    string
+	launch  string        // the launch id the handshake presented
 	gone    chan struct{} // closed once the disconnect has been reported
 
 	// Guarded by s.mu.
@@ -244,6 +246,7 @@ func (r *remote) violation(c *envelope.Conn, m *envelope.Envelope, what string) 
 }
 
 func (r *remote) refuse(c *envelope.Conn, m *envelope.Envelope, e *envelope.Error) {
+	r.s.launchRefused(r.launch, e)
 	_ = c.ReplyError(m.ID, e)
 	r.s.settings().log.Warn("plugsock: handshake refused", "addr", r.addr, "code", e.Code, "reason", e.Message)
 	c.CloseWithError(fmt.Errorf("handshake refused: %w", e))
@@ -259,6 +262,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		r.refuse(c, m, envelope.Errorf(envelope.CodeInvalidParams, "malformed handshake: %v", err))
 		return
 	}
+	r.launch = hs.Launch
 	if err := validName(hs.Name); err != nil {
 		r.refuse(c, m, envelope.Errorf(envelope.CodeInvalidParams, "malformed handshake: %v", err))
 		return
@@ -271,15 +275,17 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		r.refuse(c, m, envelope.Errorf(envelope.CodeShuttingDown, "socket is shutting down"))
 		return
 	}
-	name := hs.Name
-	if _, taken := s.plugins[name]; taken && cfg.sequencer != nil {
+	// Another version of a connected plugin is let in as name@version
+	// (versions.go); otherwise a taken name is sequenced or refused.
+	name, versioned := s.versionedName(hs.Name, hs.Version)
+	if _, taken := s.plugins[name]; taken && cfg.sequencer != nil && !versioned {
 		for i := uint(0); i < cfg.attempts && taken; i++ {
 			name = cfg.sequencer(name)
 			_, taken = s.plugins[name]
 			taken = taken || validName(name) != nil
 		}
 	}
-	if _, taken := s.plugins[name]; taken || validName(name) != nil {
+	if _, taken := s.plugins[name]; taken || !versioned && validName(name) != nil {
 		s.mu.Unlock()
 		r.refuse(c, m, envelope.Errorf(envelope.CodeNameTaken, "plugin name %q is taken", hs.Name))
 		return
@@ -303,6 +309,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 			return
 		}
 		r.live = true
+		s.launchConnected(r)
 		if s.changed != nil {
 			close(s.changed)
 			s.changed = nil
@@ -408,7 +415,7 @@ func (s *Socket) lookup(name string) (*remote, error) {
 	if s.shut {
 		return nil, ErrShutdown
 	}
-	r := s.plugins[name]
+	r := s.resolve(name)
 	switch {
 	case r == nil || !r.live:
 		return nil, fmt.Errorf("plugsock: %w: %q", ErrNoPlugin, name)
@@ -434,6 +441,12 @@ func (s *Socket) Call(id, name, method string, payload any) (any, error) {
 // ctx ends first the plugin is told to cancel the method's context and
 // CallContext returns ctx's error. The trace id comes from
 // envelope.WithTrace on ctx, or is a new UUID.
+//
+// name is a plugin's assigned name (a key of Connected), or
+// name@version for one version of a plugin of which several are
+// connected, or the plain name, which reaches the plugin holding it and,
+// when none does, the highest version connected (see "Versions" in the
+// package documentation).
 //
 // A method's own error comes back as an *envelope.Error whose message is
 // the method's error text. Other failures match, with errors.Is,
@@ -519,11 +532,12 @@ func (s *Socket) AsyncContext(ctx context.Context) (*envelope.AsyncData, error) 
 
 // WaitFor waits until a plugin called name is connected and reports
 // whether it is: true at once if it already is, false after timeout.
+// name may be name@version, as for Call.
 func (s *Socket) WaitFor(name string, timeout time.Duration) bool {
 	var timer <-chan time.Time
 	for {
 		s.mu.Lock()
-		r := s.plugins[name]
+		r := s.resolve(name)
 		if r != nil && r.live {
 			s.mu.Unlock()
 			return true
@@ -565,7 +579,7 @@ func (s *Socket) Connected(full bool) map[string]*envelope.PluginInfo {
 func (s *Socket) PluginInfo(name string) *envelope.PluginInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r := s.plugins[name]; r != nil && r.live {
+	if r := s.resolve(name); r != nil && r.live {
 		return r.info.DeepCopy(true)
 	}
 	return nil
@@ -597,11 +611,14 @@ func (s *Socket) Stats() Stats {
 // when it is gone and the disconnect callbacks have run; a plugin that
 // takes longer than the shutdown timeout is cut off (and reported as not
 // graceful). id is the trace id of the request. Unplugging a name that is
-// not connected does nothing.
+// not connected does nothing. name is an address as for CallContext. A
+// plugin started by Launch is
+// stopped for good, process and all, even between restarts.
 func (s *Socket) Unplug(id string, name string) {
 	s.mu.Lock()
-	r := s.plugins[name]
-	if r == nil || !r.live {
+	r := s.resolve(name)
+	p := s.launchedFor(r, name) // a process Launch started stops with it
+	if p == nil && (r == nil || !r.live) {
 		s.mu.Unlock()
 		return
 	}
@@ -609,6 +626,10 @@ func (s *Socket) Unplug(id string, name string) {
 	s.mu.Unlock()
 	if id == "" {
 		id = uuid.NewString()
+	}
+	if p != nil {
+		p.stop(id, time.Now().Add(timeout))
+		return
 	}
 	r.stop(id, time.Now().Add(timeout))
 }
@@ -673,7 +694,8 @@ func (r *remote) name() string {
 // ErrShutdown and Async returns ErrShutdown once drained. It returns an
 // error naming the plugins it had to cut off. Calling it again waits for
 // the first call to finish and returns nil. id is the trace id sent with
-// every $/shutdown request.
+// every $/shutdown request. Processes started by Launch are stopped and
+// reaped before it returns (see Launch for how long that may take).
 func (s *Socket) Shutdown(id string) error {
 	s.mu.Lock()
 	if s.shut {
@@ -689,6 +711,7 @@ func (s *Socket) Shutdown(id string) error {
 	for l := range s.listeners {
 		_ = l.Close()
 	}
+	procs := s.launchedAll()
 	var live, pending []*remote
 	for r := range s.conns {
 		if r.live {
@@ -709,6 +732,9 @@ func (s *Socket) Shutdown(id string) error {
 	var wg sync.WaitGroup
 	for _, r := range live {
 		wg.Go(func() { r.stop(id, deadline) })
+	}
+	for _, p := range procs {
+		wg.Go(func() { p.stop(id, deadline) })
 	}
 	wg.Wait()
 	s.wg.Wait()

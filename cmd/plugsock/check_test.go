@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestCheckCommand(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := runCheck(t.Context(), args, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+
+	code, _, errOut := run()
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "no command to check")
+	assert.Contains(t, errOut, "Usage: plugsock check [-timeout DURATION]")
+	code, _, errOut = run("-bogus")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "flag provided but not defined: -bogus")
+	code, out, _ := run("--help")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "Usage: plugsock check")
+	assert.Contains(t, out, "-skip functions")
+
+	code, out, _ = run("--", "sh", "-c", "echo no plugin here >&2; exit 3")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "FAIL  handshake                the process exited before connecting: exit status 3\n")
+	assert.Contains(t, out, "stderr: no plugin here")
+
+	code, _, errOut = run("--", "plugsock-no-such-plugin")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "plugsock check:")
+
+	dir := t.TempDir()
+	for _, name := range []string{"goplugin", "broken"} {
+		b, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../../plugintest/testdata/"+name).CombinedOutput()
+		require.NoError(t, err, "%s", b)
+	}
+	code, out, _ = run("-skip", "Explode,Sleep", "--", filepath.Join(dir, "goplugin"))
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "plugsock check: "+filepath.Join(dir, "goplugin")+"\n")
+	assert.Contains(t, out, "PASS  call Add")
+	assert.NotContains(t, out, "call Explode", "skipped")
+	assert.Contains(t, out, "0 failed")
+
+	code, out, _ = run("-timeout", "300ms", "--", filepath.Join(dir, "broken"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "FAIL  unknown method")
+	assert.Contains(t, out, "want error -32601 (method not found)")
+}

@@ -1,0 +1,44 @@
+package plugin
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/plugsock/plugsock/envelope"
+)
+
+// RunOptions give a test what Run takes from the process.
+type RunOptions struct {
+	Args     []string
+	Env      map[string]string
+	Stdout   io.Writer
+	Log      *slog.Logger
+	Lifeline func(gone func()) (stop func())
+	// Backoff between connection attempts; small in tests.
+	MinDelay, MaxDelay, ResetAfter time.Duration
+	OnSession                      func(name string)
+}
+
+// RunWith is Run with its environment given by o.
+func RunWith(ctx context.Context, v any, info *envelope.PluginInfo, o RunOptions) error {
+	r := &runner{
+		args:       o.Args,
+		getenv:     func(k string) string { return o.Env[k] },
+		stdout:     o.Stdout,
+		log:        o.Log,
+		lifeline:   o.Lifeline,
+		minDelay:   o.MinDelay,
+		maxDelay:   o.MaxDelay,
+		resetAfter: o.ResetAfter,
+		onSession:  o.OnSession,
+	}
+	return r.run(ctx, v, info)
+}
+
+// WatchFD exposes the lifeline watcher on any descriptor.
+func WatchFD(fd int, gone func()) (stop func()) { return watchFD(fd, gone) }
+
+// Backoff exposes the reconnection delay.
+func Backoff(n int, lo, hi time.Duration) time.Duration { return backoff(n, lo, hi) }

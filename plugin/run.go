@@ -1,0 +1,245 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/plugsock/plugsock/envelope"
+)
+
+// Run is the whole main of a plugin executable:
+//
+//	func main() {
+//		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+//		defer stop()
+//		if err := plugin.Run(ctx, &Calc{}, &envelope.PluginInfo{Name: "calc", Version: "1.2.0"}); err != nil {
+//			log.Fatal(err)
+//		}
+//	}
+//
+// It reads from the environment where to connect (envelope.EnvAddr:
+// "host:port" or "unix:/path"), the token to present (envelope.EnvToken)
+// and the launch id a host that started the process gave it
+// (envelope.EnvLaunch); socket.Socket.Launch sets all three. It dials,
+// retrying with backoff until the host is there, and serves v as
+// [Plugin.Start] does.
+//
+// When the connection is lost without a $/shutdown, Run connects again
+// and handshakes anew, with exponential backoff and jitter between
+// attempts (from 100ms up to 5s; back to the start after a session that
+// lasted 10s or more), for as long as ctx lasts. The async hook survives:
+// UseAsyncHook is called once, and what the plugin sends while
+// disconnected goes out after the next handshake. A handshake refused
+// because the name is taken is retried too, since the host may not yet
+// have noticed that the previous connection is gone.
+//
+// Run returns nil after the host stopped the plugin with $/shutdown, and
+// when ctx ends: then it leaves in good order first ([Plugin.Close]), so
+// the host sees a graceful disconnect. A plugin started by a host that
+// set envelope.EnvLifeline also leaves when its standard input reaches
+// end of file, which is how it learns that the host died. Run returns an
+// error at once for what retrying cannot mend: a value with no callable
+// methods (ErrNoMethods), a missing or malformed address, a handshake
+// refused as unauthorised or malformed.
+//
+// Run with the single argument "describe" (os.Args[1]) prints the
+// plugin's info (name, version and the description of every function) as
+// JSON to standard output and returns nil without connecting, so tools
+// can inspect the executable. This is the one place the module writes to
+// standard output, and it does so because Run is meant to be a program's
+// main. Run logs through slog.Default(); a process started by
+// socket.Socket.Launch has its standard error in the host's log.
+func Run(ctx context.Context, v any, info *envelope.PluginInfo) error {
+	r := &runner{
+		args:     os.Args,
+		getenv:   os.Getenv,
+		stdout:   os.Stdout,
+		lifeline: watchStdin,
+	}
+	return r.run(ctx, v, info)
+}
+
+// Reconnection timing for Run.
+const (
+	runMinDelay   = 100 * time.Millisecond
+	runMaxDelay   = 5 * time.Second
+	runResetAfter = 10 * time.Second
+	runDialWait   = 5 * time.Second
+)
+
+// runner is Run with its environment made explicit, for tests.
+type runner struct {
+	args     []string
+	getenv   func(string) string
+	stdout   io.Writer
+	log      *slog.Logger
+	lifeline func(gone func()) (stop func())
+	// Zero means the defaults above.
+	minDelay, maxDelay, resetAfter time.Duration
+	// onSession, when set, is called with the name each session was
+	// given once it has handshaken; tests use it to watch reconnects.
+	onSession func(name string)
+}
+
+func (r *runner) run(ctx context.Context, v any, info *envelope.PluginInfo) error {
+	if info == nil {
+		info = &envelope.PluginInfo{}
+	}
+	if len(r.args) == 2 && r.args[1] == "describe" {
+		return r.describe(v, info)
+	}
+	if _, err := methods(v); err != nil {
+		return err
+	}
+	network, addr, err := envelope.ParseAddr(r.getenv(envelope.EnvAddr))
+	if err != nil {
+		return fmt.Errorf("plugsock: %s: %w", envelope.EnvAddr, err)
+	}
+	log := r.log
+	if log == nil {
+		log = slog.Default()
+	}
+	minDelay, maxDelay, resetAfter := r.minDelay, r.maxDelay, r.resetAfter
+	if minDelay <= 0 {
+		minDelay = runMinDelay
+	}
+	if maxDelay <= 0 {
+		maxDelay = runMaxDelay
+	}
+	if resetAfter <= 0 {
+		resetAfter = runResetAfter
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if r.lifeline != nil && r.getenv(envelope.EnvLifeline) == "stdin" {
+		stop := r.lifeline(func() {
+			log.Info("plugsock: standard input closed: the host is gone; leaving")
+			cancel()
+		})
+		defer stop()
+	}
+
+	p := &Plugin{Logger: log, Token: r.getenv(envelope.EnvToken), Launch: r.getenv(envelope.EnvLaunch)}
+	asked := info.Name
+	dialer := net.Dialer{Timeout: runDialWait}
+	failures := 0
+	for {
+		conn, err := dialer.DialContext(ctx, network, addr)
+		if ctx.Err() != nil {
+			if conn != nil {
+				_ = conn.Close()
+			}
+			return nil
+		}
+		if err == nil {
+			began := time.Now()
+			info.Name = asked // not the name the last session was given
+			err = r.session(ctx, p, v, info, conn)
+			switch {
+			case ctx.Err() != nil || err == nil:
+				return nil
+			case permanent(err):
+				return err
+			}
+			if time.Since(began) >= resetAfter {
+				failures = 0
+			}
+			log.Warn("plugsock: disconnected; connecting again", "addr", addr, "err", err)
+		} else if failures == 0 || failures&(failures-1) == 0 {
+			// Logged on attempts 1, 2, 4, 8, ...: a host that takes a
+			// while to come up does not flood the log.
+			log.Info("plugsock: cannot reach the host yet; retrying", "addr", addr, "attempt", failures+1, "err", err)
+		}
+		delay := backoff(failures, minDelay, maxDelay)
+		failures++
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// session runs one Start on conn. When ctx ends it makes the plugin leave
+// in good order, or, before the handshake has succeeded, drops the
+// connection, which ends the handshake.
+func (r *runner) session(ctx context.Context, p *Plugin, v any, info *envelope.PluginInfo, conn net.Conn) error {
+	var (
+		mu        sync.Mutex
+		connected bool
+	)
+	p.OnConnect = func(name string) {
+		mu.Lock()
+		connected = true
+		mu.Unlock()
+		if r.onSession != nil {
+			r.onSession(name)
+		}
+	}
+	left := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(left)
+		mu.Lock()
+		c := connected
+		mu.Unlock()
+		if c {
+			_ = p.Close()
+		} else {
+			_ = conn.Close()
+		}
+	})
+	err := p.Start(v, info, conn, nil)
+	if !stop() {
+		<-left
+	}
+	return err
+}
+
+// permanent reports whether a session's error is one that connecting
+// again cannot mend.
+func permanent(err error) bool {
+	return errors.Is(err, envelope.ErrUnauthorized) ||
+		errors.Is(err, envelope.ErrInvalidParams) ||
+		errors.Is(err, ErrNoMethods) ||
+		errors.Is(err, ErrRunning)
+}
+
+// backoff returns the wait before attempt n+1: exponential from lo,
+// capped at hi, with jitter so that plugins cut off together do not
+// reconnect together.
+func backoff(n int, lo, hi time.Duration) time.Duration {
+	d := hi
+	if n < 30 && lo<<n < hi && lo<<n > 0 {
+		d = lo << n
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// describe writes what the handshake would say about v.
+func (r *runner) describe(v any, info *envelope.PluginInfo) error {
+	ms, err := methods(v)
+	if err != nil {
+		return err
+	}
+	out := &envelope.PluginInfo{Name: info.Name, Version: info.Version}
+	if out.Name == "" {
+		out.Name = typeName(v)
+	}
+	out.Functions, _ = describe(ms, info.Functions)
+	enc := json.NewEncoder(r.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}

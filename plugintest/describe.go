@@ -1,0 +1,196 @@
+package plugintest
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode"
+
+	"github.com/plugsock/plugsock/typedesc"
+)
+
+// What the battery reads into descriptions, and what it builds from them.
+
+// function is one entry of the handshake's functions, as sent.
+type function struct {
+	Name   *string          `json:"name"`
+	Input  *typedesc.Entity `json:"input"`
+	Output *typedesc.Entity `json:"output"`
+}
+
+var scalars = map[string]bool{
+	"bool": true, "string": true,
+	"int": true, "int8": true, "int16": true, "int32": true, "int64": true,
+	"uint": true, "uint8": true, "uint16": true, "uint32": true, "uint64": true, "uintptr": true,
+	"float32": true, "float64": true,
+}
+
+var keys = map[string]bool{
+	"string": true,
+	"int":    true, "int8": true, "int16": true, "int32": true, "int64": true,
+	"uint": true, "uint8": true, "uint16": true, "uint32": true, "uint64": true, "uintptr": true,
+}
+
+// innermost returns the element type of nested slices and maps, and
+// whether typ is in the grammar of docs/protocol.md section 6.
+func innermost(typ string) (string, bool) {
+	for {
+		switch {
+		case scalars[typ], typ == "any", typ == "struct":
+			return typ, true
+		case strings.HasPrefix(typ, "[]"):
+			typ = typ[2:]
+		case strings.HasPrefix(typ, "map["):
+			key, elem, ok := strings.Cut(typ[4:], "]")
+			if !ok || !keys[key] {
+				return typ, false
+			}
+			typ = elem
+		default:
+			return typ, false
+		}
+	}
+}
+
+// entityProblems lists what is wrong with a description.
+func entityProblems(e *typedesc.Entity, path string) []string {
+	if e == nil {
+		return nil
+	}
+	var ps []string
+	inner, ok := innermost(e.Type)
+	switch {
+	case e.Type == "":
+		ps = append(ps, fmt.Sprintf("%s: no type", path))
+	case !ok:
+		ps = append(ps, fmt.Sprintf("%s: type %q is not in the protocol's grammar", path, e.Type))
+	case inner != "struct" && len(e.Fields) > 0:
+		ps = append(ps, fmt.Sprintf("%s: type %q cannot have fields", path, e.Type))
+	}
+	seen := make(map[string]bool, len(e.Fields))
+	for i := range e.Fields {
+		f := &e.Fields[i]
+		fp := fmt.Sprintf("%s.%s", path, f.Name)
+		switch {
+		case f.Name == "":
+			ps = append(ps, fmt.Sprintf("%s: field %d has no name", path, i))
+		case seen[f.Name]:
+			ps = append(ps, fmt.Sprintf("%s: field %q appears twice", path, f.Name))
+		}
+		seen[f.Name] = true
+		ps = append(ps, entityProblems(f, fp)...)
+	}
+	return ps
+}
+
+// parseFunctions reads the handshake's functions and lists what is wrong.
+func parseFunctions(raw json.RawMessage) (map[string]function, []string) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, []string{"the handshake describes no functions"}
+	}
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &entries); err != nil {
+		return nil, []string{fmt.Sprintf("functions is not an object: %v", err)}
+	}
+	fns := make(map[string]function, len(entries))
+	var ps []string
+	for _, name := range sortedKeys(entries) {
+		var f function
+		if err := json.Unmarshal(entries[name], &f); err != nil {
+			ps = append(ps, fmt.Sprintf("%s: %v", name, err))
+			continue
+		}
+		switch {
+		case name == "":
+			ps = append(ps, "a function has an empty name")
+		case strings.HasPrefix(name, "$/"):
+			ps = append(ps, fmt.Sprintf("%s: names starting with $/ are reserved", name))
+		case f.Name != nil && *f.Name != name:
+			ps = append(ps, fmt.Sprintf("%s: its name member says %q", name, *f.Name))
+		}
+		ps = append(ps, entityProblems(f.Input, name+".input")...)
+		ps = append(ps, entityProblems(f.Output, name+".output")...)
+		fns[name] = f
+	}
+	if len(entries) == 0 {
+		ps = append(ps, "the handshake describes no functions")
+	}
+	return fns, ps
+}
+
+// sample builds the simplest payload a description accepts: every
+// mandatory field present with its zero value, empty lists and maps.
+func sample(e *typedesc.Entity) any {
+	if e == nil {
+		return nil
+	}
+	return sampleOf(e.Type, e.Fields)
+}
+
+func sampleOf(typ string, fields []typedesc.Entity) any {
+	switch {
+	case typ == "struct":
+		obj := make(map[string]any)
+		for _, f := range fields {
+			if f.Mandatory {
+				obj[f.Name] = sampleOf(f.Type, f.Fields)
+			}
+		}
+		return obj
+	case typ == "string":
+		return ""
+	case typ == "bool":
+		return false
+	case scalars[typ]:
+		return 0
+	case strings.HasPrefix(typ, "[]"):
+		return []any{}
+	case strings.HasPrefix(typ, "map["):
+		return map[string]any{}
+	}
+	return nil
+}
+
+// contradiction returns params of a JSON type the description rules out,
+// or nil when it rules out none.
+func contradiction(e *typedesc.Entity) json.RawMessage {
+	if e == nil {
+		return nil
+	}
+	switch typ := e.Type; {
+	case typ == "struct", strings.HasPrefix(typ, "map["):
+		return json.RawMessage(`"plugsock check: a string where an object belongs"`)
+	case strings.HasPrefix(typ, "[]"):
+		return json.RawMessage(`{"plugsock check":"an object where an array belongs"}`)
+	case typ == "string":
+		return json.RawMessage(`{"plugsock check":"an object where a string belongs"}`)
+	case scalars[typ]: // numbers and bool
+		return json.RawMessage(`"plugsock check: a string where a ` + typ + ` belongs"`)
+	}
+	return nil
+}
+
+// nameProblem says what breaks the protocol's name rules, or "".
+func nameProblem(name string) string {
+	switch {
+	case name == "":
+		return "the name is empty"
+	case len(name) > 128:
+		return fmt.Sprintf("the name is %d bytes long; at most 128 allowed", len(name))
+	case strings.ContainsAny(name, "@/"):
+		return fmt.Sprintf("the name %q contains '@' or '/'", name)
+	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0:
+		return fmt.Sprintf("the name %q contains white space or unprintable characters", name)
+	}
+	return ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

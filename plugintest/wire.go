@@ -1,0 +1,437 @@
+package plugintest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The battery speaks the protocol from raw frames rather than through
+// envelope.Conn, which is lenient where a host may be, so that it can see
+// and report what a plugin actually sends.
+
+// maxCheckFrame bounds a frame the battery accepts, as a host's default.
+const maxCheckFrame = 4 << 20
+
+// message is one JSON-RPC message as the plugin sent it. has records
+// which members were present, so that "result": null is told from no
+// result at all.
+type message struct {
+	body   []byte
+	has    map[string]bool
+	ID     json.RawMessage
+	Method string
+	Params json.RawMessage
+	Result json.RawMessage
+	Error  json.RawMessage
+}
+
+func (m *message) isRequest() bool      { return m.has["method"] && m.has["id"] && string(m.ID) != "null" }
+func (m *message) isNotification() bool { return m.has["method"] && !m.isRequest() }
+func (m *message) isResponse() bool     { return !m.has["method"] }
+
+// rpcError is an error member, checked for shape.
+type rpcError struct {
+	Code    int64  `json:"code"`
+	Message string `json:"message"`
+}
+
+// answer is what the plugin sent back for one request.
+type answer struct {
+	m   *message
+	err *rpcError // nil for a result
+	at  time.Time
+}
+
+// wire is the battery's end of one plugin connection.
+type wire struct {
+	nc  net.Conn
+	br  *bufio.Reader
+	wmu sync.Mutex
+
+	mu       sync.Mutex
+	nextID   int64
+	waiting  map[string]chan answer
+	order    []string // ids of answers, in the order they arrived
+	problems []string // framing and message-shape problems, in order
+	asyncs   int
+	asyncBad []string
+	leaving  bool // the plugin sent a $/shutdown notification
+	late     []*message
+
+	hs     chan *message // the first message, which must be the handshake
+	first  bool
+	closed chan struct{}
+	err    error // why reading ended; set before closed is closed
+}
+
+func newWire(nc net.Conn) *wire {
+	return &wire{
+		nc:      nc,
+		br:      bufio.NewReaderSize(nc, 4096),
+		nextID:  100,
+		waiting: make(map[string]chan answer),
+		hs:      make(chan *message, 1),
+		closed:  make(chan struct{}),
+	}
+}
+
+func (w *wire) problem(format string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.problems) < 20 {
+		w.problems = append(w.problems, fmt.Sprintf(format, args...))
+	}
+}
+
+// readLoop reads until the connection ends or a frame cannot be read; it
+// is the wire's only goroutine.
+func (w *wire) readLoop() {
+	var err error
+	defer func() {
+		w.err = err
+		_ = w.nc.Close()
+		close(w.closed)
+	}()
+	for {
+		var body []byte
+		if body, err = w.readFrame(); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				w.problem("%v", err)
+			}
+			return
+		}
+		m, perr := parse(body)
+		if perr != nil {
+			w.problem("%v", perr)
+			err = perr
+			return
+		}
+		w.route(m)
+	}
+}
+
+// readFrame reads one frame, strictly: header lines end in CR LF, a
+// Content-Length header is there, and the body is that many bytes.
+func (w *wire) readFrame() ([]byte, error) {
+	length := -1
+	for lines := 0; ; lines++ {
+		if lines > 32 {
+			return nil, errors.New("framing: more than 32 header lines")
+		}
+		line, err := w.br.ReadString('\n')
+		if err != nil {
+			between := lines == 0 && line == ""
+			switch {
+			case (err == io.EOF || errors.Is(err, syscall.ECONNRESET)) && between:
+				// A plugin that closes with requests it will not read
+				// still unread makes the connection reset; between
+				// frames that is as good as an orderly end.
+				return nil, io.EOF
+			case err == io.EOF:
+				return nil, fmt.Errorf("framing: connection ended inside a header: %w", io.ErrUnexpectedEOF)
+			}
+			return nil, err
+		}
+		if !strings.HasSuffix(line, "\r\n") {
+			w.problem("framing: header line %q ends in a bare LF, not CR LF", strings.TrimRight(line, "\n"))
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			if length < 0 {
+				return nil, errors.New("framing: header without Content-Length")
+			}
+			break
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, fmt.Errorf("framing: header line %q is not Name: value", line)
+		}
+		if strings.EqualFold(strings.TrimSpace(name), "Content-Length") {
+			n, err := strconv.Atoi(strings.TrimSpace(value))
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("framing: bad Content-Length %q", value)
+			}
+			if n > maxCheckFrame {
+				return nil, fmt.Errorf("framing: a %d-byte frame, over the %d-byte limit", n, maxCheckFrame)
+			}
+			length = n
+		}
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(w.br, body); err != nil {
+		return nil, fmt.Errorf("framing: body shorter than its Content-Length: %w", err)
+	}
+	return body, nil
+}
+
+// parse checks one body against the JSON-RPC 2.0 rules the protocol
+// keeps.
+func parse(body []byte) (*message, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, fmt.Errorf("message is not a JSON object (%v): %s", err, clip(body))
+	}
+	m := &message{body: body, has: make(map[string]bool, len(fields))}
+	for k := range fields {
+		m.has[k] = true
+	}
+	if string(fields["jsonrpc"]) != `"2.0"` {
+		return nil, fmt.Errorf(`message without "jsonrpc":"2.0": %s`, clip(body))
+	}
+	m.ID, m.Params, m.Result, m.Error = fields["id"], fields["params"], fields["result"], fields["error"]
+	if raw, ok := fields["method"]; ok {
+		if err := json.Unmarshal(raw, &m.Method); err != nil || m.Method == "" {
+			return nil, fmt.Errorf("method is not a non-empty string: %s", clip(body))
+		}
+		if m.has["result"] || m.has["error"] {
+			return nil, fmt.Errorf("message has both a method and a result or error: %s", clip(body))
+		}
+		return m, nil
+	}
+	switch {
+	case !m.has["id"]:
+		return nil, fmt.Errorf("message has neither method nor id: %s", clip(body))
+	case m.has["result"] == m.has["error"]:
+		return nil, fmt.Errorf("a response must have exactly one of result and error: %s", clip(body))
+	}
+	return m, nil
+}
+
+// route hands a message to whoever waits for it, and answers what the
+// plugin asks of the host.
+func (w *wire) route(m *message) {
+	w.mu.Lock()
+	first := !w.first
+	w.first = true
+	w.mu.Unlock()
+	if first {
+		w.hs <- m
+		return
+	}
+	switch {
+	case m.isResponse():
+		key := string(m.ID)
+		w.mu.Lock()
+		ch := w.waiting[key]
+		delete(w.waiting, key)
+		w.order = append(w.order, key)
+		if ch == nil {
+			w.late = append(w.late, m)
+		}
+		w.mu.Unlock()
+		if ch != nil {
+			ch <- toAnswer(m)
+		}
+	case m.Method == "$/async":
+		w.mu.Lock()
+		w.asyncs++
+		if m.isRequest() {
+			w.asyncBad = append(w.asyncBad, fmt.Sprintf("sent as a request (id %s), not a notification", m.ID))
+		}
+		w.mu.Unlock()
+		if m.isRequest() {
+			_ = w.reply(m.ID, nil) // as a host does, so the plugin does not wait
+		}
+	case m.Method == "$/ping" && m.isRequest():
+		_ = w.reply(m.ID, nil)
+	case m.Method == "$/shutdown" && m.isNotification():
+		w.mu.Lock()
+		w.leaving = true
+		w.mu.Unlock()
+	case m.Method == "$/handshake":
+		w.problem("a second $/handshake")
+		if m.isRequest() {
+			_ = w.replyError(m.ID, -32600, "protocol violation: second handshake")
+		}
+	case m.isRequest():
+		_ = w.replyError(m.ID, -32601, "method not found: "+m.Method)
+	}
+}
+
+func toAnswer(m *message) answer {
+	a := answer{m: m, at: time.Now()}
+	if m.has["error"] {
+		a.err = &rpcError{Code: 0}
+		if err := json.Unmarshal(m.Error, a.err); err != nil {
+			a.err = &rpcError{Code: 0, Message: ""}
+		}
+	}
+	return a
+}
+
+// errorShape says what is wrong with an error member, or "".
+func errorShape(raw json.RawMessage) string {
+	var e map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return fmt.Sprintf("error is not an object: %s", clip(raw))
+	}
+	var code json.Number
+	dec := json.NewDecoder(bytes.NewReader(e["code"]))
+	dec.UseNumber()
+	if err := dec.Decode(&code); err != nil {
+		return fmt.Sprintf("error code is not a number: %s", clip(raw))
+	}
+	if _, err := code.Int64(); err != nil {
+		return fmt.Sprintf("error code is not an integer: %s", clip(raw))
+	}
+	var msg string
+	if err := json.Unmarshal(e["message"], &msg); err != nil {
+		return fmt.Sprintf("error message is not a string: %s", clip(raw))
+	}
+	return ""
+}
+
+func (w *wire) write(v any, headers ...string) error {
+	b, err := appendFrame(nil, v, headers...)
+	if err != nil {
+		return err
+	}
+	return w.writeRaw(b)
+}
+
+// sendAll sends requests in one write, so that they reach the plugin
+// together, before it can act on any of them.
+func (w *wire) sendAll(rs ...*request) error {
+	var b []byte
+	for _, r := range rs {
+		var err error
+		if b, err = appendFrame(b, r.body); err != nil {
+			return err
+		}
+	}
+	return w.writeRaw(b)
+}
+
+func appendFrame(b []byte, v any, headers ...string) ([]byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range headers {
+		b = append(b, h...)
+		b = append(b, "\r\n"...)
+	}
+	b = fmt.Appendf(b, "Content-Length: %d\r\n\r\n", len(body))
+	return append(b, body...), nil
+}
+
+func (w *wire) writeRaw(b []byte) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	_ = w.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := w.nc.Write(b)
+	return err
+}
+
+func (w *wire) reply(id json.RawMessage, result any) error {
+	return w.write(map[string]any{"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+func (w *wire) replyError(id json.RawMessage, code int64, msg string) error {
+	return w.write(map[string]any{"jsonrpc": "2.0", "id": id, "error": rpcError{Code: code, Message: msg}})
+}
+
+// request is one call the battery sends.
+type request struct {
+	id   json.RawMessage
+	body map[string]any
+	ch   chan answer
+}
+
+// newRequest prepares a request; params is sent as raw JSON unless nil.
+func (w *wire) newRequest(method string, params json.RawMessage, trace string) *request {
+	w.mu.Lock()
+	w.nextID++
+	id := json.RawMessage(strconv.FormatInt(w.nextID, 10))
+	ch := make(chan answer, 1)
+	w.waiting[string(id)] = ch
+	w.mu.Unlock()
+	body := map[string]any{"jsonrpc": "2.0", "id": id, "method": method}
+	if params != nil {
+		body["params"] = params
+	}
+	if trace != "" {
+		body["meta"] = map[string]string{"trace": trace}
+	}
+	return &request{id: id, body: body, ch: ch}
+}
+
+func (w *wire) send(r *request, headers ...string) error { return w.write(r.body, headers...) }
+
+// await waits for the answer to r up to d; ok is false when none came.
+// With d <= 0 it only looks whether the answer is there.
+func (w *wire) await(r *request, d time.Duration) (answer, bool) {
+	select {
+	case a := <-r.ch:
+		return a, true
+	default:
+		if d <= 0 {
+			return answer{}, false
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case a := <-r.ch:
+		return a, true
+	case <-w.closed:
+		// The answer may have been the last thing read.
+		select {
+		case a := <-r.ch:
+			return a, true
+		default:
+			return answer{}, false
+		}
+	case <-t.C:
+		return answer{}, false
+	}
+}
+
+// forget stops waiting for r; a late answer is then recorded as such.
+func (w *wire) forget(r *request) {
+	w.mu.Lock()
+	delete(w.waiting, string(r.id))
+	w.mu.Unlock()
+}
+
+// call sends a request and waits for its answer.
+func (w *wire) call(method string, params json.RawMessage, d time.Duration, headers ...string) (answer, bool, error) {
+	r := w.newRequest(method, params, "plugsock-check")
+	if err := w.send(r, headers...); err != nil {
+		w.forget(r)
+		return answer{}, false, err
+	}
+	a, ok := w.await(r, d)
+	if !ok {
+		w.forget(r)
+	}
+	return a, ok, nil
+}
+
+func (w *wire) isClosed() bool {
+	select {
+	case <-w.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// clip shortens raw JSON for a report line.
+func clip(b []byte) string {
+	const limit = 120
+	if len(b) > limit {
+		return string(b[:limit]) + "..."
+	}
+	return string(b)
+}

@@ -1,0 +1,678 @@
+package socket
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/proc"
+)
+
+// Defaults for the options of Launch.
+const (
+	DefaultStartTimeout    = 10 * time.Second
+	DefaultStopGrace       = 5 * time.Second
+	DefaultRestartLimit    = 5
+	DefaultRestartWindow   = time.Minute
+	DefaultRestartBackoff  = 200 * time.Millisecond
+	DefaultRestartMaxDelay = 10 * time.Second
+)
+
+// ErrNoListener is returned by Launch on a socket with no TCP or Unix
+// listener for the process to dial.
+var ErrNoListener = errors.New("plugsock: the socket has no TCP or Unix listener to launch a plugin against; call Serve first")
+
+// RestartPolicy says when Launch starts a plugin's process again after it
+// exits. The zero value is RestartOnFailure.
+type RestartPolicy int
+
+const (
+	// RestartOnFailure restarts a process that exits with a non-zero
+	// status, is killed by a signal, or does not handshake in time.
+	RestartOnFailure RestartPolicy = iota
+	// RestartNever lets the plugin go when its process exits.
+	RestartNever
+	// RestartAlways restarts a process whenever it exits, even with
+	// status 0.
+	RestartAlways
+)
+
+func (p RestartPolicy) String() string {
+	switch p {
+	case RestartOnFailure:
+		return "on-failure"
+	case RestartNever:
+		return "never"
+	case RestartAlways:
+		return "always"
+	}
+	return fmt.Sprintf("RestartPolicy(%d)", int(p))
+}
+
+// LaunchOption configures one Launch.
+type LaunchOption interface{ applyLaunch(*launchConfig) }
+
+type launchOptionFunc func(*launchConfig)
+
+func (f launchOptionFunc) applyLaunch(c *launchConfig) { f(c) }
+
+type launchConfig struct {
+	policy       RestartPolicy
+	limit        int
+	window       time.Duration
+	firstDelay   time.Duration
+	maxDelay     time.Duration
+	grace        time.Duration
+	startTimeout time.Duration
+}
+
+func launchDefaults() launchConfig {
+	return launchConfig{
+		policy:       RestartOnFailure,
+		limit:        DefaultRestartLimit,
+		window:       DefaultRestartWindow,
+		firstDelay:   DefaultRestartBackoff,
+		maxDelay:     DefaultRestartMaxDelay,
+		grace:        DefaultStopGrace,
+		startTimeout: DefaultStartTimeout,
+	}
+}
+
+// WithRestart sets when the process is started again after it exits.
+// Default RestartOnFailure.
+func WithRestart(policy RestartPolicy) LaunchOption {
+	return launchOptionFunc(func(c *launchConfig) { c.policy = policy })
+}
+
+// WithRestartLimit allows at most n restarts within any window; past
+// that the plugin is given up on (and the reason logged). Default
+// DefaultRestartLimit in DefaultRestartWindow.
+func WithRestartLimit(n int, window time.Duration) LaunchOption {
+	return launchOptionFunc(func(c *launchConfig) {
+		if n >= 0 && window > 0 {
+			c.limit, c.window = n, window
+		}
+	})
+}
+
+// WithRestartBackoff sets the wait before a restart: first before the
+// first restart in the window, doubling with each further one up to max,
+// with jitter. Default DefaultRestartBackoff up to
+// DefaultRestartMaxDelay.
+func WithRestartBackoff(first, max time.Duration) LaunchOption {
+	return launchOptionFunc(func(c *launchConfig) {
+		if first > 0 && max >= first {
+			c.firstDelay, c.maxDelay = first, max
+		}
+	})
+}
+
+// WithStopGrace sets how long a stopping process is given to exit after
+// it answered $/shutdown (or could not be asked), and again after
+// SIGTERM, before it is killed. Default DefaultStopGrace.
+func WithStopGrace(d time.Duration) LaunchOption {
+	return launchOptionFunc(func(c *launchConfig) {
+		if d > 0 {
+			c.grace = d
+		}
+	})
+}
+
+// WithStartTimeout bounds the time from starting a process to its
+// handshake. Default DefaultStartTimeout.
+func WithStartTimeout(d time.Duration) LaunchOption {
+	return launchOptionFunc(func(c *launchConfig) {
+		if d > 0 {
+			c.startTimeout = d
+		}
+	})
+}
+
+// launches is what a Socket knows of the processes Launch started.
+// Guarded by Socket.mu.
+type launches struct {
+	byID map[string]*instance   // by launch id, every process not yet reaped
+	all  map[*launched]struct{} // every Launch not yet given up
+}
+
+// launched is one Launch: a plugin kept running across restarts. Its
+// supervisor goroutine waits for each process, restarts it per policy,
+// and ends when the plugin is stopped or given up on.
+type launched struct {
+	s     *Socket
+	cfg   launchConfig
+	tmpl  exec.Cmd // what each restart copies
+	label string   // the program's name, for logs before a handshake
+	log   *slog.Logger
+	name  atomic.Pointer[string] // the name the last handshake assigned
+
+	stopOnce sync.Once
+	stopCh   chan struct{} // closed when the plugin is to stop for good
+	done     chan struct{} // closed when the supervisor has ended
+
+	// Guarded by s.mu.
+	cur       *instance
+	remote    *remote // the current process's connection, once live
+	accepted  bool    // Launch has returned the name; restarts may follow
+	abandoned bool    // the first process exited before Launch returned
+	stopping  bool
+	restarts  []time.Time // within the window
+}
+
+// instance is one process of a launched plugin.
+type instance struct {
+	owner   *launched
+	id      string // launch id
+	p       *proc.Process
+	hello   chan string // the assigned name, on the first handshake
+	refused chan error  // a refused handshake
+	logs    []*lineLog
+}
+
+// Launch starts the plugin executable cmd and waits until it has
+// connected to the socket and handshaken; it returns the name the
+// plugin was assigned. From then on the socket owns the process: it
+// restarts it per the restart policy when it exits, stops it with Unplug
+// or Shutdown, and reaps it, so that no zombie and no orphan is left.
+//
+// The process finds the socket through its environment:
+// envelope.EnvAddr holds the address of one of the socket's listeners (a
+// Unix socket when there is one, else TCP, on the loopback address for a
+// listener on every interface), envelope.EnvLaunch a launch id used once,
+// which the plugin sends back in its handshake so that the socket knows
+// which connection is this process, and envelope.EnvToken the socket's
+// token when it requires one. plugin.Run reads them all.
+//
+// Unless cmd sets them, Launch gives the process a process group of its
+// own (signals reach the helpers it starts too, and on Linux whatever is
+// left of the group when the process exits is killed), a lifeline on its standard input (envelope.EnvLifeline:
+// end of file there tells the plugin that the host died), and logs every
+// line it writes to standard output or error through the socket's
+// logger, tagged with the plugin's name and the stream.
+//
+// ctx bounds only the start: when it ends before the handshake, the
+// process is killed and Launch returns ctx's error. So does a process
+// that exits, is refused, or does not handshake within the start
+// timeout. Restarts copy cmd's Path, Args, Env, Dir, standard streams,
+// ExtraFiles, SysProcAttr and WaitDelay; each gets a new launch id and,
+// typically, the same name. A process that loses its connection but
+// keeps running (plugin.Run reconnects) stays the same launched plugin.
+//
+// Launch sets cmd's environment and, when they are nil, its standard
+// streams and SysProcAttr; cmd must not have been started.
+//
+// Unplug (by the plugin's name, even between restarts) and Shutdown stop
+// a launched plugin: $/shutdown first, so calls in flight finish; then
+// the lifeline is closed and, if the process has not exited within the
+// grace period (WithStopGrace), it gets SIGTERM, and after another grace
+// period SIGKILL. Shutdown therefore takes up to twice the grace period
+// longer than its shutdown timeout for a process that ignores all that. Disconnects are reported
+// as for any plugin: a crash or a kill is not graceful.
+func (s *Socket) Launch(ctx context.Context, cmd *exec.Cmd, opts ...LaunchOption) (name string, err error) {
+	if cmd == nil || cmd.Path == "" {
+		return "", errors.New("plugsock: Launch: no command")
+	}
+	if cmd.Err != nil {
+		return "", fmt.Errorf("plugsock: Launch: %w", cmd.Err)
+	}
+	if cmd.Process != nil {
+		return "", errors.New("plugsock: Launch: command already started")
+	}
+	cfg := launchDefaults()
+	for _, o := range opts {
+		o.applyLaunch(&cfg)
+	}
+	e := &launched{
+		s:      s,
+		cfg:    cfg,
+		label:  filepath.Base(cmd.Path),
+		stopCh: make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	e.tmpl = exec.Cmd{
+		Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
+		Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr,
+		ExtraFiles: cmd.ExtraFiles, SysProcAttr: cmd.SysProcAttr, WaitDelay: cmd.WaitDelay,
+	}
+
+	s.mu.Lock()
+	if s.shut {
+		s.mu.Unlock()
+		return "", ErrShutdown
+	}
+	e.log = s.config().log
+	if s.procs.all == nil {
+		s.procs.all = make(map[*launched]struct{})
+	}
+	s.procs.all[e] = struct{}{}
+	s.wg.Add(1) // the supervisor
+	s.mu.Unlock()
+
+	in, err := e.start(cmd)
+	if err != nil {
+		s.mu.Lock()
+		delete(s.procs.all, e)
+		s.mu.Unlock()
+		s.wg.Done()
+		return "", fmt.Errorf("plugsock: Launch %s: %w", e.label, err)
+	}
+	go e.supervise(in)
+
+	name, err = e.awaitFirst(ctx, in)
+	if err != nil {
+		e.abort()
+		return "", fmt.Errorf("plugsock: Launch %s: %w", e.label, err)
+	}
+	return name, nil
+}
+
+// launchToken is the token a launched process presents in its handshake
+// (envelope.EnvToken): the socket's own when it requires one, "" when it
+// does not. This is where a token option plugs in.
+func (c *config) launchToken() string { return "" }
+
+// launchAddr returns the EnvAddr value for the socket's listeners,
+// preferring a Unix socket, which is local by nature. s.mu must be held.
+func (s *Socket) launchAddr() (string, error) {
+	var addrs []string
+	for l := range s.listeners {
+		if a, err := envelope.FormatAddr(l.Addr()); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return "", ErrNoListener
+	}
+	sort.Slice(addrs, func(i, j int) bool {
+		ui, uj := strings.HasPrefix(addrs[i], "unix:"), strings.HasPrefix(addrs[j], "unix:")
+		if ui != uj {
+			return ui
+		}
+		return addrs[i] < addrs[j]
+	})
+	return addrs[0], nil
+}
+
+// start starts one process of the plugin: cmd itself the first time,
+// then copies of it. It fails once the plugin is stopping.
+func (e *launched) start(cmd *exec.Cmd) (*instance, error) {
+	s := e.s
+	in := &instance{owner: e, id: uuid.NewString(), hello: make(chan string, 1), refused: make(chan error, 1)}
+
+	// s.mu is held from the check for stopping until the process is
+	// registered and running, so that stop sees it, and its handshake,
+	// however quick, finds it.
+	s.mu.Lock()
+	if e.stopping || s.shut {
+		s.mu.Unlock()
+		return nil, ErrShutdown
+	}
+	addr, err := s.launchAddr()
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	clean := make([]string, 0, len(env)+3)
+	for _, kv := range env {
+		// Whatever the host itself inherited is not for its plugins.
+		if !strings.HasPrefix(kv, "PLUGSOCK_") {
+			clean = append(clean, kv)
+		}
+	}
+	clean = append(clean, envelope.EnvAddr+"="+addr, envelope.EnvLaunch+"="+in.id)
+	if tok := s.config().launchToken(); tok != "" {
+		clean = append(clean, envelope.EnvToken+"="+tok)
+	}
+	cmd.Env = clean
+	if cmd.Stdout == nil {
+		cmd.Stdout = in.newLog("stdout")
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = in.newLog("stderr")
+	}
+	if s.procs.byID == nil {
+		s.procs.byID = make(map[string]*instance)
+	}
+	s.procs.byID[in.id] = in
+	p, err := proc.Start(cmd)
+	if err != nil {
+		delete(s.procs.byID, in.id)
+		s.mu.Unlock()
+		return nil, err
+	}
+	in.p = p
+	e.cur = in
+	e.remote = nil
+	s.mu.Unlock()
+	e.log.Info("plugsock: plugin process started", "plugin", e.displayName(), "pid", p.Pid(), "launch", in.id)
+	return in, nil
+}
+
+// displayName is the plugin's name once it has one, else the program's.
+func (e *launched) displayName() string {
+	if n := e.name.Load(); n != nil {
+		return *n
+	}
+	return e.label
+}
+
+// awaitFirst waits for the first process's handshake.
+func (e *launched) awaitFirst(ctx context.Context, in *instance) (string, error) {
+	t := time.NewTimer(e.cfg.startTimeout)
+	defer t.Stop()
+	select {
+	case name := <-in.hello:
+		e.s.mu.Lock()
+		defer e.s.mu.Unlock()
+		if e.abandoned {
+			return "", fmt.Errorf("process exited right after its handshake: %s", exitStatus(in.p.Err()))
+		}
+		e.accepted = true
+		return name, nil
+	case err := <-in.refused:
+		return "", fmt.Errorf("handshake refused: %w", err)
+	case <-in.p.Exited():
+		return "", fmt.Errorf("process exited before its handshake: %s", exitStatus(in.p.Err()))
+	case <-t.C:
+		return "", fmt.Errorf("no handshake within %v", e.cfg.startTimeout)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// abort gives up on a plugin whose Launch failed: its process is killed
+// at once (it has no connection to be asked to leave on) and reaped.
+func (e *launched) abort() {
+	e.s.mu.Lock()
+	e.stopping = true
+	in := e.cur
+	e.s.mu.Unlock()
+	e.stopOnce.Do(func() { close(e.stopCh) })
+	if in != nil {
+		in.p.Kill()
+	}
+	<-e.done
+}
+
+// stop stops the plugin for good: $/shutdown on its connection, bounded
+// by deadline, then the grace periods, SIGTERM and SIGKILL. It returns
+// once the process is reaped and the supervisor has ended.
+func (e *launched) stop(trace string, deadline time.Time) {
+	s := e.s
+	s.mu.Lock()
+	e.stopping = true
+	in, r := e.cur, e.remote
+	s.mu.Unlock()
+	e.stopOnce.Do(func() { close(e.stopCh) })
+	if r != nil {
+		select {
+		case <-r.gone:
+		default:
+			r.stop(trace, deadline)
+		}
+	}
+	if in != nil {
+		in.p.Stop(e.cfg.grace)
+	}
+	<-e.done
+}
+
+// supervise waits for each process of the plugin to exit and starts the
+// next one as the policy says. It is the plugin's only long-lived
+// goroutine and ends when the plugin is stopped or given up on.
+func (e *launched) supervise(in *instance) {
+	s := e.s
+	defer s.wg.Done()
+	defer close(e.done)
+	defer func() {
+		s.mu.Lock()
+		delete(s.procs.all, e)
+		s.mu.Unlock()
+	}()
+	for in != nil {
+		<-in.p.Exited()
+		exitErr := in.p.Err()
+		for _, l := range in.logs {
+			l.flush()
+		}
+		s.mu.Lock()
+		delete(s.procs.byID, in.id)
+		e.cur = nil
+		stopping := e.stopping || s.shut
+		if !e.accepted {
+			e.abandoned = true
+		}
+		accepted := e.accepted
+		s.mu.Unlock()
+
+		attrs := []any{"plugin", e.displayName(), "pid", in.p.Pid(), "status", exitStatus(exitErr)}
+		switch {
+		case stopping || !accepted:
+			e.log.Info("plugsock: plugin process exited", attrs...)
+			return
+		case exitErr != nil:
+			e.log.Warn("plugsock: plugin process failed", attrs...)
+		default:
+			e.log.Info("plugsock: plugin process exited", attrs...)
+		}
+		in = e.restart(exitErr)
+	}
+}
+
+// restart decides whether to start the plugin again, waits the backoff,
+// starts it and waits for its handshake. It returns the new process, or
+// nil when the plugin is stopped or given up on. A process that does not
+// handshake in time or is refused is killed and returned, so that its
+// exit counts as the next failure.
+func (e *launched) restart(exitErr error) *instance {
+	for {
+		delay, why := e.next(exitErr)
+		if why != "" {
+			e.log.Warn("plugsock: not restarting plugin", "plugin", e.displayName(), "reason", why)
+			return nil
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-e.stopCh:
+			t.Stop()
+			return nil
+		}
+		cmd := e.tmpl // a fresh copy: an exec.Cmd runs once
+		in, err := e.start(&cmd)
+		if errors.Is(err, ErrShutdown) {
+			return nil
+		}
+		if err != nil {
+			e.log.Error("plugsock: cannot restart plugin", "plugin", e.displayName(), "err", err)
+			exitErr = err
+			continue
+		}
+		t = time.NewTimer(e.cfg.startTimeout)
+		select {
+		case <-in.hello:
+		case err := <-in.refused:
+			e.log.Warn("plugsock: restarted plugin refused; killing it", "plugin", e.displayName(), "err", err)
+			in.p.Kill()
+		case <-t.C:
+			e.log.Warn("plugsock: restarted plugin did not handshake in time; killing it", "plugin", e.displayName(), "timeout", e.cfg.startTimeout)
+			in.p.Kill()
+		case <-in.p.Exited():
+		case <-e.stopCh: // stop deals with the process
+		}
+		t.Stop()
+		return in
+	}
+}
+
+// next applies the policy and the limit to an exit: the wait before the
+// restart, or why there is none.
+func (e *launched) next(exitErr error) (time.Duration, string) {
+	s := e.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case e.stopping || s.shut:
+		return 0, "stopping"
+	case e.cfg.policy == RestartNever:
+		return 0, "restart policy is never"
+	case e.cfg.policy == RestartOnFailure && exitErr == nil:
+		return 0, "exited with status 0 and the restart policy is on-failure"
+	}
+	now := time.Now()
+	kept := e.restarts[:0]
+	for _, at := range e.restarts {
+		if now.Sub(at) < e.cfg.window {
+			kept = append(kept, at)
+		}
+	}
+	e.restarts = kept
+	if len(kept) >= e.cfg.limit {
+		return 0, fmt.Sprintf("restarted %d times within %v", len(kept), e.cfg.window)
+	}
+	e.restarts = append(e.restarts, now)
+	d := e.cfg.maxDelay
+	if n := len(kept); n < 30 && e.cfg.firstDelay<<n < d && e.cfg.firstDelay<<n > 0 {
+		d = e.cfg.firstDelay << n
+	}
+	return d/2 + rand.N(d/2+1), ""
+}
+
+func exitStatus(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+// launchConnected ties a connection that has just gone live to the
+// process that presented its launch id. s.mu must be held.
+func (s *Socket) launchConnected(r *remote) {
+	in := s.procs.byID[r.launch]
+	if r.launch == "" || in == nil {
+		return
+	}
+	e := in.owner
+	if e.cur != in {
+		return
+	}
+	e.remote = r
+	name := r.info.Name
+	e.name.Store(&name)
+	select {
+	case in.hello <- name:
+	default:
+	}
+}
+
+// launchRefused tells a process waiting for its first handshake why it
+// was refused.
+func (s *Socket) launchRefused(launch string, err *envelope.Error) {
+	if launch == "" {
+		return
+	}
+	s.mu.Lock()
+	in := s.procs.byID[launch]
+	s.mu.Unlock()
+	if in != nil {
+		select {
+		case in.refused <- err:
+		default:
+		}
+	}
+}
+
+// launchedFor returns the launched plugin whose connection r is, or, when
+// r is nil, the one last assigned name. s.mu must be held.
+func (s *Socket) launchedFor(r *remote, name string) *launched {
+	for e := range s.procs.all {
+		if r != nil && e.remote == r {
+			return e
+		}
+		if r == nil && !e.stopping && e.displayName() == name {
+			return e
+		}
+	}
+	return nil
+}
+
+// launchedAll returns every launched plugin. s.mu must be held.
+func (s *Socket) launchedAll() []*launched {
+	all := make([]*launched, 0, len(s.procs.all))
+	for e := range s.procs.all {
+		all = append(all, e)
+	}
+	return all
+}
+
+// maxLogLine bounds one logged line of a plugin's output; longer lines
+// are logged in pieces.
+const maxLogLine = 16 << 10
+
+// lineLog logs what a process writes, one line at a time.
+type lineLog struct {
+	in     *instance
+	stream string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (in *instance) newLog(stream string) *lineLog {
+	l := &lineLog{in: in, stream: stream}
+	in.logs = append(in.logs, l)
+	return l
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		l.emit(l.buf[:i])
+		l.buf = l.buf[i+1:]
+	}
+	for len(l.buf) >= maxLogLine {
+		l.emit(l.buf[:maxLogLine])
+		l.buf = l.buf[maxLogLine:]
+	}
+	l.buf = append(make([]byte, 0, len(l.buf)), l.buf...)
+	return len(p), nil
+}
+
+// flush logs a last line that had no newline.
+func (l *lineLog) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > 0 {
+		l.emit(l.buf)
+		l.buf = nil
+	}
+}
+
+func (l *lineLog) emit(line []byte) {
+	e := l.in.owner
+	e.log.Info("plugsock: plugin output", "plugin", e.displayName(), "stream", l.stream,
+		"line", string(bytes.TrimRight(line, "\r")))
+}
