@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/plugsock/plugsock/envelope"
@@ -74,6 +73,7 @@ const (
 	runMaxDelay   = 5 * time.Second
 	runResetAfter = 10 * time.Second
 	runDialWait   = 5 * time.Second
+	runLeaveWait  = time.Second
 )
 
 // runner is Run with its environment made explicit, for tests.
@@ -173,17 +173,16 @@ func (r *runner) run(ctx context.Context, v any, info *envelope.PluginInfo) erro
 }
 
 // session runs one Start on conn. When ctx ends it makes the plugin leave
-// in good order, or, before the handshake has succeeded, drops the
-// connection, which ends the handshake.
+// in good order. A handshake under way is let finish first, for up to
+// runLeaveWait: the host counts the plugin as connected once it has
+// answered, so hanging up while that answer is on its way would look to
+// the host like a crash. Past that wait, or when the handshake fails,
+// the connection is dropped, which ends the handshake.
 func (r *runner) session(ctx context.Context, p *Plugin, v any, info *envelope.PluginInfo, conn net.Conn) error {
-	var (
-		mu        sync.Mutex
-		connected bool
-	)
+	hello := make(chan struct{}) // closed once the handshake has succeeded
+	ended := make(chan struct{}) // closed once Start has returned
 	p.OnConnect = func(name string) {
-		mu.Lock()
-		connected = true
-		mu.Unlock()
+		close(hello)
 		if r.onSession != nil {
 			r.onSession(name)
 		}
@@ -191,16 +190,18 @@ func (r *runner) session(ctx context.Context, p *Plugin, v any, info *envelope.P
 	left := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(left)
-		mu.Lock()
-		c := connected
-		mu.Unlock()
-		if c {
+		t := time.NewTimer(runLeaveWait)
+		defer t.Stop()
+		select {
+		case <-hello:
 			_ = p.Close()
-		} else {
+		case <-ended:
+		case <-t.C:
 			_ = conn.Close()
 		}
 	})
 	err := p.Start(v, info, conn, nil)
+	close(ended)
 	if !stop() {
 		<-left
 	}

@@ -228,6 +228,32 @@ func TestRunReturnsNilAfterShutdown(t *testing.T) {
 	assert.NoError(t, recv(t, r.done, "Run to return after $/shutdown"))
 }
 
+func TestRunLeavesGracefullyWhenStoppedDuringTheHandshake(t *testing.T) {
+	// The context ends while the host's answer to the handshake is on
+	// its way. The host counts the plugin as connected once it has
+	// answered, so Run must take the answer and say goodbye, not hang up.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- plugin.RunWith(ctx, &runee{}, &envelope.PluginInfo{Name: "runner"}, plugin.RunOptions{
+			Env: map[string]string{envelope.EnvAddr: l.Addr().String()}, Log: quiet})
+	}()
+	conn, err := l.Accept()
+	require.NoError(t, err)
+	host := newHost(conn, hostOpts{answer: func(hs envelope.Handshake) (*envelope.HandshakeResult, *envelope.Error) {
+		cancel()
+		return accept(hs)
+	}})
+	defer host.close(t)
+	note := recv(t, host.notes, "the plugin's goodbye")
+	assert.Equal(t, envelope.MethodShutdown, note.Method)
+	assert.NoError(t, recv(t, done, "Run to return"))
+}
+
 func TestRunRetriesATakenName(t *testing.T) {
 	h := newRunHost(t, "tcp")
 	_, err := h.s.Attach(&runee{}, &envelope.PluginInfo{Name: "runner"})
