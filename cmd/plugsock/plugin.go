@@ -5,10 +5,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"sort"
@@ -59,61 +57,16 @@ func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return c.usageError(stderr, "name one plugin of: %s", strings.Join(names, ", "))
 	}
 	v, info := builtinPlugins[pos[0]]()
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := dialAndStart(ctx, v, info, log); err != nil {
+	if os.Getenv(envelope.EnvAddr) == "" {
+		os.Setenv(envelope.EnvAddr, defaultListen)
+	}
+	// plugin.Run logs through slog.Default: warnings only, so that a
+	// demo's plugins keep quiet unless something is wrong.
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := plugin.Run(ctx, v, info); err != nil {
 		return c.fail(stderr, "%s: %v", pos[0], err)
 	}
 	return exitOK
-}
-
-// dialAndStart connects v to the socket at PLUGSOCK_ADDR and serves it
-// until the socket unplugs it (nil) or the connection fails (an error).
-// SIGINT or SIGTERM make it leave in good order, so the host sees a
-// graceful disconnect.
-//
-// Replaced by plugin.Run once available.
-func dialAndStart(ctx context.Context, v any, info *envelope.PluginInfo, log *slog.Logger) error {
-	addr := os.Getenv("PLUGSOCK_ADDR")
-	if addr == "" {
-		addr = defaultListen
-	}
-	network, address := "tcp", addr
-	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
-		network, address = "unix", path
-	}
-	conn, err := net.Dial(network, address)
-	if err != nil {
-		return fmt.Errorf("connecting to %s: %w", addr, err)
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	connected := make(chan struct{})
-	p := &plugin.Plugin{
-		Token:     os.Getenv("PLUGSOCK_TOKEN"),
-		Logger:    log,
-		OnConnect: func(string) { close(connected) },
-	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-done:
-			return
-		}
-		// Leave in good order once connected. The host may count the
-		// plugin as connected before OnConnect runs here, so hanging up
-		// mid-handshake would look like a crash; the handshake is
-		// bounded by the plugin's HandshakeTimeout.
-		select {
-		case <-connected:
-			_ = p.Close()
-		case <-done:
-		}
-	}()
-	err = p.Start(v, info, conn, nil)
-	if err != nil && ctx.Err() != nil {
-		return nil // interrupted
-	}
-	return err
 }

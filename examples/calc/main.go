@@ -1,17 +1,15 @@
 // Command calc is the calculator plugin as a program of its own. It dials
 // the socket at PLUGSOCK_ADDR (host:port, or unix:/path; 127.0.0.1:7700 when
-// unset, where "plugsock serve" listens) and serves until the host unplugs
-// it or the process is interrupted.
+// unset, where "plugsock serve" listens), waiting for the host if it is
+// not there yet, and serves until the host unplugs it or the process is
+// interrupted. A lost connection is dialled again.
 package main
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
-	"net"
+	"log"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/plugsock/plugsock/envelope"
@@ -20,61 +18,13 @@ import (
 )
 
 func main() {
-	info := &envelope.PluginInfo{Name: calc.Name, Version: calc.Version}
-	if err := dialAndStart(context.Background(), new(calc.Calc), info); err != nil {
-		fmt.Fprintln(os.Stderr, "calc:", err)
-		os.Exit(1)
+	if os.Getenv(envelope.EnvAddr) == "" { // where "plugsock serve" listens
+		os.Setenv(envelope.EnvAddr, "127.0.0.1:7700")
 	}
-}
-
-// dialAndStart connects v to the socket at PLUGSOCK_ADDR and serves it
-// until the socket unplugs it (nil) or the connection fails (an error).
-// SIGINT or SIGTERM make it leave in good order, so the host sees a
-// graceful disconnect.
-//
-// Replaced by plugin.Run once available.
-func dialAndStart(ctx context.Context, v any, info *envelope.PluginInfo) error {
-	addr := os.Getenv("PLUGSOCK_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:7700"
-	}
-	network, address := "tcp", addr
-	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
-		network, address = "unix", path
-	}
-	conn, err := net.Dial(network, address)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	connected := make(chan struct{})
-	p := &plugin.Plugin{
-		Token:     os.Getenv("PLUGSOCK_TOKEN"),
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		OnConnect: func(string) { close(connected) },
+	info := &envelope.PluginInfo{Name: calc.Name, Version: calc.Version}
+	if err := plugin.Run(ctx, new(calc.Calc), info); err != nil {
+		log.Fatalf("calc: %v", err)
 	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-done:
-			return
-		}
-		// Leave in good order once connected. The host may count the
-		// plugin as connected before OnConnect runs here, so hanging up
-		// mid-handshake would look like a crash; the handshake is
-		// bounded by the plugin's HandshakeTimeout.
-		select {
-		case <-connected:
-			_ = p.Close()
-		case <-done:
-		}
-	}()
-	err = p.Start(v, info, conn, nil)
-	if err != nil && ctx.Err() != nil {
-		return nil // interrupted
-	}
-	return err
 }

@@ -108,7 +108,9 @@ func TestCalcProgramInterrupted(t *testing.T) {
 	require.NoError(t, cmd.Wait(), "stderr:\n%s", stderr)
 }
 
-func TestCalcProgramNoSocket(t *testing.T) {
+func TestCalcProgramWaitsForTheHost(t *testing.T) {
+	// An address with nobody listening yet: the plugin keeps dialling
+	// until a host is there, then serves.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := l.Addr().String()
@@ -116,11 +118,38 @@ func TestCalcProgramNoSocket(t *testing.T) {
 
 	cmd := exec.Command(exampletest.Build(t, "."))
 	cmd.Env = append(os.Environ(), "PLUGSOCK_ADDR="+addr)
+	stderr := new(exampletest.Output)
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	stderr.WaitFor(t, "plugsock: cannot reach the host yet; retrying", 30*time.Second)
+
+	l, err = net.Listen("tcp", addr)
+	require.NoError(t, err, "the port was taken in the meantime")
+	s := new(socket.Socket)
+	s.Serve(l, socket.WithLogger(quiet))
+	defer s.Shutdown("")
+	require.True(t, s.WaitFor(calc.Name, 30*time.Second), "calc did not connect; stderr:\n%s", stderr)
+	var sum float64
+	require.NoError(t, s.CallContext(context.Background(), calc.Name, "Add", calc.Args{A: 1, B: 2}, &sum))
+	assert.Equal(t, 3.0, sum)
+	require.NoError(t, s.Shutdown(""))
+	require.NoError(t, cmd.Wait(), "calc exits 0 once unplugged; stderr:\n%s", stderr)
+}
+
+func TestCalcProgramNoAddress(t *testing.T) {
+	cmd := exec.Command(exampletest.Build(t, "."))
+	cmd.Env = append(os.Environ(), "PLUGSOCK_ADDR=unix:")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	require.True(t, errors.As(err, &exit), "%v", err)
 	assert.Equal(t, 1, exit.ExitCode())
-	assert.Contains(t, string(out), "calc: dial tcp "+addr)
+	assert.Contains(t, string(out), "calc: plugsock: PLUGSOCK_ADDR")
 }
 
 func keys[V any](m map[string]V) []string {
