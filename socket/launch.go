@@ -213,7 +213,10 @@ type instance struct {
 // keeps running (plugin.Run reconnects) stays the same launched plugin.
 //
 // Launch sets cmd's environment and, when they are nil, its standard
-// streams and SysProcAttr; cmd must not have been started.
+// streams and SysProcAttr; cmd must not have been started. The first
+// process is cmd itself: once Launch has returned, cmd.Process is it, and
+// once Unplug or Shutdown has stopped the plugin, cmd.ProcessState says
+// how it ended (read it no sooner; restarts run copies of cmd).
 //
 // Unplug (by the plugin's name, even between restarts) and Shutdown stop
 // a launched plugin: $/shutdown first, so calls in flight finish; then

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,8 +29,9 @@ var demoCmd = command{
 	usage: "[flags]",
 	summary: "Show plugsock at work, in about a second.\n" +
 		"Starts a socket, launches the calc and kv example plugins as processes of\n" +
-		"their own, lists their functions, calls them, broadcasts, reads their async\n" +
-		"data, unplugs one and shuts down.",
+		"their own (Socket.Launch), lists their functions, calls them, broadcasts,\n" +
+		"reads their async data, unplugs one and shuts down. With -v, the socket's\n" +
+		"log and the plugins' output appear on stderr; without, only what went wrong.",
 }
 
 func init() {
@@ -43,7 +45,7 @@ const demoWait = 5 * time.Second
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := demoCmd
 	fs := c.flags()
-	verbose := fs.Bool("v", false, "show the socket's and the plugins' log lines on stderr")
+	verbose := fs.Bool("v", false, "show the socket's log, with the plugins' output, on stderr")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up, and stop everything, after this long")
 	pos, code, ok := c.parse(fs, args, stdout, stderr)
 	if !ok {
@@ -61,19 +63,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(sigctx, *timeout)
 	defer cancel()
 
-	level := slog.LevelError + 1 // nothing
+	// The socket's log: all of it with -v; otherwise only what went
+	// wrong, so that the tour reads cleanly.
+	var handler slog.Handler = &tidyHandler{w: &lockedWriter{w: stderr}}
 	if *verbose {
-		level = slog.LevelDebug
+		handler = slog.NewTextHandler(&lockedWriter{w: stderr}, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
 	d := &demo{
-		out:     stdout,
-		stderr:  stderr,
-		exe:     exe,
-		verbose: *verbose,
-		log:     slog.New(slog.NewTextHandler(&lockedWriter{w: stderr}, &slog.HandlerOptions{Level: level})),
-		events:  make(chan *envelope.AsyncData, 256),
-		gone:    make(chan string, 8),
-		procs:   map[string]*proc{},
+		out:    stdout,
+		stderr: stderr,
+		exe:    exe,
+		log:    slog.New(handler),
+		events: make(chan *envelope.AsyncData, 256),
+		gone:   make(chan string, 8),
+		procs:  map[string]*exec.Cmd{},
 	}
 	start := time.Now()
 	err = d.run(ctx)
@@ -93,26 +96,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 type demo struct {
-	out     io.Writer
-	stderr  io.Writer
-	exe     string
-	verbose bool
-	log     *slog.Logger
+	out    io.Writer
+	stderr io.Writer
+	exe    string
+	log    *slog.Logger
 
 	sock      *socket.Socket
 	addr      string
 	events    chan *envelope.AsyncData // everything Async returned
 	asyncDone chan struct{}
-	gone      chan string // from the disconnect callback
-	procs     map[string]*proc
-	order     []string // plugin names in start order
-}
-
-// proc is one plugin process.
-type proc struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once Wait has returned; err is set then
-	err    error
+	gone      chan string          // from the disconnect callback
+	procs     map[string]*exec.Cmd // by plugin name: the process Launch started
+	order     []string             // plugin names in start order
 }
 
 func (d *demo) heading(s string) { fmt.Fprintf(d.out, "\n▸ %s\n", s) }
@@ -122,35 +117,24 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.listen(); err != nil {
 		return err
 	}
-	fmt.Fprintf(d.out, "\nA socket is listening on %s. Two example plugins, calc and kv, start\n"+
-		"as processes of their own and dial it, as any plugin would.\n", d.addr)
+	fmt.Fprintf(d.out, "\nA socket is listening on %s. It launches the example plugins\n"+
+		"calc and kv as processes of their own (Socket.Launch): each dials back and\n"+
+		"handshakes like any plugin, and the socket stops and reaps it at the end.\n", d.addr)
 
-	d.heading("Starting plugins")
+	d.heading("Launching plugins: each process starts, dials in and handshakes")
 	t := &table{indent: "  "}
 	for _, name := range []string{calc.Name, kv.Name} {
-		p, err := d.startPlugin(name)
+		cmd, err := d.launch(ctx, name)
 		if err != nil {
 			return err
 		}
-		t.row(name, fmt.Sprintf("pid %d", p.cmd.Process.Pid), "plugsock plugin "+name)
+		version := ""
+		if info := d.sock.PluginInfo(name); info != nil {
+			version = info.Version
+		}
+		t.row(name, fmt.Sprintf("pid %d", cmd.Process.Pid), "plugsock plugin "+name, "connected, version "+version)
 	}
 	t.write(d.out)
-
-	d.heading("Connected")
-	connected := map[string]*envelope.PluginInfo{}
-	for !d.all(connected) {
-		item, err := d.next(ctx)
-		if err != nil {
-			return fmt.Errorf("waiting for the plugins to connect: %w", err)
-		}
-		if c, ok := item.Payload.(envelope.Connected); ok {
-			connected[item.Name] = c.Info
-		}
-	}
-	// In start order, whichever handshook first.
-	for _, name := range d.order {
-		fmt.Fprintf(d.out, "  %-5s %s, handshake done\n", name, connected[name].Version)
-	}
 
 	if os.Getenv("PLUGSOCK_DEMO_HOLD") != "" {
 		// For tests of the interrupt and timeout paths: stop here, with
@@ -287,16 +271,6 @@ func (d *demo) listen() error {
 	return nil
 }
 
-// all reports whether every plugin started is in m.
-func (d *demo) all(m map[string]*envelope.PluginInfo) bool {
-	for _, name := range d.order {
-		if m[name] == nil {
-			return false
-		}
-	}
-	return true
-}
-
 // next returns the next async item, waiting at most demoWait.
 func (d *demo) next(ctx context.Context) (*envelope.AsyncData, error) {
 	t := time.NewTimer(demoWait)
@@ -311,31 +285,25 @@ func (d *demo) next(ctx context.Context) (*envelope.AsyncData, error) {
 	}
 }
 
-// startPlugin runs this executable as "plugsock plugin name".
-func (d *demo) startPlugin(name string) (*proc, error) {
-	// Not CommandContext: on an interrupt or timeout, cleanup first
-	// unplugs the plugin in good order and kills it only if that fails.
+// launch has the socket start this executable as "plugsock plugin name"
+// and returns once the plugin has handshaken under that name.
+func (d *demo) launch(ctx context.Context, name string) (*exec.Cmd, error) {
 	cmd := exec.Command(d.exe, "plugin", name)
-	cmd.Env = append(os.Environ(), "PLUGSOCK_ADDR="+d.addr)
-	if d.verbose {
-		cmd.Stderr = d.stderr
-		cmd.WaitDelay = time.Second // for the copying of its stderr
+	got, err := d.sock.Launch(ctx, cmd, socket.WithRestart(socket.RestartNever), socket.WithStopGrace(demoWait/2))
+	if err != nil {
+		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting plugin %s: %w", name, err)
-	}
-	p := &proc{cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	d.procs[name] = p
+	d.procs[name] = cmd
 	d.order = append(d.order, name)
-	return p, nil
+	if got != name {
+		return nil, fmt.Errorf("plugin %s was assigned the name %q", name, got)
+	}
+	return cmd, nil
 }
 
-// reportGone prints the disconnect callback's report for name and waits for
-// its process to exit.
+// reportGone prints the disconnect callback's report for name and how its
+// process ended. The socket has reaped the process by the time Unplug or
+// Shutdown returns.
 func (d *demo) reportGone(ctx context.Context, name string) error {
 	t := time.NewTimer(demoWait)
 	defer t.Stop()
@@ -347,49 +315,88 @@ func (d *demo) reportGone(ctx context.Context, name string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	p := d.procs[name]
-	select {
-	case <-p.exited:
-	case <-t.C:
-		return fmt.Errorf("plugin %s (pid %d) did not exit", name, p.cmd.Process.Pid)
-	case <-ctx.Done():
-		return ctx.Err()
+	cmd := d.procs[name]
+	if st := cmd.ProcessState; st == nil || !st.Success() {
+		return fmt.Errorf("plugin %s (pid %d): %v", name, cmd.Process.Pid, exitText(st))
 	}
-	if p.err != nil {
-		return fmt.Errorf("plugin %s (pid %d): %v", name, p.cmd.Process.Pid, p.err)
-	}
-	fmt.Fprintf(d.out, "  process: %s (pid %d) exited with status 0\n", name, p.cmd.Process.Pid)
+	fmt.Fprintf(d.out, "  process: %s (pid %d) exited with status 0\n", name, cmd.Process.Pid)
 	return nil
 }
 
 // cleanup stops whatever is still running, whether the demo got to the
-// end or not: the socket (which unplugs the plugins) and then any plugin
-// process that has not exited, which is killed after a grace period.
+// end or not. Shutdown unplugs every plugin, gives a process that does not
+// leave SIGTERM and then SIGKILL, and reaps them all; what had to be
+// stopped that way is reported.
 func (d *demo) cleanup() {
-	if d.sock != nil {
-		_ = d.sock.Shutdown("")
-		<-d.asyncDone
+	if d.sock == nil {
+		return
 	}
-	grace := time.NewTimer(2 * time.Second)
-	defer grace.Stop()
-	expired := false
+	_ = d.sock.Shutdown("")
+	<-d.asyncDone
 	for _, name := range d.order {
-		p := d.procs[name]
-		if !expired {
-			select {
-			case <-p.exited:
-				continue
-			case <-grace.C:
-				expired = true
-			}
+		cmd := d.procs[name]
+		if st := cmd.ProcessState; st == nil || !st.Success() {
+			fmt.Fprintf(d.stderr, "plugsock demo: plugin %s (pid %d): %s\n", name, cmd.Process.Pid, exitText(st))
 		}
-		select {
-		case <-p.exited:
-			continue
-		default:
-		}
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		fmt.Fprintf(d.stderr, "plugsock demo: killed plugin %s (pid %d)\n", name, p.cmd.Process.Pid)
 	}
 }
+
+func exitText(st *os.ProcessState) string {
+	if st == nil {
+		return "still running"
+	}
+	return st.String()
+}
+
+// tidyHandler is the demo socket's log without -v. The tour is the
+// output; the log adds only what went wrong, one short line each: the
+// socket's warnings and errors, and what a plugin process writes (the
+// plugin command itself logs only its warnings). The socket's other
+// lines, such as Launch's reports of processes starting and exiting, are
+// left out.
+type tidyHandler struct {
+	w     io.Writer
+	attrs []slog.Attr
+}
+
+func (h *tidyHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *tidyHandler) Handle(_ context.Context, r slog.Record) error {
+	attrs := append([]slog.Attr(nil), h.attrs...)
+	r.Attrs(func(a slog.Attr) bool {
+		attrs = append(attrs, a)
+		return true
+	})
+	var b strings.Builder
+	b.WriteString("plugsock demo: ")
+	if r.Message == "plugsock: plugin output" {
+		var plugin, line string
+		for _, a := range attrs {
+			switch a.Key {
+			case "plugin":
+				plugin = a.Value.String()
+			case "line":
+				line = a.Value.String()
+			}
+		}
+		fmt.Fprintf(&b, "%s: %s\n", plugin, line)
+	} else {
+		if r.Level < slog.LevelWarn {
+			return nil
+		}
+		b.WriteString(strings.TrimPrefix(r.Message, "plugsock: "))
+		for _, a := range attrs {
+			fmt.Fprintf(&b, " %s=%s", a.Key, a.Value)
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h *tidyHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &tidyHandler{w: h.w, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+// WithGroup keeps the group's attributes unqualified: enough for one line.
+func (h *tidyHandler) WithGroup(string) slog.Handler { return h }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"regexp"
@@ -59,8 +60,9 @@ func TestDemo(t *testing.T) {
 	assert.Empty(t, stderr.String())
 
 	for _, want := range []string{
-		"▸ Starting plugins",
-		"▸ Connected\n  calc  1.0.0, handshake done\n  kv    1.0.0, handshake done\n",
+		"▸ Launching plugins: each process starts, dials in and handshakes\n",
+		"  plugsock plugin calc  connected, version 1.0.0\n",
+		"  plugsock plugin kv    connected, version 1.0.0\n",
 		"  PLUGIN  FUNCTION  INPUT                    OUTPUT\n",
 		"  calc    Add       {a float64, b float64}   float64\n",
 		"          Set       {key string, value any}  bool\n",
@@ -171,4 +173,17 @@ func withoutDemoHold() []string {
 		}
 	}
 	return env
+}
+
+func TestDemoTidyLog(t *testing.T) {
+	var b strings.Builder
+	log := slog.New(&tidyHandler{w: &b}).With("session", "s1")
+	log.Info("plugsock: plugin process started", "plugin", "calc", "pid", 7)
+	log.Debug("plugsock: connected")
+	log.Info("plugsock: plugin output", "plugin", "calc", "stream", "stderr", "line", "level=WARN msg=oops")
+	log.Warn("plugsock: plugin did not stop in time; cutting it off", "plugin", "kv")
+	log.WithGroup("g").Error("plugsock: cannot restart plugin", "plugin", "kv", "err", errors.New("no such file"))
+	assert.Equal(t, "plugsock demo: calc: level=WARN msg=oops\n"+
+		"plugsock demo: plugin did not stop in time; cutting it off session=s1 plugin=kv\n"+
+		"plugsock demo: cannot restart plugin session=s1 plugin=kv err=no such file\n", b.String())
 }
