@@ -20,12 +20,17 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // quickstart matches a Go block of the README that is preceded by a
-// <!-- quickstart: path --> marker.
-var quickstart = regexp.MustCompile("(?s)<!-- quickstart: (\\S+) -->\\s*```go\n(.*?)```")
+// <!-- quickstart: path --> marker; runBlock, the shell block that says
+// how to run them.
+var (
+	quickstart = regexp.MustCompile("(?s)<!-- quickstart: (\\S+) -->\\s*```go\n(.*?)```")
+	runBlock   = regexp.MustCompile("(?s)<!-- quickstart: run -->\\s*```sh\n(.*?)```")
+)
 
 // TestREADMEQuickStart copies the README's quick start, as it is, into a
 // new module that uses this one through a replace directive, and runs it:
-// the host, then the plugin. Only the port is changed, to a free one.
+// the host and the plugin, in the order the README gives and the other
+// way round. Only the port is changed, to a free one, which both runs use.
 func TestREADMEQuickStart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a module of its own")
@@ -36,19 +41,24 @@ func TestREADMEQuickStart(t *testing.T) {
 	}
 	root, err := filepath.Abs("..")
 	require.NoError(t, err)
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	readmeBytes, err := os.ReadFile(filepath.Join(root, "README.md"))
 	require.NoError(t, err)
-	blocks := quickstart.FindAllStringSubmatch(string(readme), -1)
+	readme := string(readmeBytes)
+	blocks := quickstart.FindAllStringSubmatch(readme, -1)
 	require.Len(t, blocks, 2, "the README's quick start has a host and a plugin")
+	run := runBlock.FindStringSubmatch(readme)
+	require.NotNil(t, run, "the README says how to run the quick start")
+	require.Contains(t, run[1], "go run ./host")
+	require.Contains(t, run[1], "PLUGSOCK_ADDR=127.0.0.1:7700 go run ./plugin", "the plugin is told where the host listens")
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-
+	// The host listens where the README says, changed to a free port;
+	// the plugin is told that port the way the README tells it.
+	addr := freeAddr(t)
 	dir := t.TempDir()
 	for _, b := range blocks {
-		require.Contains(t, b[2], `"127.0.0.1:7700"`, b[1])
+		if b[1] == "host/main.go" {
+			require.Contains(t, b[2], `"127.0.0.1:7700"`, b[1])
+		}
 		src := strings.ReplaceAll(b[2], `"127.0.0.1:7700"`, `"`+addr+`"`)
 		path := filepath.Join(dir, b[1])
 		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
@@ -69,31 +79,60 @@ func TestREADMEQuickStart(t *testing.T) {
 	gocmd("mod", "tidy")
 	gocmd("build", "-o", "bin/", "./host", "./plugin")
 
-	host := exec.Command(filepath.Join(dir, "bin", "host"))
-	hostOut := new(exampletest.Output)
-	host.Stdout, host.Stderr = hostOut, hostOut
-	require.NoError(t, host.Start())
-	t.Cleanup(func() {
-		if host.ProcessState == nil {
-			_ = host.Process.Kill()
-			_ = host.Wait()
-		}
-	})
-	hostOut.WaitFor(t, "waiting for the greeter plugin...", 30*time.Second)
+	t.Run("host first", func(t *testing.T) {
+		host, hostOut := start(t, filepath.Join(dir, "bin", "host"))
+		hostOut.WaitFor(t, "waiting for the greeter plugin...", 30*time.Second)
+		plugin, pluginOut := start(t, filepath.Join(dir, "bin", "plugin"), "PLUGSOCK_ADDR="+addr)
 
-	plugin := exec.Command(filepath.Join(dir, "bin", "plugin"))
-	pluginOut := new(exampletest.Output)
-	plugin.Stdout, plugin.Stderr = pluginOut, pluginOut
-	require.NoError(t, plugin.Start())
-	t.Cleanup(func() {
-		if plugin.ProcessState == nil {
-			_ = plugin.Process.Kill()
-			_ = plugin.Wait()
-		}
+		require.NoError(t, host.Wait(), "host:\n%s", hostOut)
+		require.NoError(t, plugin.Wait(), "the plugin exits 0 when the host shuts down; plugin:\n%s", pluginOut)
+		assert.Contains(t, hostOut.String(), "\nhello, world\n")
+		assert.Empty(t, pluginOut.String())
 	})
 
-	require.NoError(t, host.Wait(), "host:\n%s", hostOut)
-	require.NoError(t, plugin.Wait(), "the plugin exits 0 when the host shuts down; plugin:\n%s", pluginOut)
-	assert.Contains(t, hostOut.String(), "\nhello, world\n")
-	assert.Empty(t, pluginOut.String())
+	t.Run("plugin first", func(t *testing.T) {
+		plugin, pluginOut := start(t, filepath.Join(dir, "bin", "plugin"), "PLUGSOCK_ADDR="+addr)
+		pluginOut.WaitFor(t, "cannot reach the host yet; retrying", 30*time.Second)
+		host, hostOut := start(t, filepath.Join(dir, "bin", "host"))
+
+		require.NoError(t, host.Wait(), "host:\n%s", hostOut)
+		require.NoError(t, plugin.Wait(), "the plugin exits 0 when the host shuts down; plugin:\n%s", pluginOut)
+		assert.Contains(t, hostOut.String(), "\nhello, world\n")
+		for _, line := range strings.Split(strings.TrimSpace(pluginOut.String()), "\n") {
+			assert.Contains(t, line, "INFO plugsock: cannot reach the host yet; retrying", "the plugin only said it was waiting")
+		}
+	})
+}
+
+// freeAddr returns a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// start starts bin with extra environment, its standard output and error
+// collected, and kills it at the end of the test if it is still running.
+func start(t *testing.T, bin string, env ...string) (*exec.Cmd, *exampletest.Output) {
+	t.Helper()
+	cmd := exec.Command(bin)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PLUGSOCK_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	out := new(exampletest.Output)
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd, out
 }
