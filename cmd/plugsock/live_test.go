@@ -269,6 +269,10 @@ func TestServeCLI(t *testing.T) {
 		assert.Equal(t, exitOK, code, errOut)
 		assert.Equal(t, "5\n", out)
 
+		code, out, errOut = l.cli(t, "", "call", "calc@1.0.0", "Mul", `{"a": 6, "b": 7}`) // name@version
+		assert.Equal(t, exitOK, code, errOut)
+		assert.Equal(t, "42\n", out)
+
 		code, out, errOut = l.cli(t, `{"a": 1, "b": 0}`, "call", "calc", "Div") // payload on stdin
 		assert.Equal(t, exitFail, code)
 		assert.Empty(t, out)
@@ -293,18 +297,19 @@ func TestServeCLI(t *testing.T) {
 	})
 
 	t.Run("broadcast", func(t *testing.T) {
-		// calc has answered Add and Div above; Stats does not count itself.
+		// calc has answered Add, Mul and Div above; Stats does not count
+		// itself.
 		code, out, errOut := l.cli(t, "", "broadcast", "Stats")
 		if !py {
 			assert.Equal(t, exitOK, code, errOut)
-			assert.Equal(t, "PLUGIN  RESULT\ncalc    {\"calls\": 2}\n", out)
+			assert.Equal(t, "PLUGIN  RESULT\ncalc    {\"calls\": 3}\n", out)
 			return
 		}
 		// pytext has no Stats: the broadcast reports each plugin's answer
 		// and fails as a whole.
 		assert.Equal(t, exitFail, code)
 		assert.Equal(t, "PLUGIN  RESULT\n"+
-			"calc    {\"calls\": 2}\n"+
+			"calc    {\"calls\": 3}\n"+
 			"pytext  error: method not found: Stats (code -32601, method not found)\n", out)
 		assert.Equal(t, "plugsock broadcast: 1 of 2 plugins failed\n", errOut)
 

@@ -2,12 +2,13 @@
 // host's admin API.
 //
 //	plugsock demo                   watch two plugins connect, answer, push data and leave
-//	plugsock serve                  host a socket and its admin API until interrupted
+//	plugsock serve                  host a socket, its admin API and web console until interrupted
 //	plugsock list                   list the plugins connected to a running host
 //	plugsock describe NAME          show a plugin's functions and their shapes
 //	plugsock call NAME METHOD [JSON]
 //	plugsock broadcast METHOD [JSON]
 //	plugsock unplug NAME
+//	plugsock check -- COMMAND [ARGS...]   check that a plugin executable keeps the protocol
 //
 // Every subcommand has --help. The exit status is 0 on success, 1 when the
 // command failed and 2 when it was used wrongly.

@@ -30,9 +30,10 @@ var serveCmd = command{
 	usage: "[flags]",
 	summary: "Host a socket for plugins, and its admin API, until interrupted.\n" +
 		"Plugins dial the --listen address; 'plugsock list', 'call' and the other\n" +
-		"client commands talk to the --admin address. Connects, disconnects and\n" +
-		"async data are logged on stderr. SIGINT or SIGTERM shut down gracefully:\n" +
-		"every plugin finishes its calls in flight and is unplugged.",
+		"client commands talk to the --admin address, which also serves a web\n" +
+		"console (open it in a browser). Connects, disconnects and async data are\n" +
+		"logged on stderr. SIGINT or SIGTERM shut down gracefully: every plugin\n" +
+		"finishes its calls in flight and is unplugged.",
 }
 
 func init() {
