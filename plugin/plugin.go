@@ -47,6 +47,18 @@ type Plugin struct {
 	// OnConnect, when set, is called once the handshake has succeeded,
 	// with the name the socket assigned, before any call is served.
 	OnConnect func(name string)
+	// HeartbeatInterval is how often the plugin pings the socket to find
+	// out whether it is still there; HeartbeatMisses unanswered pings in
+	// a row close the connection, and Start returns an error wrapping
+	// envelope.ErrUnresponsive. Zero values mean
+	// envelope.DefaultHeartbeatInterval and DefaultHeartbeatMisses; a
+	// negative interval turns the heartbeat off.
+	HeartbeatInterval time.Duration
+	HeartbeatMisses   int
+	// MaxInFlight bounds the calls the plugin runs at once; a call past
+	// it is answered at once with code envelope.CodeOverloaded.
+	// DefaultMaxInFlight when zero; negative means no limit.
+	MaxInFlight int
 
 	mu  sync.Mutex
 	cur *session
@@ -104,6 +116,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		cancel:  cancel,
 		calls:   make(map[jsonrpc2.ID]context.CancelFunc),
 		stopped: make(chan struct{}),
+		max:     p.maxInFlight(),
 	}
 	p.mu.Lock()
 	if p.cur != nil {
@@ -156,7 +169,9 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	}
 
 	go s.forward()
+	hb := envelope.StartHeartbeat(s.conn, p.heartbeat(), p.HeartbeatMisses)
 	<-s.conn.Done()
+	hb.Stop()
 	cancel()
 	s.inflight.Wait()
 	<-s.fwdDone
@@ -214,6 +229,7 @@ type session struct {
 	stopped  chan struct{} // closed once the calls in flight have answered
 	fwdDone  chan struct{} // closed when forward has flushed and returned
 
+	max      int // calls at once; zero: no limit
 	mu       sync.Mutex
 	calls    map[jsonrpc2.ID]context.CancelFunc
 	stopping bool
@@ -254,6 +270,11 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 	if s.stopping {
 		s.mu.Unlock()
 		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeShuttingDown, "plugin is shutting down"))
+		return
+	}
+	if s.max > 0 && len(s.calls) >= s.max {
+		s.mu.Unlock()
+		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeOverloaded, "%s: %d calls in flight, the limit", m.Method, s.max))
 		return
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -297,7 +318,7 @@ func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string
 	}
 	in := reflect.New(meth.in)
 	if err := envelope.DecodeParams(m, in.Interface()); err != nil {
-		return nil, envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: %v", m.Method, err)
+		return nil, invalidParams(m.Method, err)
 	}
 	ctx = envelope.WithTrace(ctx, trace)
 	if s.ctxKey != nil {

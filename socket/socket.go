@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -50,6 +51,9 @@ type remote struct {
 	session string
 	addr    string
 	gone    chan struct{} // closed once the disconnect has been reported
+	cfg     *config       // the socket's settings when it connected
+	calls   atomic.Int64  // calls waiting for an answer
+	hb      *envelope.Heartbeat
 
 	// Guarded by s.mu.
 	info     *envelope.PluginInfo // set by the handshake, then read-only
@@ -147,7 +151,7 @@ func (s *Socket) serveConn(nc net.Conn, addr string) {
 		return
 	}
 	cfg := s.config()
-	r := &remote{s: s, session: uuid.NewString(), addr: addr, gone: make(chan struct{})}
+	r := &remote{s: s, session: uuid.NewString(), addr: addr, gone: make(chan struct{}), cfg: cfg}
 	if s.conns == nil {
 		s.conns = make(map[*remote]struct{})
 	}
@@ -171,6 +175,7 @@ func (s *Socket) serveConn(nc net.Conn, addr string) {
 		Logger:       cfg.log.With("addr", addr, "session", r.session),
 		OnClose: func(err error) {
 			timer.Stop()
+			r.hb.Stop()
 			s.disconnected(r, err)
 		},
 	})
@@ -193,7 +198,7 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 			return // Decode has already checked the JSON; cannot happen
 		}
 		cfg := r.s.settings()
-		r.s.async.push(envelope.AsyncData{Name: info.Name, Payload: payload}, cfg.asyncBuffer, cfg.asyncWait, cfg.log)
+		r.s.async.add(envelope.AsyncData{Name: info.Name, Payload: payload}, len(m.Params), cfg.asyncBuffer, cfg.asyncBytes, cfg.asyncWait, cfg.log)
 	case envelope.MethodPing:
 		if m.IsRequest() {
 			_ = c.Reply(m.ID, nil)
@@ -238,6 +243,14 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		r.refuse(c, m, envelope.Errorf(envelope.CodeInvalidParams, "malformed handshake: %v", err))
 		return
 	}
+	if !r.cfg.authorised(hs.Token) {
+		why := "wrong token"
+		if hs.Token == "" {
+			why = "missing token"
+		}
+		r.refuse(c, m, envelope.Errorf(envelope.CodeUnauthorized, "unauthorised: %s", why))
+		return
+	}
 	if err := validName(hs.Name); err != nil {
 		r.refuse(c, m, envelope.Errorf(envelope.CodeInvalidParams, "malformed handshake: %v", err))
 		return
@@ -248,6 +261,11 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	if s.shut {
 		s.mu.Unlock()
 		r.refuse(c, m, envelope.Errorf(envelope.CodeShuttingDown, "socket is shutting down"))
+		return
+	}
+	if n := len(s.plugins); cfg.maxPlugins > 0 && n >= cfg.maxPlugins {
+		s.mu.Unlock()
+		r.refuse(c, m, envelope.Errorf(envelope.CodeOverloaded, "socket is full: %d plugins connected, the limit", n))
 		return
 	}
 	name := hs.Name
@@ -285,6 +303,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	if err != nil {
 		return
 	}
+	r.hb = envelope.StartHeartbeat(c, r.cfg.heartbeat, r.cfg.misses)
 	cfg.log.Info("plugsock: plugin connected", "plugin", name, "version", info.Version,
 		"functions", len(info.Functions), "addr", r.addr, "session", r.session)
 	s.async.push(envelope.AsyncData{Name: name, Payload: envelope.Connected{Info: info.DeepCopy(false)}},
@@ -335,7 +354,7 @@ func (s *Socket) disconnected(r *remote, err error) {
 		if graceful {
 			cfg.log.Info("plugsock: plugin disconnected", "plugin", info.Name, "graceful", true, "session", r.session)
 		} else {
-			cfg.log.Warn("plugsock: plugin disconnected", "plugin", info.Name, "graceful", false, "reason", err, "session", r.session)
+			cfg.log.Warn("plugsock: plugin disconnected", "plugin", info.Name, "graceful", false, "reason", err, "addr", r.addr, "session", r.session)
 		}
 		s.async.push(envelope.AsyncData{Name: info.Name, Payload: envelope.Disconnected{Info: info.DeepCopy(false), Graceful: graceful}},
 			cfg.asyncBuffer, cfg.asyncWait, cfg.log)
@@ -414,6 +433,11 @@ func (s *Socket) CallContext(ctx context.Context, name, method string, payload, 
 	if err != nil {
 		return err
 	}
+	payload, release, err := r.guard(name, method, payload)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if envelope.TraceFrom(ctx) == "" {
 		ctx = envelope.WithTrace(ctx, uuid.NewString())
 	}
@@ -472,12 +496,15 @@ func (s *Socket) Broadcast(id, method string, payload any) (map[string]any, map[
 // ErrShutdown once the socket is shut down and every item has been read.
 //
 // Items from one plugin come in the order it sent them. The queue holds
-// WithAsyncBuffer items. While it has room nothing waits. When it is full
-// and the host has called Async before, a plugin's next item waits for
-// room up to a second (so a host that keeps reading loses nothing, at the
-// cost of delaying that plugin's answers); a host that has never called
-// Async, or one that does not make room within that second, loses the
-// oldest item instead. Drops are counted in Stats and logged once a burst.
+// WithAsyncBuffer items and WithAsyncBytes of their JSON. While it has
+// room nothing waits. When it is full and the host reads Async, a
+// plugin's next item waits for room up to a second, so a host that keeps
+// reading loses nothing, at the cost of delaying that plugin's answers
+// meanwhile. A host that has never called Async, or that has not made
+// room within that second, loses the oldest items instead, and from then
+// on nothing waits until it calls Async again: a host that stops reading
+// stalls a plugin once, for a second, not once per item. Drops are counted
+// in Stats and logged once a burst.
 func (s *Socket) Async() (*envelope.AsyncData, error) {
 	return s.AsyncContext(context.Background())
 }
