@@ -54,11 +54,12 @@ type Conn struct {
 
 	wmu sync.Mutex
 
-	mu      sync.Mutex
-	seq     uint64
-	pending map[uint64]chan *Envelope
-	closing bool
-	reason  error // why the connection ended; set once
+	mu       sync.Mutex
+	seq      uint64
+	pending  map[uint64]chan *Envelope
+	closing  bool
+	draining bool  // writes have failed; reading what is left (drain.go)
+	reason   error // why the connection ended; set once
 
 	done chan struct{}
 }
@@ -375,8 +376,8 @@ func (c *Conn) writeAfter(b []byte, first func()) error {
 	_, err := c.rwc.Write(b)
 	c.wmu.Unlock()
 	if err != nil {
-		// A half-written frame leaves the stream unusable.
-		c.CloseWithError(fmt.Errorf("write: %w", err))
+		// A half-written frame leaves the stream unusable for writing.
+		c.writeFailed(fmt.Errorf("write: %w", err))
 	}
 	return err
 }

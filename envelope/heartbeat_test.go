@@ -251,3 +251,43 @@ func TestLateAnswerIsIgnored(t *testing.T) {
 	assert.NoError(t, c.Err())
 	assert.False(t, errors.Is(c.Err(), envelope.ErrProtocol))
 }
+
+// TestAFailedWriteStillReadsWhatThePeerSaid: a peer that says goodbye and
+// hangs up makes the next write fail; what it sent before hanging up must
+// still be read, or an orderly exit would look like a crash.
+func TestAFailedWriteStillReadsWhatThePeerSaid(t *testing.T) {
+	ours, theirs := hbTCP(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	got := make(chan string, 4)
+	c := hbStart(t, ours, envelope.ConnOptions{Handler: func(_ *envelope.Conn, m *envelope.Envelope) {
+		if m.Method == "first" {
+			close(entered)
+			<-release // keeps the read loop busy while the peer leaves
+		}
+		got <- m.Method
+	}})
+	_, err := theirs.Write(envelope.AppendFrame(nil, []byte(`{"jsonrpc":"2.0","method":"first"}`)))
+	require.NoError(t, err)
+	<-entered
+	_, err = theirs.Write(envelope.AppendFrame(nil, []byte(`{"jsonrpc":"2.0","method":"goodbye"}`)))
+	require.NoError(t, err)
+	require.NoError(t, c.Notify("unread", nil))
+	require.NoError(t, theirs.Close()) // with our data unread: a reset
+	require.Eventually(t, func() bool { return c.Notify("after", nil) != nil }, hbWait, time.Millisecond)
+	assert.ErrorIs(t, c.Call(context.Background(), "Late", nil, nil), envelope.ErrShutdown, "no new calls once writes fail")
+
+	close(release)
+	assert.Equal(t, "first", <-got)
+	select {
+	case m := <-got:
+		assert.Equal(t, "goodbye", m)
+	case <-time.After(hbWait):
+		t.Fatal("the goodbye was lost")
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(hbWait):
+		t.Fatal("connection still open")
+	}
+	assert.ErrorContains(t, c.Err(), "write:")
+}

@@ -60,9 +60,7 @@ func TestHeartbeatFindsAFrozenPlugin(t *testing.T) {
 			assert.Equal(t, rawGone{Name: "frozen", Graceful: false}, rawRecv(t, gone, "the callback"))
 			assert.Nil(t, s.PluginInfo("frozen"))
 			rawClosed(t, pinged, "a $/ping")
-			require.Eventually(t, func() bool {
-				return len(logs.lines("plugin disconnected", "plugin=frozen", "graceful=false", "$/ping")) == 1
-			}, rawWait, time.Millisecond, "the log says why:\n%s", logs.String())
+			logs.waitFor(t, 1, "plugin disconnected", "plugin=frozen", "graceful=false", "$/ping")
 			_ = c.nc.Close()
 			rawClosed(t, readerDone, "the raw reader")
 		})

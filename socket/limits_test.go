@@ -60,8 +60,7 @@ func TestMaxPluginsRefusesTheHandshake(t *testing.T) {
 	err = h.pluginOn(conn, "c")
 	assert.ErrorIs(t, err, envelope.ErrOverloaded)
 	assert.ErrorContains(t, err, "socket is full: 2 plugins connected, the limit")
-	require.Eventually(t, func() bool { return len(logs.lines("handshake refused", "socket is full")) == 1 },
-		rawWait, time.Millisecond, "the refusal is logged:\n%s", logs.String())
+	logs.waitFor(t, 1, "handshake refused", "socket is full")
 	assert.Nil(t, h.s.PluginInfo("c"))
 
 	h.s.Unplug("", "a")
@@ -174,6 +173,6 @@ func TestShutdownReportsPluginsCutOff(t *testing.T) {
 	got := []string{recv(t, cbs.ch, "callback"), recv(t, cbs.ch, "callback")}
 	assert.ElementsMatch(t, []string{"slow graceful=false", "quick graceful=true"}, got)
 	assert.ErrorIs(t, recv(t, blocked, "the call in flight"), socket.ErrShutdown)
-	assert.Len(t, logs.lines("did not stop in time", "plugin=slow"), 1, logs.String())
+	logs.waitFor(t, 1, "did not stop in time", "plugin=slow")
 	assert.False(t, errors.Is(err, socket.ErrOverloaded))
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // logBuffer collects a socket's log lines so that tests can check what was
@@ -94,3 +95,16 @@ type pipeAddr struct{}
 
 func (pipeAddr) Network() string { return "pipe" }
 func (pipeAddr) String() string  { return "pipe" }
+
+// waitFor waits until at least n logged lines contain every one of
+// parts, and fails the test with the whole log when they do not come.
+func (b *logBuffer) waitFor(t *testing.T, n int, parts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(rawWait)
+	for len(b.lines(parts...)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("want %d log lines with %q, have %d; the log:\n%s", n, parts, len(b.lines(parts...)), b.String())
+		}
+		time.Sleep(time.Millisecond) // polling the log, which has no signal to wait on
+	}
+}

@@ -83,8 +83,8 @@ func TestTokenIsRequired(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, float64(4), got)
 
-	require.Eventually(t, func() bool { return len(logs.lines("handshake refused", "unauthorised")) == 4 },
-		rawWait, time.Millisecond, "every refusal is logged:\n%s", logs.String())
+	logs.waitFor(t, 4, "handshake refused", "code=-32002", "unauthorised")
+	assert.Len(t, logs.lines("handshake refused"), 4, "one line per refusal")
 	assert.NotContains(t, logs.String(), token[:8], "the log never holds the token")
 	assert.NotContains(t, logs.String(), wrong[:8], "nor what was sent instead")
 }

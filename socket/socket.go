@@ -159,16 +159,8 @@ func (s *Socket) serveConn(nc net.Conn, addr string) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
-	timer := time.AfterFunc(cfg.handshakeTimeout, func() {
-		s.mu.Lock()
-		live := r.info != nil
-		s.mu.Unlock()
-		if !live {
-			cfg.log.Warn("plugsock: no handshake in time; closing", "addr", addr, "timeout", cfg.handshakeTimeout)
-			r.conn.CloseWithError(fmt.Errorf("%w: no handshake within %v", envelope.ErrProtocol, cfg.handshakeTimeout))
-		}
-	})
-	r.conn = envelope.NewConn(nc, envelope.ConnOptions{
+	var timer *time.Timer // set before the read loop starts, which stops it
+	conn := envelope.NewConn(nc, envelope.ConnOptions{
 		Handler:      r.handle,
 		MaxFrameSize: cfg.maxFrame,
 		WriteTimeout: cfg.writeTimeout,
@@ -179,7 +171,22 @@ func (s *Socket) serveConn(nc net.Conn, addr string) {
 			s.disconnected(r, err)
 		},
 	})
-	r.conn.Start()
+	// The timer's goroutine reads r.conn under s.mu: the race detector
+	// sees no order between setting a timer and its function running.
+	s.mu.Lock()
+	r.conn = conn
+	s.mu.Unlock()
+	timer = time.AfterFunc(cfg.handshakeTimeout, func() {
+		s.mu.Lock()
+		live := r.info != nil
+		conn := r.conn
+		s.mu.Unlock()
+		if !live {
+			cfg.log.Warn("plugsock: no handshake in time; closing", "addr", addr, "timeout", cfg.handshakeTimeout)
+			conn.CloseWithError(fmt.Errorf("%w: no handshake within %v", envelope.ErrProtocol, cfg.handshakeTimeout))
+		}
+	})
+	conn.Start()
 }
 
 // handle runs on the plugin's read loop.
