@@ -37,6 +37,7 @@ type guards struct {
 	maxInFlight int // zero: no limit
 	maxPlugins  int // zero: no limit
 	token       *[sha256.Size]byte
+	tokenText   string // for plugins the socket runs itself (Attach)
 	validate    bool
 	asyncBytes  int // async.go
 }
@@ -103,7 +104,7 @@ func WithMaxPlugins(n int) Options {
 // network, serve a tls.Listener (see docs/security.md).
 func WithToken(token string) Options {
 	return optionFunc(func(c *config) {
-		c.token = nil
+		c.token, c.tokenText = nil, token
 		if token != "" {
 			sum := sha256.Sum256([]byte(token))
 			c.token = &sum

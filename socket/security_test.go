@@ -8,8 +8,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,4 +238,36 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestSecurityDocFrames checks the example frames in docs/security.md.
+func TestSecurityDocFrames(t *testing.T) {
+	doc, err := os.ReadFile("../docs/security.md")
+	require.NoError(t, err)
+	frames := regexp.MustCompile(`Content-Length: (\d+)\\r\\n\\r\\n(.*)`).FindAllSubmatch(doc, -1)
+	require.Len(t, frames, 2)
+	for _, f := range frames {
+		n, err := strconv.Atoi(string(f[1]))
+		require.NoError(t, err)
+		assert.Len(t, f[2], n, "Content-Length of %s", f[2])
+		_, err = envelope.Decode(f[2])
+		assert.NoError(t, err, "%s", f[2])
+	}
+	for _, want := range []string{
+		fmt.Sprintf("%d calls per plugin", socket.DefaultMaxInFlight),
+		fmt.Sprintf("%d MiB of JSON", socket.DefaultAsyncBytes>>20),
+		fmt.Sprintf("%d items", socket.DefaultAsyncBuffer),
+		fmt.Sprintf("%v, %d: found out after about 40 s", strings.TrimSuffix(socket.DefaultHeartbeatInterval.String(), "s")+" s", socket.DefaultHeartbeatMisses),
+	} {
+		assert.Contains(t, string(doc), want, "the defaults table is up to date")
+	}
+}
+
+func TestAttachWithToken(t *testing.T) {
+	h := newHost(t, "tcp", socket.WithToken("t"))
+	name, err := h.s.Attach(newCalc(), &envelope.PluginInfo{Name: "inside"})
+	require.NoError(t, err, "a plugin the socket runs itself has the token")
+	got, err := h.s.Call("", name, "Add", Args{A: 1, B: 1})
+	require.NoError(t, err)
+	assert.Equal(t, float64(2), got)
 }

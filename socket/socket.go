@@ -433,8 +433,9 @@ func (s *Socket) Call(id, name, method string, payload any) (any, error) {
 //
 // A method's own error comes back as an *envelope.Error whose message is
 // the method's error text. Other failures match, with errors.Is,
-// ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin or, when the
-// socket is shut down or the connection is lost, ErrShutdown.
+// ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin, ErrOverloaded
+// (WithMaxInFlight) or, when the socket is shut down or the connection is
+// lost, ErrShutdown.
 func (s *Socket) CallContext(ctx context.Context, name, method string, payload, result any) error {
 	r, err := s.lookup(name)
 	if err != nil {
