@@ -176,7 +176,7 @@ func TestHeartbeatCountsErrorAnswersAsAlive(t *testing.T) {
 		answered <- struct{}{}
 	}})
 	c := hbStart(t, ours, envelope.ConnOptions{})
-	hb := envelope.StartHeartbeat(c, 5*time.Millisecond, 1)
+	hb := envelope.StartHeartbeat(c, 5*time.Millisecond, 40) // a slow answer is no miss here
 	defer hb.Stop()
 	for range 5 {
 		select {

@@ -70,7 +70,7 @@ func TestHeartbeatFindsAFrozenPlugin(t *testing.T) {
 // TestHeartbeatKeepsAnsweringPluginsConnected: a plugin that answers
 // $/ping stays, however long it is idle, and pings go out every interval.
 func TestHeartbeatKeepsAnsweringPluginsConnected(t *testing.T) {
-	s, addr, gone := rawSocket(t, socket.WithHeartbeat(10*time.Millisecond, 1))
+	s, addr, gone := rawSocket(t, socket.WithHeartbeat(20*time.Millisecond, 10))
 	c := rawDial(t, addr)
 	hs := c.handshake(t, `1`, "alive")
 	require.Nil(t, hs.Error)

@@ -161,7 +161,7 @@ func TestHostileInput(t *testing.T) {
 		socket.WithLogger(logs.logger()),
 		socket.WithMaxFrameSize(hostileMaxFrame),
 		socket.WithHandshakeTimeout(300*time.Millisecond),
-		socket.WithHeartbeat(50*time.Millisecond, 3),
+		socket.WithHeartbeat(100*time.Millisecond, 3),
 		socket.WithWriteTimeout(300*time.Millisecond),
 	)
 	cbs := h.callbacks()
