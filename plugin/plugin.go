@@ -48,11 +48,11 @@ type Plugin struct {
 	// with the name the socket assigned, before any call is served.
 	OnConnect func(name string)
 	// HeartbeatInterval is how often the plugin pings the socket to find
-	// out whether it is still there; HeartbeatMisses unanswered pings in
-	// a row close the connection, and Start returns an error wrapping
-	// envelope.ErrUnresponsive. Zero values mean
-	// envelope.DefaultHeartbeatInterval and DefaultHeartbeatMisses; a
-	// negative interval turns the heartbeat off.
+	// out whether it is still there; when HeartbeatMisses intervals in a
+	// row pass without an answer, the plugin closes the connection and
+	// Start returns an error wrapping envelope.ErrUnresponsive. Zero
+	// values mean envelope.DefaultHeartbeatInterval and
+	// DefaultHeartbeatMisses; a negative interval turns the heartbeat off.
 	HeartbeatInterval time.Duration
 	HeartbeatMisses   int
 	// MaxInFlight bounds the calls the plugin runs at once; a call past

@@ -55,8 +55,8 @@ func defaultGuards() guards {
 // WithHeartbeat sets how the socket finds out about a plugin that stops
 // answering without hanging up (a frozen process, a half-open TCP
 // connection): every interval it sends the plugin a $/ping request, and
-// after misses pings in a row go unanswered for an interval each, it
-// closes the connection. Calls waiting on the plugin then fail with an
+// when misses intervals in a row pass without an answer, it closes the
+// connection. Calls waiting on the plugin then fail with an
 // error wrapping ErrShutdown and envelope.ErrUnresponsive, and the
 // disconnect is reported as not graceful.
 //
