@@ -54,11 +54,12 @@ type Conn struct {
 
 	wmu sync.Mutex
 
-	mu      sync.Mutex
-	seq     uint64
-	pending map[uint64]chan *Envelope
-	closing bool
-	reason  error // why the connection ended; set once
+	mu       sync.Mutex
+	seq      uint64
+	pending  map[uint64]chan *Envelope
+	closing  bool
+	draining bool  // writes have failed; reading what is left (drain.go)
+	reason   error // why the connection ended; set once
 
 	done chan struct{}
 }
@@ -146,7 +147,10 @@ func (c *Conn) readLoop() {
 			break
 		}
 		if m.IsResponse() {
-			c.deliver(m)
+			if err = c.deliver(m); err != nil {
+				c.refuse(CodeInvalidRequest, err)
+				break
+			}
 			continue
 		}
 		c.handler(c, m)
@@ -190,23 +194,32 @@ func (c *Conn) refuse(code int64, err error) {
 	_ = c.ReplyError(nil, &Error{Code: code, Message: err.Error()})
 }
 
-func (c *Conn) deliver(m *Envelope) {
-	if m.ID == nil || m.ID.IsString {
-		if m.Error != nil {
-			c.log.Warn("plugsock: peer reported an error", "code", m.Error.Code, "message", m.Error.Message)
-		}
-		return
+// deliver hands a response to the Call waiting for it. A late answer to a
+// call that has given up is dropped; an answer to an id this side never
+// sent is a protocol violation.
+func (c *Conn) deliver(m *Envelope) error {
+	if m.ID == nil {
+		// An error about a message of ours the peer could not read; it is
+		// about to hang up.
+		c.log.Warn("plugsock: peer reported an error", "code", m.Error.Code, "message", m.Error.Message)
+		return nil
 	}
 	c.mu.Lock()
 	ch := c.pending[m.ID.Num]
 	delete(c.pending, m.ID.Num)
+	sent := c.seq
 	c.mu.Unlock()
-	if ch == nil {
+	switch {
+	case m.ID.IsString || m.ID.Num == 0 || m.ID.Num > sent:
+		// Our ids are numbers counted up from 1.
+		return fmt.Errorf("%w: response to id %s, which was never sent", ErrProtocol, truncate([]byte(m.ID.String())))
+	case ch == nil:
 		// A late answer to a call that was cancelled or timed out.
-		c.log.Debug("plugsock: response to unknown id", "id", m.ID.Num)
-		return
+		c.log.Debug("plugsock: response to a call no longer waiting", "id", m.ID.Num)
+		return nil
 	}
 	ch <- m
+	return nil
 }
 
 // closedErr is what calls get once the connection is gone.
@@ -220,7 +233,7 @@ func (c *Conn) closedErr() error {
 	case errors.Is(r, io.EOF) || errors.Is(r, net.ErrClosed):
 		return fmt.Errorf("%w: connection lost", ErrShutdown)
 	default:
-		return fmt.Errorf("%w: %v", ErrShutdown, r)
+		return fmt.Errorf("%w: %w", ErrShutdown, r)
 	}
 }
 
@@ -363,8 +376,8 @@ func (c *Conn) writeAfter(b []byte, first func()) error {
 	_, err := c.rwc.Write(b)
 	c.wmu.Unlock()
 	if err != nil {
-		// A half-written frame leaves the stream unusable.
-		c.CloseWithError(fmt.Errorf("write: %w", err))
+		// A half-written frame leaves the stream unusable for writing.
+		c.writeFailed(fmt.Errorf("write: %w", err))
 	}
 	return err
 }

@@ -590,27 +590,44 @@ func TestConnCallUnencodableParams(t *testing.T) {
 	})
 }
 
-func TestConnUnknownResponseIgnored(t *testing.T) {
+func TestConnLateResponseIgnored(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		wg := newWorkers(t)
 		srv, cli := startPair(t, tr, envelope.ConnOptions{Handler: calcHandler(wg)}, envelope.ConnOptions{})
-		require.NoError(t, srv.Reply(&jsonrpc2.ID{Num: 999}, "nobody asked"))
-		require.NoError(t, srv.Reply(&jsonrpc2.ID{Str: "1", IsString: true}, "we never send string ids"))
-		require.NoError(t, srv.ReplyError(&jsonrpc2.ID{Num: 1000}, envelope.Errorf(envelope.CodeMethodError, "stray")))
+		var sum addResult
+		require.NoError(t, cli.Call(context.Background(), "Add", addArgs{A: 1, B: 1}, &sum))
+		// A second answer to a call already answered looks like the late
+		// answer to a cancelled call: ignored.
+		require.NoError(t, srv.Reply(&jsonrpc2.ID{Num: 1}, "late"))
 		require.NoError(t, srv.ReplyError(nil, envelope.Errorf(envelope.CodeParseError, "could not read your id")))
 
 		for i := range 3 {
-			var sum addResult
 			require.NoError(t, cli.Call(context.Background(), "Add", addArgs{A: i, B: 1}, &sum))
 			assert.Equal(t, i+1, sum.Sum)
 		}
 		assert.NoError(t, cli.Err())
 		select {
 		case <-cli.Done():
-			t.Fatal("a stray response closed the connection")
+			t.Fatal("a late response closed the connection")
 		default:
 		}
 	})
+}
+
+func TestConnForgedResponseCloses(t *testing.T) {
+	for _, id := range []jsonrpc2.ID{{Num: 999}, {Str: "1", IsString: true}} {
+		forEachTransport(t, func(t *testing.T, tr transport) {
+			wg := newWorkers(t)
+			srv, cli := startPair(t, tr, envelope.ConnOptions{Handler: calcHandler(wg)}, envelope.ConnOptions{Logger: hbQuiet})
+			_ = srv.Reply(&id, "nobody asked")
+			select {
+			case <-cli.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("an answer to a request never sent did not close the connection")
+			}
+			assert.ErrorIs(t, cli.Err(), envelope.ErrProtocol)
+		})
+	}
 }
 
 func TestConnBidirectional(t *testing.T) {

@@ -34,6 +34,7 @@ const (
 	CodeNameTaken        = -32001
 	CodeUnauthorized     = -32002
 	CodeShuttingDown     = -32003
+	CodeOverloaded       = -32004
 	CodeRequestCancelled = -32800
 )
 
@@ -48,6 +49,9 @@ var (
 	ErrCancelled      = errors.New("request cancelled")
 	ErrFrameTooLarge  = errors.New("frame too large")
 	ErrProtocol       = errors.New("protocol violation")
+	// ErrOverloaded means a limit was reached: too many calls in flight,
+	// or too many plugins connected. Trying again later may succeed.
+	ErrOverloaded = errors.New("over capacity")
 )
 
 // Error is a JSON-RPC error object: what a peer answered instead of a
@@ -82,6 +86,8 @@ func (e *Error) Is(target error) bool {
 		return e.Code == CodeUnauthorized
 	case ErrCancelled:
 		return e.Code == CodeRequestCancelled
+	case ErrOverloaded:
+		return e.Code == CodeOverloaded
 	}
 	return false
 }

@@ -146,7 +146,7 @@ func TestCallErrors(t *testing.T) {
 		assert.EqualValues(t, envelope.CodeInvalidParams, e.Code)
 		assert.ErrorIs(t, err, envelope.ErrInvalidParams)
 		assert.Contains(t, e.Message, "Add")
-		assert.Contains(t, e.Message, "pair.a", "names the field")
+		assert.Contains(t, e.Message, `field "a"`, "names the field")
 	})
 	t.Run("panic", func(t *testing.T) {
 		e := rpcError(t, r.host.call(ctx, "Panic", "kaboom", nil))

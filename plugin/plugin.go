@@ -47,6 +47,18 @@ type Plugin struct {
 	// OnConnect, when set, is called once the handshake has succeeded,
 	// with the name the socket assigned, before any call is served.
 	OnConnect func(name string)
+	// HeartbeatInterval is how often the plugin pings the socket to find
+	// out whether it is still there; when HeartbeatMisses intervals in a
+	// row pass without an answer, the plugin closes the connection and
+	// Start returns an error wrapping envelope.ErrUnresponsive. Zero
+	// values mean envelope.DefaultHeartbeatInterval and
+	// DefaultHeartbeatMisses; a negative interval turns the heartbeat off.
+	HeartbeatInterval time.Duration
+	HeartbeatMisses   int
+	// MaxInFlight bounds the calls the plugin runs at once; a call past
+	// it is answered at once with code envelope.CodeOverloaded.
+	// DefaultMaxInFlight when zero; negative means no limit.
+	MaxInFlight int
 
 	mu  sync.Mutex
 	cur *session
@@ -109,6 +121,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		calls:   make(map[jsonrpc2.ID]context.CancelFunc),
 		stopped: make(chan struct{}),
 		ready:   make(chan struct{}),
+		max:     p.maxInFlight(),
 	}
 	p.mu.Lock()
 	if p.cur != nil {
@@ -161,7 +174,9 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	close(s.ready)
 
 	go s.forward()
+	hb := envelope.StartHeartbeat(s.conn, p.heartbeat(), p.HeartbeatMisses)
 	<-s.conn.Done()
+	hb.Stop()
 	cancel()
 	s.inflight.Wait()
 	<-s.fwdDone
@@ -244,6 +259,7 @@ type session struct {
 	ready    chan struct{} // closed once info.Name is set and OnConnect has returned
 	fwdDone  chan struct{} // closed when forward has flushed and returned
 
+	max      int // calls at once; zero: no limit
 	mu       sync.Mutex
 	calls    map[jsonrpc2.ID]context.CancelFunc
 	stopping bool
@@ -289,6 +305,11 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 	if s.stopping {
 		s.mu.Unlock()
 		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeShuttingDown, "plugin is shutting down"))
+		return
+	}
+	if s.max > 0 && len(s.calls) >= s.max {
+		s.mu.Unlock()
+		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeOverloaded, "%s: %d calls in flight, the limit", m.Method, s.max))
 		return
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -340,7 +361,7 @@ func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string
 	}
 	in := reflect.New(meth.in)
 	if err := envelope.DecodeParams(m, in.Interface()); err != nil {
-		return nil, envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: %v", m.Method, err)
+		return nil, invalidParams(m.Method, err)
 	}
 	ctx = envelope.WithTrace(ctx, trace)
 	if s.ctxKey != nil {

@@ -35,7 +35,12 @@ func (s *Socket) Attach(v any, info *envelope.PluginInfo) (name string, err erro
 		Logger:           cfg.log,
 		HandshakeTimeout: cfg.handshakeTimeout,
 		MaxFrameSize:     cfg.maxFrame,
+		Token:            cfg.tokenText,
 		OnConnect:        func(name string) { connected <- name },
+		// The socket pings the plugin. Were the plugin to ping the socket
+		// as well, over net.Pipe, which holds no bytes, both read loops
+		// could be caught writing answers to each other's pings at once.
+		HeartbeatInterval: -1,
 	}
 	go func() {
 		defer s.wg.Done()

@@ -32,8 +32,9 @@
 // A plugin method's own error arrives as an *envelope.Error whose Error()
 // is the method's text, unchanged. Everything else can be matched with
 // errors.Is: ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin for
-// a name nobody has, and ErrShutdown once the socket is shut down or when
-// the plugin's connection is lost during the call.
+// a name nobody has, ErrOverloaded when too many calls to the plugin are
+// in flight, and ErrShutdown once the socket is shut down or when the
+// plugin's connection is lost during the call.
 //
 // # Plugins coming and going
 //
@@ -91,7 +92,13 @@
 // No input from the network can crash or hang the host: frames have a
 // maximum size (WithMaxFrameSize), a new connection must handshake in time
 // (WithHandshakeTimeout), a plugin that stops reading is cut off
-// (WithWriteTimeout), and a connection that breaks the protocol is closed
-// with a logged reason while every other plugin goes on working. The
-// socket logs through log/slog (WithLogger) and never writes to stdout.
+// (WithWriteTimeout), one that stops answering is found out by $/ping
+// (WithHeartbeat), calls waiting on one plugin and plugins connected at
+// once are limited (WithMaxInFlight, WithMaxPlugins), and a connection
+// that breaks the protocol is closed with a logged reason while every
+// other plugin goes on working. WithToken and a tls.Listener keep
+// strangers out; WithValidation checks payloads before they leave. Each
+// has a safe default; docs/security.md has the threat model and the
+// table. The socket logs through log/slog (WithLogger) and never writes
+// to stdout.
 package socket

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -62,39 +61,10 @@ func launcheeCmd(t *testing.T, env ...string) *exec.Cmd {
 	return cmd
 }
 
-// logBuffer collects a socket's log output for tests to search.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // waitLog waits until the log has a line holding every one of parts.
 func (l *logBuffer) waitLog(t *testing.T, parts ...string) {
 	t.Helper()
-	has := func() bool {
-		for line := range strings.Lines(l.String()) {
-			all := true
-			for _, p := range parts {
-				all = all && strings.Contains(line, p)
-			}
-			if all {
-				return true
-			}
-		}
-		return false
-	}
+	has := func() bool { return len(l.lines(parts...)) > 0 }
 	require.Eventually(t, has, 10*time.Second, 5*time.Millisecond, "no log line with %q in:\n%s", parts, l)
 }
 

@@ -34,6 +34,7 @@ type config struct {
 	writeTimeout     time.Duration
 	asyncBuffer      int
 	asyncWait        time.Duration
+	guards           // limits.go
 }
 
 func defaults() config {
@@ -45,6 +46,7 @@ func defaults() config {
 		writeTimeout:     DefaultWriteTimeout,
 		asyncBuffer:      DefaultAsyncBuffer,
 		asyncWait:        DefaultAsyncWait,
+		guards:           defaultGuards(),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode"
@@ -53,6 +54,9 @@ type remote struct {
 	addr    string
 	launch  string        // the launch id the handshake presented
 	gone    chan struct{} // closed once the disconnect has been reported
+	cfg     *config       // the socket's settings when it connected
+	calls   atomic.Int64  // calls waiting for an answer
+	hb      *envelope.Heartbeat
 
 	// Guarded by s.mu.
 	info     *envelope.PluginInfo // set by the handshake, then read-only
@@ -155,16 +159,16 @@ func temporary(err error) bool {
 // handshake and everything after it.
 func (s *Socket) serveConn(nc net.Conn, addr string) {
 	cfg := s.settings()
-	r := &remote{s: s, session: uuid.NewString(), addr: addr, gone: make(chan struct{})}
-	// timer is set before the read loop starts, and OnClose runs on it.
-	var timer *time.Timer
-	r.conn = envelope.NewConn(nc, envelope.ConnOptions{
+	r := &remote{s: s, session: uuid.NewString(), addr: addr, gone: make(chan struct{}), cfg: cfg}
+	var timer *time.Timer // set before the read loop starts, which stops it
+	conn := envelope.NewConn(nc, envelope.ConnOptions{
 		Handler:      r.handle,
 		MaxFrameSize: cfg.maxFrame,
 		WriteTimeout: cfg.writeTimeout,
 		Logger:       cfg.log.With("addr", addr, "session", r.session),
 		OnClose: func(err error) {
 			timer.Stop()
+			r.hb.Stop()
 			s.disconnected(r, err)
 		},
 	})
@@ -177,6 +181,10 @@ func (s *Socket) serveConn(nc net.Conn, addr string) {
 	if s.conns == nil {
 		s.conns = make(map[*remote]struct{})
 	}
+	// r.conn is set under the same lock that makes r visible to Shutdown,
+	// and the timer's goroutine reads it under s.mu: the race detector
+	// sees no order between setting a timer and its function running.
+	r.conn = conn
 	s.conns[r] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -187,10 +195,10 @@ func (s *Socket) serveConn(nc net.Conn, addr string) {
 		s.mu.Unlock()
 		if !live {
 			cfg.log.Warn("plugsock: no handshake in time; closing", "addr", addr, "timeout", cfg.handshakeTimeout)
-			r.conn.CloseWithError(fmt.Errorf("%w: no handshake within %v", envelope.ErrProtocol, cfg.handshakeTimeout))
+			conn.CloseWithError(fmt.Errorf("%w: no handshake within %v", envelope.ErrProtocol, cfg.handshakeTimeout))
 		}
 	})
-	r.conn.Start()
+	conn.Start()
 }
 
 // handle runs on the plugin's read loop.
@@ -209,7 +217,7 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 			return // Decode has already checked the JSON; cannot happen
 		}
 		cfg := r.s.settings()
-		r.s.async.push(envelope.AsyncData{Name: info.Name, Payload: payload}, cfg.asyncBuffer, cfg.asyncWait, cfg.log)
+		r.s.async.add(envelope.AsyncData{Name: info.Name, Payload: payload}, len(m.Params), cfg.asyncBuffer, cfg.asyncBytes, cfg.asyncWait, cfg.log)
 		if m.IsRequest() {
 			// Meant as a notification; answer anyway so the peer never waits.
 			_ = c.Reply(m.ID, nil)
@@ -263,6 +271,14 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		return
 	}
 	r.launch = hs.Launch
+	if !r.cfg.authorised(hs.Token) {
+		why := "wrong token"
+		if hs.Token == "" {
+			why = "missing token"
+		}
+		r.refuse(c, m, envelope.Errorf(envelope.CodeUnauthorized, "unauthorised: %s", why))
+		return
+	}
 	if err := validName(hs.Name); err != nil {
 		r.refuse(c, m, envelope.Errorf(envelope.CodeInvalidParams, "malformed handshake: %v", err))
 		return
@@ -273,6 +289,11 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	if s.shut {
 		s.mu.Unlock()
 		r.refuse(c, m, envelope.Errorf(envelope.CodeShuttingDown, "socket is shutting down"))
+		return
+	}
+	if n := len(s.plugins); cfg.maxPlugins > 0 && n >= cfg.maxPlugins {
+		s.mu.Unlock()
+		r.refuse(c, m, envelope.Errorf(envelope.CodeOverloaded, "socket is full: %d plugins connected, the limit", n))
 		return
 	}
 	// Another version of a connected plugin is let in as name@version
@@ -322,6 +343,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	if err != nil || !live {
 		return
 	}
+	r.hb = envelope.StartHeartbeat(c, r.cfg.heartbeat, r.cfg.misses)
 	cfg.log.Info("plugsock: plugin connected", "plugin", name, "version", info.Version,
 		"functions", len(info.Functions), "addr", r.addr, "session", r.session)
 	s.async.push(envelope.AsyncData{Name: name, Payload: envelope.Connected{Info: info.DeepCopy(false)}},
@@ -372,7 +394,7 @@ func (s *Socket) disconnected(r *remote, err error) {
 		if graceful {
 			cfg.log.Info("plugsock: plugin disconnected", "plugin", info.Name, "graceful", true, "session", r.session)
 		} else {
-			cfg.log.Warn("plugsock: plugin disconnected", "plugin", info.Name, "graceful", false, "reason", err, "session", r.session)
+			cfg.log.Warn("plugsock: plugin disconnected", "plugin", info.Name, "graceful", false, "reason", err, "addr", r.addr, "session", r.session)
 		}
 		s.async.push(envelope.AsyncData{Name: info.Name, Payload: envelope.Disconnected{Info: info.DeepCopy(false), Graceful: graceful}},
 			cfg.asyncBuffer, cfg.asyncWait, cfg.log)
@@ -450,13 +472,19 @@ func (s *Socket) Call(id, name, method string, payload any) (any, error) {
 //
 // A method's own error comes back as an *envelope.Error whose message is
 // the method's error text. Other failures match, with errors.Is,
-// ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin or, when the
-// socket is shut down or the connection is lost, ErrShutdown.
+// ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin, ErrOverloaded
+// (WithMaxInFlight) or, when the socket is shut down or the connection is
+// lost, ErrShutdown.
 func (s *Socket) CallContext(ctx context.Context, name, method string, payload, result any) error {
 	r, err := s.lookup(name)
 	if err != nil {
 		return err
 	}
+	payload, release, err := r.guard(name, method, payload)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if envelope.TraceFrom(ctx) == "" {
 		ctx = envelope.WithTrace(ctx, uuid.NewString())
 	}
@@ -515,12 +543,15 @@ func (s *Socket) Broadcast(id, method string, payload any) (map[string]any, map[
 // ErrShutdown once the socket is shut down and every item has been read.
 //
 // Items from one plugin come in the order it sent them. The queue holds
-// WithAsyncBuffer items. While it has room nothing waits. When it is full
-// and the host has called Async before, a plugin's next item waits for
-// room up to a second (so a host that keeps reading loses nothing, at the
-// cost of delaying that plugin's answers); a host that has never called
-// Async, or one that does not make room within that second, loses the
-// oldest item instead. Drops are counted in Stats and logged once a burst.
+// WithAsyncBuffer items and WithAsyncBytes of their JSON. While it has
+// room nothing waits. When it is full and the host reads Async, a
+// plugin's next item waits for room up to a second, so a host that keeps
+// reading loses nothing, at the cost of delaying that plugin's answers
+// meanwhile. A host that has never called Async, or that has not made
+// room within that second, loses the oldest items instead, and from then
+// on nothing waits until it calls Async again: a host that stops reading
+// stalls a plugin once, for a second, not once per item. Drops are counted
+// in Stats and logged once a burst.
 func (s *Socket) Async() (*envelope.AsyncData, error) {
 	return s.AsyncContext(context.Background())
 }

@@ -1,0 +1,293 @@
+package envelope_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/plugsock/plugsock/envelope"
+)
+
+// hbWait bounds every wait in these tests; a passing run is far below it.
+const hbWait = 10 * time.Second
+
+var hbQuiet = slog.New(slog.DiscardHandler)
+
+// hbTCP returns the two ends of a loopback TCP connection.
+func hbTCP(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	a, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	b := <-accepted
+	require.NotNil(t, b)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+func hbStart(t *testing.T, nc net.Conn, opts envelope.ConnOptions) *envelope.Conn {
+	t.Helper()
+	opts.Logger = hbQuiet
+	c := envelope.NewConn(nc, opts)
+	c.Start()
+	t.Cleanup(func() {
+		c.Close()
+		select {
+		case <-c.Done():
+		case <-time.After(hbWait):
+			t.Errorf("connection did not end")
+		}
+	})
+	return c
+}
+
+func TestHeartbeatClosesASilentPeer(t *testing.T) {
+	for _, silence := range []string{"reads but never answers", "stops reading"} {
+		t.Run(silence, func(t *testing.T) {
+			ours, theirs := hbTCP(t)
+			if silence == "reads but never answers" {
+				go func() { _, _ = io.Copy(io.Discard, theirs) }()
+			}
+			c := hbStart(t, ours, envelope.ConnOptions{})
+			hb := envelope.StartHeartbeat(c, 20*time.Millisecond, 3)
+			defer hb.Stop()
+
+			// A call waiting on the silent peer fails once it is found out.
+			err := c.Call(context.Background(), "Anything", nil, nil)
+			assert.ErrorIs(t, err, envelope.ErrShutdown)
+			assert.ErrorIs(t, err, envelope.ErrUnresponsive)
+			assert.ErrorContains(t, err, "no answer for 3 intervals")
+			select {
+			case <-c.Done():
+			case <-time.After(hbWait):
+				t.Fatal("connection still open")
+			}
+			assert.ErrorIs(t, c.Err(), envelope.ErrUnresponsive)
+		})
+	}
+}
+
+// TestHeartbeatTiming runs on a fake clock, so it can say exactly when
+// pings go out and when a silent peer is given up on.
+func TestHeartbeatTiming(t *testing.T) {
+	t.Run("a live peer is pinged every interval and kept", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ours, theirs := net.Pipe()
+			var pings atomic.Int64
+			peer := envelope.NewConn(theirs, envelope.ConnOptions{Logger: hbQuiet, Handler: func(c *envelope.Conn, m *envelope.Envelope) {
+				if m.Method == envelope.MethodPing {
+					pings.Add(1)
+					_ = c.Reply(m.ID, nil)
+				}
+			}})
+			c := envelope.NewConn(ours, envelope.ConnOptions{Logger: hbQuiet})
+			peer.Start()
+			c.Start()
+			hb := envelope.StartHeartbeat(c, time.Second, 1)
+
+			time.Sleep(10*time.Second + time.Millisecond)
+			synctest.Wait()
+			assert.EqualValues(t, 10, pings.Load(), "one ping a second")
+			assert.NoError(t, c.Err(), "a peer that answers stays connected")
+
+			hb.Stop()
+			time.Sleep(time.Hour)
+			synctest.Wait()
+			assert.EqualValues(t, 10, pings.Load(), "no ping after Stop")
+
+			c.Close()
+			<-c.Done()
+			<-peer.Done()
+		})
+	})
+	t.Run("a silent peer is closed after interval plus misses intervals", func(t *testing.T) {
+		for _, silence := range []string{"reads but never answers", "stops reading"} {
+			t.Run(silence, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					ours, theirs := net.Pipe()
+					drained := make(chan struct{})
+					if silence == "reads but never answers" {
+						go func() { _, _ = io.Copy(io.Discard, theirs); close(drained) }()
+					} else {
+						close(drained) // net.Pipe: every write now blocks
+					}
+					c := envelope.NewConn(ours, envelope.ConnOptions{Logger: hbQuiet})
+					c.Start()
+					start := time.Now()
+					hb := envelope.StartHeartbeat(c, time.Second, 3)
+					<-c.Done()
+					assert.Equal(t, 4*time.Second, time.Since(start))
+					assert.ErrorIs(t, c.Err(), envelope.ErrUnresponsive)
+					hb.Stop()
+					theirs.Close()
+					<-drained
+				})
+			})
+		}
+	})
+	t.Run("a late answer counts", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ours, theirs := net.Pipe()
+			peer := envelope.NewConn(theirs, envelope.ConnOptions{Logger: hbQuiet, Handler: func(c *envelope.Conn, m *envelope.Envelope) {
+				if m.Method == envelope.MethodPing {
+					// Answer after two and a half intervals: two misses,
+					// one short of giving up.
+					time.AfterFunc(2500*time.Millisecond, func() { _ = c.Reply(m.ID, nil) })
+				}
+			}})
+			c := envelope.NewConn(ours, envelope.ConnOptions{Logger: hbQuiet})
+			peer.Start()
+			c.Start()
+			hb := envelope.StartHeartbeat(c, time.Second, 3)
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			assert.NoError(t, c.Err())
+			hb.Stop()
+			c.Close()
+			<-c.Done()
+			<-peer.Done()
+			time.Sleep(3 * time.Second) // let the last AfterFunc run and fail
+		})
+	})
+}
+
+func TestHeartbeatCountsErrorAnswersAsAlive(t *testing.T) {
+	ours, theirs := hbTCP(t)
+	answered := make(chan struct{}, 64)
+	// A peer that does not know $/ping but answers it.
+	hbStart(t, theirs, envelope.ConnOptions{Handler: func(c *envelope.Conn, m *envelope.Envelope) {
+		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method))
+		answered <- struct{}{}
+	}})
+	c := hbStart(t, ours, envelope.ConnOptions{})
+	hb := envelope.StartHeartbeat(c, 5*time.Millisecond, 40) // a slow answer is no miss here
+	defer hb.Stop()
+	for range 5 {
+		select {
+		case <-answered:
+		case <-time.After(hbWait):
+			t.Fatal("no ping")
+		}
+	}
+	assert.NoError(t, c.Err())
+}
+
+func TestHeartbeatOff(t *testing.T) {
+	ours, _ := hbTCP(t)
+	c := hbStart(t, ours, envelope.ConnOptions{})
+	hb := envelope.StartHeartbeat(c, 0, 3)
+	assert.Nil(t, hb)
+	hb.Stop() // a nil Heartbeat's Stop does nothing
+}
+
+func TestResponseToAnIDNeverSentClosesTheConnection(t *testing.T) {
+	for name, body := range map[string]string{
+		"number never sent": `{"jsonrpc":"2.0","id":7,"result":1}`,
+		"zero":              `{"jsonrpc":"2.0","id":0,"result":1}`,
+		"string":            `{"jsonrpc":"2.0","id":"x","error":{"code":1,"message":"m"}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ours, theirs := hbTCP(t)
+			c := hbStart(t, ours, envelope.ConnOptions{})
+			_, err := theirs.Write(envelope.AppendFrame(nil, []byte(body)))
+			require.NoError(t, err)
+			select {
+			case <-c.Done():
+			case <-time.After(hbWait):
+				t.Fatal("connection still open")
+			}
+			assert.ErrorIs(t, c.Err(), envelope.ErrProtocol)
+			assert.ErrorContains(t, c.Err(), "never sent")
+		})
+	}
+}
+
+func TestLateAnswerIsIgnored(t *testing.T) {
+	ours, theirs := hbTCP(t)
+	got := make(chan *envelope.Envelope, 4)
+	peer := hbStart(t, theirs, envelope.ConnOptions{Handler: func(c *envelope.Conn, m *envelope.Envelope) {
+		if m.IsRequest() {
+			got <- m
+		}
+	}})
+	c := hbStart(t, ours, envelope.ConnOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Call(ctx, "Slow", nil, nil) }()
+	var req *envelope.Envelope
+	select {
+	case req = <-got:
+	case <-time.After(hbWait):
+		t.Fatal("no request")
+	}
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.NoError(t, peer.Reply(req.ID, "too late"))
+
+	// The connection goes on: the next call is answered.
+	go func() {
+		m := <-got
+		_ = peer.Reply(m.ID, "on time")
+	}()
+	var out string
+	require.NoError(t, c.Call(context.Background(), "Fast", nil, &out))
+	assert.Equal(t, "on time", out)
+	assert.NoError(t, c.Err())
+	assert.False(t, errors.Is(c.Err(), envelope.ErrProtocol))
+}
+
+// TestAFailedWriteStillReadsWhatThePeerSaid: a peer that says goodbye and
+// hangs up makes the next write fail; what it sent before hanging up must
+// still be read, or an orderly exit would look like a crash.
+func TestAFailedWriteStillReadsWhatThePeerSaid(t *testing.T) {
+	ours, theirs := hbTCP(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	got := make(chan string, 4)
+	c := hbStart(t, ours, envelope.ConnOptions{Handler: func(_ *envelope.Conn, m *envelope.Envelope) {
+		if m.Method == "first" {
+			close(entered)
+			<-release // keeps the read loop busy while the peer leaves
+		}
+		got <- m.Method
+	}})
+	_, err := theirs.Write(envelope.AppendFrame(nil, []byte(`{"jsonrpc":"2.0","method":"first"}`)))
+	require.NoError(t, err)
+	<-entered
+	_, err = theirs.Write(envelope.AppendFrame(nil, []byte(`{"jsonrpc":"2.0","method":"goodbye"}`)))
+	require.NoError(t, err)
+	require.NoError(t, c.Notify("unread", nil))
+	require.NoError(t, theirs.Close()) // with our data unread: a reset
+	require.Eventually(t, func() bool { return c.Notify("after", nil) != nil }, hbWait, time.Millisecond)
+	assert.ErrorIs(t, c.Call(context.Background(), "Late", nil, nil), envelope.ErrShutdown, "no new calls once writes fail")
+
+	close(release)
+	assert.Equal(t, "first", <-got)
+	select {
+	case m := <-got:
+		assert.Equal(t, "goodbye", m)
+	case <-time.After(hbWait):
+		t.Fatal("the goodbye was lost")
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(hbWait):
+		t.Fatal("connection still open")
+	}
+	assert.ErrorContains(t, c.Err(), "write:")
+}

@@ -1,0 +1,185 @@
+package socket_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/socket"
+)
+
+func TestMaxInFlightRefusesAtOnce(t *testing.T) {
+	h := newHost(t, "tcp", socket.WithMaxInFlight(2))
+	c := newCalc()
+	h.plug(c, "calc")
+
+	results := make(chan error, 2)
+	for i := range 2 {
+		go func() { results <- h.s.CallContext(context.Background(), "calc", "Block", i, nil) }()
+	}
+	recv(t, c.entered, "the first Block")
+	recv(t, c.entered, "the second Block")
+
+	_, err := h.s.Call("", "calc", "Add", Args{A: 1, B: 2})
+	assert.ErrorIs(t, err, socket.ErrOverloaded)
+	assert.ErrorIs(t, err, envelope.ErrOverloaded)
+	assert.ErrorContains(t, err, "calc.Add: 2 calls in flight, the limit")
+	_, errs := h.s.Broadcast("", "Add", Args{})
+	assert.ErrorIs(t, errs["calc"], socket.ErrOverloaded, "Broadcast counts too")
+
+	close(c.release)
+	require.NoError(t, recv(t, results, "a Block"))
+	require.NoError(t, recv(t, results, "a Block"))
+	got, err := h.s.Call("", "calc", "Add", Args{A: 1, B: 2})
+	require.NoError(t, err, "room again once the calls have returned")
+	assert.Equal(t, float64(3), got)
+	select {
+	case <-c.entered:
+		t.Error("a refused call reached the plugin")
+	default:
+	}
+}
+
+func TestMaxPluginsRefusesTheHandshake(t *testing.T) {
+	var logs logBuffer
+	h := newHost(t, "tcp", socket.WithMaxPlugins(2), socket.WithLogger(logs.logger()))
+	h.plug(newCalc(), "a")
+	h.plug(newCalc(), "b")
+
+	conn, err := net.Dial("tcp", h.addr.String())
+	require.NoError(t, err)
+	err = h.pluginOn(conn, "c")
+	assert.ErrorIs(t, err, envelope.ErrOverloaded)
+	assert.ErrorContains(t, err, "socket is full: 2 plugins connected, the limit")
+	logs.waitFor(t, 1, "handshake refused", "socket is full")
+	assert.Nil(t, h.s.PluginInfo("c"))
+
+	h.s.Unplug("", "a")
+	h.plug(newCalc(), "c")
+	assert.Len(t, h.s.Connected(false), 2)
+}
+
+// TestWriteTimeoutIsolatesAPluginThatStopsReading: calls to a plugin that
+// stopped reading block in the write until the write timeout cuts it off;
+// meanwhile every other plugin answers as usual.
+func TestWriteTimeoutIsolatesAPluginThatStopsReading(t *testing.T) {
+	const writeTimeout = 2 * time.Second // a margin for the calls to "good" below
+	h := newHost(t, "tcp", socket.WithWriteTimeout(writeTimeout), socket.WithHeartbeat(0, 0))
+	cbs := h.callbacks()
+	h.plug(newCalc(), "good")
+
+	stuck := rawDial(t, h.addr.String())
+	require.NoError(t, stuck.nc.(*net.TCPConn).SetReadBuffer(4096))
+	require.Nil(t, stuck.handshake(t, `1`, "stuck").Error)
+	require.True(t, h.s.WaitFor("stuck", rawWait))
+
+	// Four calls of 4 MiB each: far more than the socket buffers hold.
+	big := strings.Repeat("x", 4<<20)
+	stuckErrs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := h.s.Call("", "stuck", "Echo", big)
+			stuckErrs <- err
+		}()
+	}
+	// The host has begun writing to "stuck", which reads no further.
+	_ = stuck.nc.SetReadDeadline(time.Now().Add(rawWait))
+	_, err := stuck.br.Peek(1)
+	require.NoError(t, err)
+
+	for i := range 20 {
+		got, err := h.s.Call("", "good", "Add", Args{A: i, B: 1})
+		require.NoError(t, err)
+		require.Equal(t, float64(i+1), got)
+	}
+	select {
+	case err := <-stuckErrs:
+		t.Fatalf("a call to the stuck plugin returned before the write timeout: %v", err)
+	default:
+	}
+
+	for range 4 {
+		err := recv(t, stuckErrs, "a call to the stuck plugin to fail")
+		assert.ErrorIs(t, err, socket.ErrShutdown)
+	}
+	assert.Equal(t, "stuck graceful=false", recv(t, cbs.ch, "the callback"))
+	got, err := h.s.Call("", "good", "Add", Args{A: 1, B: 1})
+	require.NoError(t, err)
+	assert.Equal(t, float64(2), got)
+}
+
+// TestIdlePluginsAreCheap measures what an idle plugin costs the host:
+// with the default heartbeat on, no goroutine waits on its behalf beyond
+// the connection's read loop.
+func TestIdlePluginsAreCheap(t *testing.T) {
+	n := 500
+	if testing.Short() {
+		n = 200
+	}
+	h := newHost(t, "tcp")
+	s, addr := h.s, h.addr.String()
+	goroutines := runtime.NumGoroutine()
+	conns := make([]net.Conn, 0, n)
+	for i := range n {
+		c := rawDial(t, addr)
+		require.Nil(t, c.handshake(t, `1`, fmt.Sprint("idle-", i)).Error)
+		conns = append(conns, c.nc)
+	}
+	require.Equal(t, n, s.Stats().Plugins)
+	extra := runtime.NumGoroutine() - goroutines
+	connected := heapAndStacks()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	require.Eventually(t, func() bool { return s.Stats().Plugins == 0 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= goroutines+5 }, 10*time.Second, time.Millisecond)
+	conns = nil
+	// Measured against the same socket once they are gone, so that what
+	// earlier tests left behind does not count.
+	gone := heapAndStacks()
+	per := (connected - gone) / int64(n)
+	t.Logf("%d idle plugins: %d bytes each at the host, %d goroutines more", n, per, extra)
+	assert.LessOrEqual(t, per, int64(32<<10), "bytes per idle plugin")
+	assert.Positive(t, per, "the measurement measured something")
+	assert.LessOrEqual(t, extra, n+n/10, "about one goroutine per plugin: its read loop")
+}
+
+func heapAndStacks() int64 {
+	runtime.GC()
+	runtime.GC() // and what the first one's finalizers freed
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc + m.StackInuse)
+}
+
+func TestShutdownReportsPluginsCutOff(t *testing.T) {
+	var logs logBuffer
+	h := newHost(t, "tcp", socket.WithShutdownTimeout(100*time.Millisecond), socket.WithLogger(logs.logger()))
+	cbs := h.callbacks()
+	c := newCalc()
+	h.plug(c, "slow")
+	h.plug(newCalc(), "quick")
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := h.s.Call("", "slow", "Block", 1)
+		blocked <- err
+	}()
+	recv(t, c.entered, "Block to start")
+
+	err := h.s.Shutdown("")
+	assert.EqualError(t, err, "plugsock: shutdown: cut off 1 plugin(s) after 100ms: slow")
+	got := []string{recv(t, cbs.ch, "callback"), recv(t, cbs.ch, "callback")}
+	assert.ElementsMatch(t, []string{"slow graceful=false", "quick graceful=true"}, got)
+	assert.ErrorIs(t, recv(t, blocked, "the call in flight"), socket.ErrShutdown)
+	logs.waitFor(t, 1, "did not stop in time", "plugin=slow")
+	assert.False(t, errors.Is(err, socket.ErrOverloaded))
+}
