@@ -19,7 +19,6 @@ import (
 
 const wait = 10 * time.Second
 
-
 type Item struct {
 	Price float64 `json:"price"`
 }
