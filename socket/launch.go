@@ -284,9 +284,9 @@ func (s *Socket) Launch(ctx context.Context, cmd *exec.Cmd, opts ...LaunchOption
 }
 
 // launchToken is the token a launched process presents in its handshake
-// (envelope.EnvToken): the socket's own when it requires one, "" when it
-// does not. This is where a token option plugs in.
-func (c *config) launchToken() string { return "" }
+// (envelope.EnvToken): the socket's own when it requires one (WithToken),
+// "" when it does not.
+func (c *config) launchToken() string { return c.tokenText }
 
 // launchAddr returns the EnvAddr value for the socket's listeners,
 // preferring a Unix socket, which is local by nature. s.mu must be held.

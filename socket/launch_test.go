@@ -421,3 +421,19 @@ func TestShutdownLeavesNoProcessAndNoGoroutine(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"plain graceful=true", "linger graceful=true", "parent graceful=true"}, left)
 }
+
+// TestLaunchPassesTheToken shows that a socket requiring a token hands it
+// to the processes it launches, and to nobody else.
+func TestLaunchPassesTheToken(t *testing.T) {
+	h, logs := launchHost(t, socket.WithToken("launch-secret"))
+	name, err := h.s.Launch(t.Context(), launcheeCmd(t), fast...)
+	require.NoError(t, err, "the launched plugin presented the socket's token")
+	var sum int
+	require.NoError(t, h.s.CallContext(t.Context(), name, "Add", Args{A: 1, B: 2}, &sum))
+	assert.Equal(t, 3, sum)
+
+	conn, err := net.Dial("tcp", h.addr.String())
+	require.NoError(t, err)
+	assert.ErrorIs(t, h.pluginOn(conn, "stranger"), envelope.ErrUnauthorized, "a plugin without the token is refused")
+	assert.NotContains(t, logs.String(), "launch-secret")
+}

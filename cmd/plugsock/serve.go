@@ -49,8 +49,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
 	logLevel := fs.String("log-level", "info", "least `level` logged: debug, info, warn or error; the socket's own lines appear at debug")
 	shutdownTimeout := fs.Duration("shutdown-timeout", socket.DefaultShutdownTimeout, "how long plugins get to finish their calls at shutdown")
-	// TODO(token): add --token (the shared secret plugins must present)
-	// once package socket has an option that requires one (socket.WithToken).
+	token := fs.String("token", os.Getenv("PLUGSOCK_TOKEN"), "shared `secret` every plugin must present in its handshake (default $PLUGSOCK_TOKEN; empty: none)")
 	pos, code, ok := c.parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
@@ -91,7 +90,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return c.fail(stderr, "%v", err)
 	}
 	var s socket.Socket
-	s.Serve(l, socket.WithLogger(socketLog), socket.WithShutdownTimeout(*shutdownTimeout))
+	s.Serve(l, socket.WithLogger(socketLog), socket.WithShutdownTimeout(*shutdownTimeout), socket.WithToken(*token))
 	log.Info("plugsock: socket listening", "addr", listenName(l))
 
 	adm := admin.New(&s, admin.WithLogger(log))
