@@ -19,7 +19,7 @@ func (s *Socket) Attach(v any, info *envelope.PluginInfo) (name string, err erro
 	shut := s.shut
 	cfg := s.config()
 	if !shut {
-		s.wg.Add(1) // the plugin's goroutine below
+		s.attached.Add(1) // the plugin's goroutine below
 	}
 	s.mu.Unlock()
 	if shut {
@@ -43,7 +43,7 @@ func (s *Socket) Attach(v any, info *envelope.PluginInfo) (name string, err erro
 		HeartbeatInterval: -1,
 	}
 	go func() {
-		defer s.wg.Done()
+		defer s.attached.Done()
 		err := p.Start(v, info, pluginEnd, nil)
 		if err != nil && !errors.Is(err, envelope.ErrShutdown) {
 			cfg.log.Debug("plugsock: attached plugin ended", "err", err)

@@ -42,6 +42,7 @@ type Socket struct {
 	shut      bool
 	shutDone  chan struct{}
 	wg        sync.WaitGroup // accept loops and connections
+	attached  sync.WaitGroup // in-process plugins' goroutines (Attach)
 	async     asyncQueue
 	procs     launches // processes started by Launch
 }
@@ -718,6 +719,26 @@ func (r *remote) name() string {
 	return r.info.Name
 }
 
+// waitAttached waits for in-process plugins to return from Start. Their
+// connections are closed by now and their methods' contexts cancelled, so
+// they end as soon as their methods do; a method that ignores its context
+// is waited for until the shutdown deadline and then left running, which
+// is logged: a goroutine cannot be stopped from outside.
+func (s *Socket) waitAttached(deadline time.Time, cfg *config) {
+	done := make(chan struct{})
+	go func() {
+		s.attached.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(max(time.Until(deadline), 0))
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		cfg.log.Warn("plugsock: an attached plugin's method ignores its cancelled context; it outlives Shutdown")
+	}
+}
+
 // Shutdown stops the socket: it closes every listener, unplugs every
 // plugin at once (each finishes and answers its calls in flight), waits
 // for all of them up to the shutdown timeout and cuts off the rest. After
@@ -769,6 +790,7 @@ func (s *Socket) Shutdown(id string) error {
 	}
 	wg.Wait()
 	s.wg.Wait()
+	s.waitAttached(deadline, cfg)
 	s.async.close()
 
 	var cut []string

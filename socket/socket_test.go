@@ -477,3 +477,28 @@ func TestAcceptSurvivesRunningOutOfFiles(t *testing.T) {
 	h.plug(newCalc(), "after-emfile")
 	assert.True(t, h.s.WaitFor("after-emfile", 0))
 }
+
+// Stubborn has a method that ignores its context.
+type Stubborn struct{ entered, release chan struct{} }
+
+func (s *Stubborn) Hang(context.Context, struct{}) (int, error) {
+	close(s.entered)
+	<-s.release
+	return 0, nil
+}
+
+func TestShutdownIsBoundedWithAStubbornAttachedPlugin(t *testing.T) {
+	h := newHost(t, "tcp", socket.WithShutdownTimeout(100*time.Millisecond))
+	st := &Stubborn{entered: make(chan struct{}), release: make(chan struct{})}
+	// The method is released at the end so that nothing outlives the test.
+	defer close(st.release)
+	name, err := h.s.Attach(st, &envelope.PluginInfo{Name: "stubborn"})
+	require.NoError(t, err)
+	go func() { _, _ = h.s.Call("", name, "Hang", nil) }()
+	recv(t, st.entered, "Hang to start")
+
+	done := make(chan error, 1)
+	go func() { done <- h.s.Shutdown("") }()
+	err = recv(t, done, "Shutdown to return despite the stubborn method")
+	assert.ErrorContains(t, err, "stubborn")
+}
