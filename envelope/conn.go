@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -151,9 +152,16 @@ func (c *Conn) readLoop() {
 				c.refuse(CodeInvalidRequest, err)
 				break
 			}
-			continue
+		} else {
+			c.handler(c, m)
 		}
-		c.handler(c, m)
+		if fr.r.Buffered() == 0 {
+			// Nothing more has arrived: the next read will most likely
+			// find nothing and park this goroutine. Let the goroutine
+			// this message just woke (a caller, a handler's worker) run
+			// first, so that answering it does not wait for that.
+			runtime.Gosched()
+		}
 	}
 	c.mu.Lock()
 	if c.reason == nil {
@@ -247,10 +255,11 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ch := make(chan *Envelope, 1)
+	ch := replyChans.Get().(chan *Envelope)
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
+		replyChans.Put(ch)
 		return c.closedErr()
 	}
 	c.seq++
@@ -268,22 +277,31 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	}
 	m.free()
 	if err != nil {
-		c.forget(id.Num)
+		if c.forget(id.Num) {
+			replyChans.Put(ch)
+		}
 		return err
 	}
 
+	var r *Envelope
 	select {
-	case r := <-ch:
-		return c.finish(r, result)
+	case r = <-ch:
 	case <-ctx.Done():
 		if c.forget(id.Num) {
+			replyChans.Put(ch)
 			_ = c.Notify(MethodCancel, CancelParams{ID: id})
 			return ctx.Err()
 		}
 		// The answer won the race; it is already in ch.
-		return c.finish(<-ch, result)
+		r = <-ch
 	}
+	// Nothing else holds ch now, and it is empty: the next call can have it.
+	replyChans.Put(ch)
+	return c.finish(r, result)
 }
+
+// replyChans recycles the channels calls wait on for their answer.
+var replyChans = sync.Pool{New: func() any { return make(chan *Envelope, 1) }}
 
 // forget drops a pending call and reports whether it was still pending.
 func (c *Conn) forget(id uint64) bool {

@@ -50,9 +50,12 @@ func Decode(body []byte) (*Envelope, error) {
 	if i := firstNonSpace(body); i >= 0 && body[i] == '[' {
 		return nil, fmt.Errorf("%w: batches are not supported", ErrProtocol)
 	}
-	e := new(Envelope)
-	if err := json.Unmarshal(body, e); err != nil {
-		return nil, fmt.Errorf("%w: malformed JSON: %v", ErrProtocol, err)
+	e, ok := decodeFast(body)
+	if !ok {
+		e = new(Envelope)
+		if err := json.Unmarshal(body, e); err != nil {
+			return nil, fmt.Errorf("%w: malformed JSON: %v", ErrProtocol, err)
+		}
 	}
 	if e.JSONRPC != "2.0" {
 		return nil, fmt.Errorf("%w: jsonrpc must be \"2.0\", got %q", ErrProtocol, e.JSONRPC)

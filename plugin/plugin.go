@@ -163,6 +163,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		<-s.conn.Done()
 		cancel()
 		s.inflight.Wait()
+		s.stopWorkers()
 		return fmt.Errorf("plugsock: plugin %q: handshake: %w", hs.Name, err)
 	}
 	info.Name = res.Name
@@ -179,6 +180,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	hb.Stop()
 	cancel()
 	s.inflight.Wait()
+	s.stopWorkers()
 	<-s.fwdDone
 
 	s.mu.Lock()
@@ -259,7 +261,9 @@ type session struct {
 	ready    chan struct{} // closed once info.Name is set and OnConnect has returned
 	fwdDone  chan struct{} // closed when forward has flushed and returned
 
-	max      int // calls at once; zero: no limit
+	max  int        // calls at once; zero: no limit
+	pool workerPool // the goroutines calls run on (workers.go)
+
 	mu       sync.Mutex
 	calls    map[jsonrpc2.ID]context.CancelFunc
 	stopping bool
@@ -316,7 +320,7 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 	s.calls[*m.ID] = cancel
 	s.inflight.Add(1)
 	s.mu.Unlock()
-	go s.serve(ctx, m)
+	s.dispatch(ctx, m)
 }
 
 func (s *session) serve(ctx context.Context, m *envelope.Envelope) {
@@ -373,7 +377,7 @@ func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string
 			result, rerr = nil, envelope.Errorf(envelope.CodeInternalError, "panic in %s: %v", m.Method, v)
 		}
 	}()
-	out := meth.fn.Call([]reflect.Value{reflect.ValueOf(ctx), in.Elem()})
+	out := meth.fn.Call([]reflect.Value{meth.recv, reflect.ValueOf(ctx), in.Elem()})
 	if err, _ := out[1].Interface().(error); err != nil {
 		var e *envelope.Error
 		switch {

@@ -22,9 +22,10 @@ var ErrNoMethods = errors.New("no callable methods")
 
 // method is one callable function of a plugin.
 type method struct {
-	fn  reflect.Value // the method value, bound to the plugin's receiver
-	in  reflect.Type
-	out reflect.Type
+	fn   reflect.Value // the method's function; its first argument is recv
+	recv reflect.Value // the plugin value
+	in   reflect.Type
+	out  reflect.Type
 }
 
 // hookMethod is the name of the method through which a plugin receives its
@@ -49,7 +50,10 @@ func methods(v any) (map[string]*method, error) {
 	}
 	ms := make(map[string]*method, len(found))
 	for _, m := range found {
-		ms[m.Name] = &method{fn: rv.Method(m.Index), in: m.Type.In(2), out: m.Type.Out(0)}
+		// m.Func with the receiver as first argument, rather than the
+		// bound method value: calling a bound method through reflection
+		// allocates its receiver on every call.
+		ms[m.Name] = &method{fn: m.Func, recv: rv, in: m.Type.In(2), out: m.Type.Out(0)}
 	}
 	return ms, nil
 }

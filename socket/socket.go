@@ -487,7 +487,7 @@ func (s *Socket) CallContext(ctx context.Context, name, method string, payload, 
 	}
 	defer release()
 	if envelope.TraceFrom(ctx) == "" {
-		ctx = envelope.WithTrace(ctx, uuid.NewString())
+		ctx = envelope.WithTrace(ctx, newTraceID())
 	}
 	err = r.conn.Call(ctx, method, payload, result)
 	if err == nil {
@@ -504,7 +504,7 @@ func (s *Socket) CallContext(ctx context.Context, name, method string, payload, 
 // plugin's result or error by name. Both maps are never nil.
 func (s *Socket) Broadcast(id, method string, payload any) (map[string]any, map[string]error) {
 	if id == "" {
-		id = uuid.NewString()
+		id = newTraceID()
 	}
 	results, errs := make(map[string]any), make(map[string]error)
 	s.mu.Lock()

@@ -1,0 +1,500 @@
+package envelope
+
+import (
+	"bytes"
+	"unicode/utf8"
+
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// The fast path of Decode. encoding/json's reflection costs more than the
+// rest of a call's work put together, so the envelope's own members are
+// parsed by hand here. The hand parser takes only the plain shapes every
+// implementation sends (lower-case member names, each once; strings
+// without escapes; a numeric id that fits a uint64 or a plain string id;
+// no "error" member) and gives up on anything else, which then goes
+// through encoding/json exactly as before. Whatever it accepts,
+// encoding/json would have decoded to the same Envelope: it checks the
+// whole body is valid JSON by the same grammar, and FuzzDecodeFast holds
+// the two to that.
+
+// envBox holds an Envelope with its ID and Meta, so that decoding a
+// message costs one allocation for all three.
+type envBox struct {
+	e    Envelope
+	id   jsonrpc2.ID
+	meta Meta
+}
+
+// maxFastDepth bounds the nesting the fast path validates by recursion;
+// deeper values are left to encoding/json, which has its own limit.
+const maxFastDepth = 256
+
+const (
+	seenJSONRPC = 1 << iota
+	seenID
+	seenMethod
+	seenParams
+	seenMeta
+	seenResult
+)
+
+// envelopeMembers are the names encoding/json would match, case
+// insensitively, to Envelope's fields.
+var envelopeMembers = []string{"jsonrpc", "id", "method", "params", "meta", "result", "error"}
+
+// decodeFast parses body when it has one of the plain shapes; ok is false
+// when encoding/json must decide.
+func decodeFast(body []byte) (e *Envelope, ok bool) {
+	p := scan{b: body}
+	p.ws()
+	if !p.eat('{') {
+		return nil, false
+	}
+	box := new(envBox)
+	e = &box.e
+	var seen uint
+	once := func(bit uint) bool {
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		return true
+	}
+	p.ws()
+	if !p.eat('}') {
+		for {
+			p.ws()
+			key, ok := p.plainString()
+			if !ok {
+				return nil, false
+			}
+			p.ws()
+			if !p.eat(':') {
+				return nil, false
+			}
+			p.ws()
+			switch string(key) {
+			case "jsonrpc":
+				s, ok := p.plainString()
+				if !ok || !once(seenJSONRPC) {
+					return nil, false
+				}
+				if string(s) == "2.0" {
+					e.JSONRPC = "2.0"
+				} else {
+					e.JSONRPC = string(s)
+				}
+			case "id":
+				if !once(seenID) {
+					return nil, false
+				}
+				if p.null() {
+					break
+				}
+				if !p.id(&box.id) {
+					return nil, false
+				}
+				e.ID = &box.id
+			case "method":
+				s, ok := p.plainString()
+				if !ok || !once(seenMethod) {
+					return nil, false
+				}
+				e.Method = methodName(s)
+			case "params":
+				raw, ok := p.value(0)
+				if !ok || !once(seenParams) {
+					return nil, false
+				}
+				e.Params = bytes.Clone(raw)
+			case "result":
+				raw, ok := p.value(0)
+				if !ok || !once(seenResult) {
+					return nil, false
+				}
+				e.Result = bytes.Clone(raw)
+			case "meta":
+				if !once(seenMeta) {
+					return nil, false
+				}
+				if p.null() {
+					break
+				}
+				if !p.meta(&box.meta) {
+					return nil, false
+				}
+				e.Meta = &box.meta
+			default:
+				if foldsTo(key, envelopeMembers) {
+					// "error", or a member spelled in another case.
+					return nil, false
+				}
+				if _, ok := p.value(0); !ok {
+					return nil, false
+				}
+			}
+			p.ws()
+			if p.eat(',') {
+				continue
+			}
+			if p.eat('}') {
+				break
+			}
+			return nil, false
+		}
+	}
+	p.ws()
+	if p.i != len(p.b) {
+		return nil, false
+	}
+	return e, true
+}
+
+// methodName returns s as a string, without allocating for the reserved
+// names.
+func methodName(s []byte) string {
+	switch string(s) {
+	case MethodAsync:
+		return MethodAsync
+	case MethodCancel:
+		return MethodCancel
+	case MethodShutdown:
+		return MethodShutdown
+	case MethodHandshake:
+		return MethodHandshake
+	case MethodPing:
+		return MethodPing
+	}
+	return string(s)
+}
+
+// foldsTo reports whether encoding/json might match key to one of names:
+// it matches names case-insensitively, with Unicode's simple folding.
+func foldsTo(key []byte, names []string) bool {
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	for _, n := range names {
+		if bytes.EqualFold(key, []byte(n)) {
+			return true
+		}
+	}
+	return false
+}
+
+// scan is a cursor over JSON text.
+type scan struct {
+	b []byte
+	i int
+}
+
+func (p *scan) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\r', '\n':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *scan) eat(c byte) bool {
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// null consumes a JSON null.
+func (p *scan) null() bool {
+	if bytes.HasPrefix(p.b[p.i:], []byte("null")) {
+		p.i += 4
+		return true
+	}
+	return false
+}
+
+// plainString consumes a string without escapes whose bytes are valid
+// UTF-8, and returns its contents: exactly what encoding/json would
+// decode it to.
+func (p *scan) plainString() ([]byte, bool) {
+	if !p.eat('"') {
+		return nil, false
+	}
+	start := p.i
+	ascii := true
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			s := p.b[start:p.i]
+			p.i++
+			if !ascii && !utf8.Valid(s) {
+				return nil, false
+			}
+			return s, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+		p.i++
+	}
+	return nil, false
+}
+
+// id consumes a request id as jsonrpc2.ID's UnmarshalJSON reads it: a
+// number that is a uint64, else a string.
+func (p *scan) id(id *jsonrpc2.ID) bool {
+	if p.i < len(p.b) && p.b[p.i] == '"' {
+		s, ok := p.plainString()
+		if !ok {
+			return false
+		}
+		*id = jsonrpc2.ID{Str: string(s), IsString: true}
+		return true
+	}
+	start := p.i
+	var n uint64
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		if c < '0' || c > '9' {
+			break
+		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return false // overflow: encoding/json's error
+		}
+		n = n*10 + d
+		p.i++
+	}
+	switch {
+	case p.i == start:
+		return false
+	case p.b[start] == '0' && p.i-start > 1:
+		return false // a leading zero is not JSON
+	case p.i < len(p.b):
+		switch p.b[p.i] {
+		case '.', 'e', 'E':
+			return false // not an integer
+		}
+	}
+	*id = jsonrpc2.ID{Num: n}
+	return true
+}
+
+// meta consumes the "meta" object.
+func (p *scan) meta(m *Meta) bool {
+	if !p.eat('{') {
+		return false
+	}
+	p.ws()
+	if p.eat('}') {
+		return true
+	}
+	trace := false
+	for {
+		p.ws()
+		key, ok := p.plainString()
+		if !ok {
+			return false
+		}
+		p.ws()
+		if !p.eat(':') {
+			return false
+		}
+		p.ws()
+		switch {
+		case string(key) == "trace":
+			s, ok := p.plainString()
+			if !ok || trace {
+				return false
+			}
+			trace = true
+			m.Trace = string(s)
+		case foldsTo(key, []string{"trace"}):
+			return false
+		default:
+			if _, ok := p.value(0); !ok {
+				return false
+			}
+		}
+		p.ws()
+		if p.eat(',') {
+			continue
+		}
+		return p.eat('}')
+	}
+}
+
+// value consumes one JSON value, checking it by the grammar encoding/json
+// uses, and returns its text.
+func (p *scan) value(depth int) ([]byte, bool) {
+	if depth > maxFastDepth || p.i >= len(p.b) {
+		return nil, false
+	}
+	start := p.i
+	switch c := p.b[p.i]; {
+	case c == '{':
+		p.i++
+		p.ws()
+		if !p.eat('}') {
+			for {
+				p.ws()
+				if !p.str() {
+					return nil, false
+				}
+				p.ws()
+				if !p.eat(':') {
+					return nil, false
+				}
+				p.ws()
+				if _, ok := p.value(depth + 1); !ok {
+					return nil, false
+				}
+				p.ws()
+				if p.eat(',') {
+					continue
+				}
+				if p.eat('}') {
+					break
+				}
+				return nil, false
+			}
+		}
+	case c == '[':
+		p.i++
+		p.ws()
+		if !p.eat(']') {
+			for {
+				p.ws()
+				if _, ok := p.value(depth + 1); !ok {
+					return nil, false
+				}
+				p.ws()
+				if p.eat(',') {
+					continue
+				}
+				if p.eat(']') {
+					break
+				}
+				return nil, false
+			}
+		}
+	case c == '"':
+		if !p.str() {
+			return nil, false
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		if !p.number() {
+			return nil, false
+		}
+	case c == 't':
+		if !p.literal("true") {
+			return nil, false
+		}
+	case c == 'f':
+		if !p.literal("false") {
+			return nil, false
+		}
+	case c == 'n':
+		if !p.literal("null") {
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	return p.b[start:p.i], true
+}
+
+func (p *scan) literal(s string) bool {
+	if bytes.HasPrefix(p.b[p.i:], []byte(s)) {
+		p.i += len(s)
+		return true
+	}
+	return false
+}
+
+// str consumes any valid JSON string. Like encoding/json's scanner it
+// accepts any byte from 0x20 up, valid UTF-8 or not.
+func (p *scan) str() bool {
+	if !p.eat('"') {
+		return false
+	}
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		p.i++
+		switch {
+		case c == '"':
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			if p.i >= len(p.b) {
+				return false
+			}
+			e := p.b[p.i]
+			p.i++
+			switch e {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if p.i+4 > len(p.b) {
+					return false
+				}
+				for _, h := range p.b[p.i : p.i+4] {
+					if !isHex(h) {
+						return false
+					}
+				}
+				p.i += 4
+			default:
+				return false
+			}
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// number consumes a JSON number:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *scan) number() bool {
+	p.eat('-')
+	switch {
+	case p.eat('0'):
+	case p.i < len(p.b) && p.b[p.i] >= '1' && p.b[p.i] <= '9':
+		p.digits()
+	default:
+		return false
+	}
+	if p.eat('.') {
+		if p.digits() == 0 {
+			return false
+		}
+	}
+	if p.eat('e') || p.eat('E') {
+		if !p.eat('+') {
+			p.eat('-')
+		}
+		if p.digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *scan) digits() int {
+	start := p.i
+	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		p.i++
+	}
+	return p.i - start
+}
