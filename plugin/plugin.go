@@ -377,7 +377,10 @@ func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string
 			result, rerr = nil, envelope.Errorf(envelope.CodeInternalError, "panic in %s: %v", m.Method, v)
 		}
 	}()
-	out := meth.fn.Call([]reflect.Value{meth.recv, reflect.ValueOf(ctx), in.Elem()})
+	// reflect.ValueOf(&ctx).Elem() has the parameter's own type,
+	// context.Context, where reflect.ValueOf(ctx) would have the
+	// concrete one and make Call check that it implements the interface.
+	out := meth.fn.Call([]reflect.Value{meth.recv, reflect.ValueOf(&ctx).Elem(), in.Elem()})
 	if err, _ := out[1].Interface().(error); err != nil {
 		var e *envelope.Error
 		switch {
