@@ -53,7 +53,8 @@ type Conn struct {
 	wto     time.Duration
 	log     *slog.Logger
 
-	wmu sync.Mutex
+	wmu    sync.Mutex
+	gather *frameWriter // on byte streams, writes go through it instead (writer.go)
 
 	mu       sync.Mutex
 	seq      uint64
@@ -76,6 +77,10 @@ func NewConn(rwc io.ReadWriteCloser, opts ConnOptions) *Conn {
 		log:     opts.Logger,
 		pending: make(map[uint64]chan *Envelope),
 		done:    make(chan struct{}),
+	}
+	if gathers(rwc) {
+		c.gather = new(frameWriter)
+		c.gather.init()
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -382,6 +387,9 @@ func (c *Conn) write(b []byte) error { return c.writeAfter(b, nil) }
 
 // writeAfter writes one whole frame, running first under the write lock.
 func (c *Conn) writeAfter(b []byte, first func()) error {
+	if c.gather != nil {
+		return c.gather.write(b, first, c.writeFrames)
+	}
 	c.wmu.Lock()
 	if first != nil {
 		first()
@@ -396,6 +404,21 @@ func (c *Conn) writeAfter(b []byte, first func()) error {
 	if err != nil {
 		// A half-written frame leaves the stream unusable for writing.
 		c.writeFailed(fmt.Errorf("write: %w", err))
+	}
+	return err
+}
+
+// writeFrames writes whole frames for c.gather, which lets one goroutine
+// at a time in.
+func (c *Conn) writeFrames(b []byte) error {
+	if c.wto > 0 {
+		if d, ok := c.rwc.(deadliner); ok {
+			_ = d.SetWriteDeadline(time.Now().Add(c.wto))
+		}
+	}
+	_, err := c.rwc.Write(b)
+	if err != nil {
+		c.CloseWithError(fmt.Errorf("write: %w", err))
 	}
 	return err
 }
