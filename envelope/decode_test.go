@@ -106,7 +106,7 @@ func FuzzDecodeFast(f *testing.F) {
 	})
 }
 
-func BenchmarkDecode(b *testing.B) {
+func BenchmarkDecodePaths(b *testing.B) {
 	for _, s := range []struct{ name, body string }{
 		{"request", decodeSamples[0].body},
 		{"response", decodeSamples[1].body},
