@@ -42,7 +42,9 @@ type ConnOptions struct {
 // Conn multiplexes JSON-RPC 2.0 messages over one byte stream in both
 // directions. One read loop parses each message once and routes it:
 // responses to the Call waiting for them, everything else to the Handler.
-// Writes go out whole, one frame per Write, under a mutex.
+// Writes go out whole, one frame per Write, under a mutex; on a TCP or
+// unix stream socket, frames that wait for the writer go out together in
+// one Write (see frameWriter).
 //
 // All methods are safe for concurrent use.
 type Conn struct {

@@ -114,7 +114,11 @@
 // [MethodCancel] for the id and returns the context's error; an answer that
 // arrives later is dropped. [Conn.Notify] sends a notification. Every frame
 // is written whole, with one Write under a mutex, so concurrent writers never
-// interleave.
+// interleave. On a *net.TCPConn or a unix stream *net.UnixConn, where Write
+// boundaries mean nothing, frames that queue while a write is under way are
+// written together, in order, with one Write: under many concurrent calls
+// that saves most of the system calls. Every writer still waits for its own
+// frame to be written.
 //
 // A malformed frame or message ends the connection: the Conn answers with a
 // -32700 (unreadable) or -32600 (readable but not a valid message) error
