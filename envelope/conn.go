@@ -291,9 +291,17 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	}
 
 	var r *Envelope
+	done := ctx.Done()
+	if done == nil {
+		// A context that never ends: a plain receive parks and wakes
+		// for less than a select.
+		r = <-ch
+		replyChans.Put(ch)
+		return c.finish(r, result)
+	}
 	select {
 	case r = <-ch:
-	case <-ctx.Done():
+	case <-done:
 		if c.forget(id.Num) {
 			replyChans.Put(ch)
 			_ = c.Notify(MethodCancel, CancelParams{ID: id})

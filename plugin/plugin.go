@@ -123,6 +123,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		ready:   make(chan struct{}),
 		max:     p.maxInFlight(),
 	}
+	cancel = s.cancelWithCalls(cancel)
 	p.mu.Lock()
 	if p.cur != nil {
 		p.mu.Unlock()
@@ -316,7 +317,7 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeOverloaded, "%s: %d calls in flight, the limit", m.Method, s.max))
 		return
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
+	ctx, cancel := s.callContext()
 	s.calls[*m.ID] = cancel
 	s.inflight.Add(1)
 	s.mu.Unlock()
