@@ -262,11 +262,10 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ch := replyChans.Get().(chan *Envelope)
+	ch := make(chan *Envelope, 1)
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
-		replyChans.Put(ch)
 		return c.closedErr()
 	}
 	c.seq++
@@ -284,39 +283,27 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	}
 	m.free()
 	if err != nil {
-		if c.forget(id.Num) {
-			replyChans.Put(ch)
-		}
+		c.forget(id.Num)
 		return err
 	}
 
-	var r *Envelope
-	done := ctx.Done()
-	if done == nil {
+	if ctx.Done() == nil {
 		// A context that never ends: a plain receive parks and wakes
 		// for less than a select.
-		r = <-ch
-		replyChans.Put(ch)
-		return c.finish(r, result)
+		return c.finish(<-ch, result)
 	}
 	select {
-	case r = <-ch:
-	case <-done:
+	case r := <-ch:
+		return c.finish(r, result)
+	case <-ctx.Done():
 		if c.forget(id.Num) {
-			replyChans.Put(ch)
 			_ = c.Notify(MethodCancel, CancelParams{ID: id})
 			return ctx.Err()
 		}
 		// The answer won the race; it is already in ch.
-		r = <-ch
+		return c.finish(<-ch, result)
 	}
-	// Nothing else holds ch now, and it is empty: the next call can have it.
-	replyChans.Put(ch)
-	return c.finish(r, result)
 }
-
-// replyChans recycles the channels calls wait on for their answer.
-var replyChans = sync.Pool{New: func() any { return make(chan *Envelope, 1) }}
 
 // forget drops a pending call and reports whether it was still pending.
 func (c *Conn) forget(id uint64) bool {
@@ -397,20 +384,17 @@ func (c *Conn) write(b []byte) error { return c.writeAfter(b, nil) }
 
 // writeAfter writes one whole frame, running first under the write lock.
 func (c *Conn) writeAfter(b []byte, first func()) error {
+	var err error
 	if c.gather != nil {
-		return c.gather.write(b, first, c.writeFrames)
-	}
-	c.wmu.Lock()
-	if first != nil {
-		first()
-	}
-	if c.wto > 0 {
-		if d, ok := c.rwc.(deadliner); ok {
-			_ = d.SetWriteDeadline(time.Now().Add(c.wto))
+		err = c.gather.write(b, first, c.writeRaw)
+	} else {
+		c.wmu.Lock()
+		if first != nil {
+			first()
 		}
+		err = c.writeRaw(b)
+		c.wmu.Unlock()
 	}
-	_, err := c.rwc.Write(b)
-	c.wmu.Unlock()
 	if err != nil {
 		// A half-written frame leaves the stream unusable for writing.
 		c.writeFailed(fmt.Errorf("write: %w", err))
@@ -418,17 +402,13 @@ func (c *Conn) writeAfter(b []byte, first func()) error {
 	return err
 }
 
-// writeFrames writes whole frames for c.gather, which lets one goroutine
-// at a time in.
-func (c *Conn) writeFrames(b []byte) error {
+// writeRaw writes whole frames; the caller lets one goroutine at a time in.
+func (c *Conn) writeRaw(b []byte) error {
 	if c.wto > 0 {
 		if d, ok := c.rwc.(deadliner); ok {
 			_ = d.SetWriteDeadline(time.Now().Add(c.wto))
 		}
 	}
 	_, err := c.rwc.Write(b)
-	if err != nil {
-		c.CloseWithError(fmt.Errorf("write: %w", err))
-	}
 	return err
 }
