@@ -112,7 +112,7 @@ func (h *extraHost) close() error {
 }
 
 type extraFigure struct {
-	name, unit, note string
+	name, unit string
 	vals             []float64
 	measure          func(d time.Duration) (float64, error)
 }
