@@ -113,8 +113,8 @@ func (h *extraHost) close() error {
 
 type extraFigure struct {
 	name, unit string
-	vals             []float64
-	measure          func(d time.Duration) (float64, error)
+	vals       []float64
+	measure    func(d time.Duration) (float64, error)
 }
 
 func extras(rounds int, d time.Duration, verbose bool) error {
