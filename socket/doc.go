@@ -24,8 +24,9 @@
 //
 // Every call carries a trace id: Call's id argument, or envelope.WithTrace
 // on CallContext's context, or a new UUID. The plugin method sees it
-// through envelope.TraceFrom, and the socket's log lines about the call
-// carry it.
+// through envelope.TraceFrom, and the log lines about the call on both
+// sides carry it (the socket logs failed calls at debug level, the plugin
+// logs panics and answers it could not send).
 //
 // # Errors
 //

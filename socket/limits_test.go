@@ -183,3 +183,31 @@ func TestShutdownReportsPluginsCutOff(t *testing.T) {
 	logs.waitFor(t, 1, "did not stop in time", "plugin=slow")
 	assert.False(t, errors.Is(err, socket.ErrOverloaded))
 }
+
+// TestShutdownIsBoundedWhenAPluginStopsReading: the $/shutdown request to
+// a plugin that reads nothing is stuck in a write that only the write
+// timeout would end; Shutdown still returns at its own, shorter timeout.
+func TestShutdownIsBoundedWhenAPluginStopsReading(t *testing.T) {
+	h := newHost(t, "tcp", socket.WithWriteTimeout(time.Minute), socket.WithShutdownTimeout(200*time.Millisecond), socket.WithHeartbeat(0, 0))
+	cbs := h.callbacks()
+	stuck := rawDial(t, h.addr.String())
+	require.NoError(t, stuck.nc.(*net.TCPConn).SetReadBuffer(4096))
+	require.Nil(t, stuck.handshake(t, `1`, "stuck").Error)
+	require.True(t, h.s.WaitFor("stuck", rawWait))
+
+	big := strings.Repeat("x", 8<<20)
+	go func() { _, _ = h.s.Call("", "stuck", "Echo", big) }()
+	_ = stuck.nc.SetReadDeadline(time.Now().Add(rawWait))
+	_, err := stuck.br.Peek(1)
+	require.NoError(t, err, "the host has begun writing")
+
+	done := make(chan error, 1)
+	go func() { done <- h.s.Shutdown("") }()
+	select {
+	case err := <-done:
+		assert.ErrorContains(t, err, "stuck")
+	case <-time.After(20 * time.Second):
+		t.Fatal("Shutdown waited for the write timeout instead of its own")
+	}
+	assert.Equal(t, "stuck graceful=false", recv(t, cbs.ch, "the callback"))
+}

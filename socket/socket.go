@@ -462,8 +462,11 @@ func (s *Socket) Call(id, name, method string, payload any) (any, error) {
 // CallContext calls method on the plugin called name with payload and
 // decodes the result into result, a pointer (or nil to discard it). When
 // ctx ends first the plugin is told to cancel the method's context and
-// CallContext returns ctx's error. The trace id comes from
-// envelope.WithTrace on ctx, or is a new UUID.
+// CallContext returns ctx's error. ctx bounds the wait for the answer;
+// sending the request is bounded by WithWriteTimeout instead, since a
+// half-written request would leave the connection unusable for every
+// other caller. The trace id comes from envelope.WithTrace on ctx, or is
+// a new UUID.
 //
 // name is a plugin's assigned name (a key of Connected), or
 // name@version for one version of a plugin of which several are
@@ -493,6 +496,9 @@ func (s *Socket) CallContext(ctx context.Context, name, method string, payload, 
 	if err == nil {
 		return nil
 	}
+	// Only failures are logged: a line per successful call would cost
+	// more than the call. The trace id ties this line to the plugin's.
+	r.cfg.log.Debug("plugsock: call failed", "plugin", name, "method", method, "trace", envelope.TraceFrom(ctx), "err", err)
 	if _, ok := err.(*envelope.Error); ok {
 		return err
 	}
@@ -682,7 +688,14 @@ func (r *remote) stop(trace string, deadline time.Time) {
 	ctx, cancel := context.WithDeadline(envelope.WithTrace(context.Background(), trace), deadline)
 	defer cancel()
 	if first {
+		// A plugin that stopped reading holds the request in a write
+		// bounded only by the write timeout; closing the connection at
+		// the deadline keeps the stop bounded by the shutdown timeout.
+		cut := context.AfterFunc(ctx, func() {
+			r.conn.CloseWithError(fmt.Errorf("did not stop within the shutdown timeout: %w", ctx.Err()))
+		})
 		err := r.conn.Call(ctx, envelope.MethodShutdown, nil, nil)
+		cut()
 		var answer *envelope.Error
 		// Any answer, even an error from a plugin that does not know
 		// $/shutdown, means it is alive and has sent all it will send.
