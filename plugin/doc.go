@@ -103,7 +103,9 @@
 // with code -32603 (internal error); the plugin goes on serving. Calls to
 // a function the plugin does not have are answered with -32601, and input
 // that does not decode into In with -32602, naming the method and, where
-// encoding/json does, the field.
+// encoding/json does, the field. A request that reuses the id of a call
+// still in flight is answered with -32600 (invalid request) and not run;
+// once a call is answered, its id is free again.
 //
 // # Context
 //
@@ -118,7 +120,8 @@
 // UUID. [envelope.TraceFrom](ctx) returns it, and so does ctx.Value(ctxKey)
 // when Start was given a non-nil ctxKey, which lets a plugin find it with
 // the key its own logging already uses. Put it in log lines about the
-// call: the host logs the same id.
+// call: a plugsock host logs a call that fails, at debug level, with the
+// same id.
 //
 // # Start and Close
 //
@@ -143,9 +146,23 @@
 // names unique. info.Name is set, and OnConnect has returned, before the
 // first call is served, so methods may read it.
 //
-// Close is the plugin's own orderly exit: it tells the host it is leaving,
-// then stops as above and returns once the connection is closed. A Plugin
-// runs one Start at a time and may be started again after Start returns.
+// Close is the plugin's own orderly exit: it tells the host it is leaving
+// (a $/shutdown notification), refuses new calls, and returns; the calls
+// in flight finish and answer, then the connection closes and Start
+// returns nil. Because Close does not wait for the calls in flight, a
+// method may call it, and gets its answer to the host before the
+// connection closes:
+//
+//	func (s *Server) Quit(ctx context.Context, _ struct{}) (string, error) {
+//		s.plugin.Close()
+//		return "bye", nil
+//	}
+//
+// To know when the plugin is gone, wait for Start to return. Close before
+// the host has answered the handshake cannot say goodbye (nothing may
+// come before the handshake), so it just closes the connection, and Start
+// returns nil. A Plugin runs one Start at a time and may be started again
+// after Start returns.
 //
 // # Plugin executables
 //
@@ -160,8 +177,10 @@
 // The zero [Plugin] is ready to use. Its fields, read when Start begins,
 // are all optional: Logger (slog.Default() when nil), HandshakeTimeout,
 // MaxFrameSize for incoming messages, Token for hosts that require one,
-// Launch for hosts that started the plugin's process themselves, and
-// OnConnect, called with the assigned name once the handshake succeeds.
-// Calls wait for OnConnect to return, so it must not wait for a call, and
-// may call Close only from another goroutine.
+// Launch for hosts that started the plugin's process themselves,
+// HeartbeatInterval and HeartbeatMisses to notice a host that stopped
+// answering, MaxInFlight to bound the calls run at once (past it a call
+// is answered with -32004), and OnConnect, called with the assigned name
+// once the handshake succeeds. Calls wait for OnConnect to return, so it
+// must not wait for a call; it may call Close.
 package plugin

@@ -118,16 +118,23 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		log:     log.With("plugin", hs.Name),
 		ctx:     ctx,
 		cancel:  cancel,
-		calls:   make(map[jsonrpc2.ID]context.CancelFunc),
+		calls:   make(map[jsonrpc2.ID]call),
 		stopped: make(chan struct{}),
 		ready:   make(chan struct{}),
 		max:     p.maxInFlight(),
 	}
 	cancel = s.cancelWithCalls(cancel)
+	s.conn = envelope.NewConn(conn, envelope.ConnOptions{
+		Handler:      s.handle,
+		MaxFrameSize: p.MaxFrameSize,
+		Logger:       s.log,
+	})
+	s.fwdDone = make(chan struct{})
+	// Publish the session only now that everything Close uses is set.
 	p.mu.Lock()
 	if p.cur != nil {
 		p.mu.Unlock()
-		_ = conn.Close()
+		_ = conn.Close() // s.conn was never started: nothing else to end
 		cancel()
 		return ErrRunning
 	}
@@ -139,12 +146,6 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		p.mu.Unlock()
 	}()
 
-	s.conn = envelope.NewConn(conn, envelope.ConnOptions{
-		Handler:      s.handle,
-		MaxFrameSize: p.MaxFrameSize,
-		Logger:       s.log,
-	})
-	s.fwdDone = make(chan struct{})
 	if h, ok := v.(interface{ UseAsyncHook(chan any) }); ok {
 		s.hook = p.asyncHook(v, h)
 	}
@@ -158,13 +159,22 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	var res envelope.HandshakeResult
 	err = s.conn.Call(hctx, envelope.MethodHandshake, &hs, &res)
 	hcancel()
-	if err != nil {
+	s.mu.Lock()
+	closed := s.closed // by Close, before it could say goodbye
+	connected := err == nil && !closed
+	s.connected = connected
+	s.mu.Unlock()
+	if !connected {
 		close(s.fwdDone)
 		s.conn.Close()
 		<-s.conn.Done()
 		cancel()
 		s.inflight.Wait()
 		s.stopWorkers()
+		s.waitStops()
+		if closed {
+			return nil
+		}
 		return fmt.Errorf("plugsock: plugin %q: handshake: %w", hs.Name, err)
 	}
 	info.Name = res.Name
@@ -183,6 +193,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	s.inflight.Wait()
 	s.stopWorkers()
 	<-s.fwdDone
+	s.waitStops()
 
 	s.mu.Lock()
 	graceful := s.graceful
@@ -194,10 +205,17 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 }
 
 // Close ends a running plugin in an orderly way: it tells the socket it is
-// leaving, refuses new calls, lets the calls in flight finish and answer,
-// and closes the connection, so the host reports a graceful disconnect.
-// Start then returns nil. Close on a plugin that is not running does
-// nothing.
+// leaving and refuses new calls; the calls in flight then finish and
+// answer, and the connection closes, so the host reports a graceful
+// disconnect. Close starts that stop and returns without waiting for it,
+// so that a method may call Close (a "Quit" method gets its answer before
+// the connection closes); Start returning, with nil, is the sign that the
+// stop is complete.
+//
+// Close before the socket has answered the handshake cannot say goodbye,
+// which must not come before the handshake: it closes the connection, and
+// Start returns nil. Close on a plugin that is not running, or already
+// stopping, does nothing.
 func (p *Plugin) Close() error {
 	p.mu.Lock()
 	s := p.cur
@@ -208,11 +226,21 @@ func (p *Plugin) Close() error {
 	// Refuse calls before the host hears the goodbye, and count the exit
 	// as orderly even if the host hangs up the moment it hears it.
 	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		return nil
+	}
 	s.stopping = true
 	s.graceful = true
+	s.closed = true
+	connected := s.connected
 	s.mu.Unlock()
+	if !connected {
+		s.conn.Close()
+		return nil
+	}
 	_ = s.conn.Notify(envelope.MethodShutdown, nil)
-	s.stop(nil)
+	s.startStop(nil)
 	return nil
 }
 
@@ -257,6 +285,7 @@ type session struct {
 	cancel context.CancelFunc
 
 	inflight sync.WaitGroup
+	stops    sync.WaitGroup // the goroutines running stop
 	stopOnce sync.Once
 	stopped  chan struct{} // closed once the calls in flight have answered
 	ready    chan struct{} // closed once info.Name is set and OnConnect has returned
@@ -265,10 +294,20 @@ type session struct {
 	max  int        // calls at once; zero: no limit
 	pool workerPool // the goroutines calls run on (workers.go)
 
-	mu       sync.Mutex
-	calls    map[jsonrpc2.ID]context.CancelFunc
-	stopping bool
-	graceful bool
+	mu        sync.Mutex
+	calls     map[jsonrpc2.ID]call // the calls in flight, by request id
+	stopping  bool
+	graceful  bool
+	connected bool // the handshake has been answered and Close has not cut it short
+	closed    bool // Close was called
+	ended     bool // Start waits for stops: no new one may begin
+}
+
+// call is a call in flight. Its context tells it from a later call that
+// reuses its id.
+type call struct {
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // handle runs on the connection's read loop; anything slow goes on its own
@@ -279,10 +318,10 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 		var p envelope.CancelParams
 		if envelope.DecodeParams(m, &p) == nil {
 			s.mu.Lock()
-			cancel := s.calls[p.ID]
+			cl, ok := s.calls[p.ID]
 			s.mu.Unlock()
-			if cancel != nil {
-				cancel()
+			if ok {
+				cl.cancel()
 			}
 		}
 		return
@@ -298,7 +337,7 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 			s.mu.Lock()
 			s.stopping = true
 			s.mu.Unlock()
-			go s.stop(m.ID)
+			s.startStop(m.ID)
 		}
 		return
 	}
@@ -312,40 +351,45 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeShuttingDown, "plugin is shutting down"))
 		return
 	}
+	if _, dup := s.calls[*m.ID]; dup {
+		// Running it would make two answers with one id, and $/cancelRequest
+		// ambiguous.
+		s.mu.Unlock()
+		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeInvalidRequest, "%s: request id %s is already in flight", m.Method, m.ID))
+		return
+	}
 	if s.max > 0 && len(s.calls) >= s.max {
 		s.mu.Unlock()
 		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeOverloaded, "%s: %d calls in flight, the limit", m.Method, s.max))
 		return
 	}
 	ctx, cancel := s.callContext()
-	s.calls[*m.ID] = cancel
+	s.calls[*m.ID] = call{ctx, cancel}
 	s.inflight.Add(1)
 	s.mu.Unlock()
-	s.dispatch(ctx, m)
+	s.dispatch(job{ctx, cancel, m})
 }
 
-func (s *session) serve(ctx context.Context, m *envelope.Envelope) {
+func (s *session) serve(j job) {
 	defer s.inflight.Done()
-	defer func() {
-		s.mu.Lock()
-		cancel := s.calls[*m.ID]
-		delete(s.calls, *m.ID)
-		s.mu.Unlock()
-		cancel()
-	}()
+	m := j.m
 	// A host may call as soon as it has answered the handshake, before
 	// Start has stored the assigned name in info and run OnConnect; the
 	// call waits for both so that methods never race with them.
 	select {
 	case <-s.ready:
 	case <-s.ctx.Done():
-		return // the handshake failed and the connection is gone
+		s.forget(j) // the handshake failed and the connection is gone
+		return
 	}
 	trace := m.Trace()
 	if trace == "" {
 		trace = uuid.NewString()
 	}
-	result, rerr := s.invoke(ctx, m, trace)
+	result, rerr := s.invoke(j.ctx, m, trace)
+	// Free the id before answering: a host may reuse it once it has the
+	// answer.
+	s.forget(j)
 	var err error
 	if rerr != nil {
 		err = s.conn.ReplyError(m.ID, rerr)
@@ -393,6 +437,41 @@ func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string
 		return nil, &envelope.Error{Code: envelope.CodeMethodError, Message: err.Error()}
 	}
 	return out[0].Interface(), nil
+}
+
+// forget removes j's call from those in flight, and only j's, and cancels
+// its context.
+func (s *session) forget(j job) {
+	s.mu.Lock()
+	if cl, ok := s.calls[*j.m.ID]; ok && cl.ctx == j.ctx {
+		delete(s.calls, *j.m.ID)
+	}
+	s.mu.Unlock()
+	j.cancel()
+}
+
+// startStop runs stop(id) on a goroutine of its own, so that neither the
+// read loop nor a method calling Close waits for the calls in flight;
+// Start waits for it before it returns.
+func (s *session) startStop(id *jsonrpc2.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return // Start has seen the connection end: nothing left to stop
+	}
+	s.stops.Add(1)
+	go func() {
+		defer s.stops.Done()
+		s.stop(id)
+	}()
+}
+
+// waitStops waits for the stops under way and lets no new one begin.
+func (s *session) waitStops() {
+	s.mu.Lock()
+	s.ended = true
+	s.mu.Unlock()
+	s.stops.Wait()
 }
 
 // stop refuses new calls, lets those in flight answer, flushes what is

@@ -22,8 +22,9 @@ import (
 var maxIdleWorkers = max(64, 4*runtime.GOMAXPROCS(0))
 
 type job struct {
-	ctx context.Context
-	m   *envelope.Envelope // nil tells an idle worker to end
+	ctx    context.Context
+	cancel context.CancelFunc
+	m      *envelope.Envelope // nil tells an idle worker to end
 }
 
 // worker is an idle worker's mailbox.
@@ -37,8 +38,8 @@ type workerPool struct {
 	wg     sync.WaitGroup
 }
 
-// dispatch runs s.serve(ctx, m) on an idle worker, or on a new one.
-func (s *session) dispatch(ctx context.Context, m *envelope.Envelope) {
+// dispatch runs s.serve(j) on an idle worker, or on a new one.
+func (s *session) dispatch(j job) {
 	p := &s.pool
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
@@ -46,12 +47,12 @@ func (s *session) dispatch(ctx context.Context, m *envelope.Envelope) {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		w.jobs <- job{ctx, m}
+		w.jobs <- j
 		return
 	}
 	p.mu.Unlock()
 	p.wg.Add(1)
-	go s.work(job{ctx, m})
+	go s.work(j)
 }
 
 func (s *session) work(j job) {
@@ -59,7 +60,7 @@ func (s *session) work(j job) {
 	defer p.wg.Done()
 	w := &worker{jobs: make(chan job, 1)}
 	for {
-		s.serve(j.ctx, j.m)
+		s.serve(j)
 		j = job{}
 		p.mu.Lock()
 		if p.closed || len(p.idle) >= maxIdleWorkers {
@@ -109,7 +110,7 @@ func (s *session) cancelWithCalls(cancel context.CancelFunc) context.CancelFunc 
 		s.mu.Lock()
 		calls := make([]context.CancelFunc, 0, len(s.calls))
 		for _, c := range s.calls {
-			calls = append(calls, c)
+			calls = append(calls, c.cancel)
 		}
 		s.mu.Unlock()
 		for _, c := range calls {
