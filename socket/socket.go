@@ -484,11 +484,11 @@ func (s *Socket) CallContext(ctx context.Context, name, method string, payload, 
 	if err != nil {
 		return err
 	}
-	payload, release, err := r.guard(name, method, payload)
+	payload, err = r.guard(name, method, payload)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer r.release()
 	if envelope.TraceFrom(ctx) == "" {
 		ctx = envelope.WithTrace(ctx, newTraceID())
 	}
