@@ -123,7 +123,9 @@
 // A malformed frame or message ends the connection: the Conn answers with a
 // -32700 (unreadable) or -32600 (readable but not a valid message) error
 // carrying a null id, so a person writing a plugin by hand sees why, then
-// closes. A response to an id nobody is waiting for is ignored.
+// closes. A late response, to a call that stopped waiting (cancelled or
+// timed out), is ignored; a response to an id this side never sent is a
+// violation and closes the connection.
 //
 // [ConnOptions.WriteTimeout] bounds each write on streams that support write
 // deadlines. Without it, a peer that stops reading blocks every writer on the
