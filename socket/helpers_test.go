@@ -207,9 +207,8 @@ func (h *host) callbacks() *callbacks {
 	return c
 }
 
-type pluginRunner struct{}
-
-func (pluginRunner) start(v any, name string, conn net.Conn) error {
+// startPlugin serves v as a plugin called name on conn until it stops.
+func startPlugin(v any, name string, conn net.Conn) error {
 	p := &plugin.Plugin{Logger: quiet}
 	return p.Start(v, &envelope.PluginInfo{Name: name}, conn, nil)
 }

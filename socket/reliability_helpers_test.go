@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // logBuffer collects a socket's log lines so that tests can check what was
@@ -100,11 +102,6 @@ func (pipeAddr) String() string  { return "pipe" }
 // parts, and fails the test with the whole log when they do not come.
 func (b *logBuffer) waitFor(t *testing.T, n int, parts ...string) {
 	t.Helper()
-	deadline := time.Now().Add(rawWait)
-	for len(b.lines(parts...)) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("want %d log lines with %q, have %d; the log:\n%s", n, parts, len(b.lines(parts...)), b.String())
-		}
-		time.Sleep(time.Millisecond) // polling the log, which has no signal to wait on
-	}
+	require.Eventually(t, func() bool { return len(b.lines(parts...)) >= n }, rawWait, time.Millisecond,
+		"want %d log lines with %q; the log:\n%s", n, parts, b)
 }

@@ -445,11 +445,9 @@ func TestManyCallersManyPlugins(t *testing.T) {
 
 // pluginOn runs a plugin called name on conn and returns Start's error.
 func (h *host) pluginOn(conn net.Conn, name string) error {
-	st := &started{conn: conn, err: make(chan error, 1)}
-	h.wg.Go(func() {
-		st.err <- (&pluginRunner{}).start(newCalc(), name, conn)
-	})
-	return recv(h.t, st.err, "Start to return")
+	done := make(chan error, 1)
+	h.wg.Go(func() { done <- startPlugin(newCalc(), name, conn) })
+	return recv(h.t, done, "Start to return")
 }
 
 // flakyListener fails its first Accept the way a process out of file

@@ -119,7 +119,7 @@ func BenchmarkCallValidation(b *testing.B) {
 			conn, err := net.Dial("tcp", ln.Addr().String())
 			require.NoError(b, err)
 			done := make(chan error, 1)
-			go func() { done <- (pluginRunner{}).start(&Shop{}, "shop", conn) }()
+			go func() { done <- startPlugin(&Shop{}, "shop", conn) }()
 			require.True(b, s.WaitFor("shop", rawWait))
 			ctx := context.Background()
 			var total float64
