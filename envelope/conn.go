@@ -10,6 +10,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sourcegraph/jsonrpc2"
@@ -19,9 +20,10 @@ import (
 type ConnOptions struct {
 	// Handler receives every request and notification, one at a time on
 	// the connection's read loop and in the order they arrived. It must
-	// not block: work that takes time belongs on a goroutine the handler
-	// starts. A request must be answered with Reply or ReplyError. A nil
-	// Handler answers requests with "method not found".
+	// not block unless it has called Detach first: other work that takes
+	// time belongs on a goroutine the handler starts. A request must be
+	// answered with Reply or ReplyError. A nil Handler answers requests
+	// with "method not found".
 	Handler func(c *Conn, m *Envelope)
 	// MaxFrameSize bounds an incoming frame's body; DefaultMaxFrameSize
 	// when zero. A larger frame closes the connection.
@@ -65,6 +67,10 @@ type Conn struct {
 	draining bool  // writes have failed; reading what is left (drain.go)
 	reason   error // why the connection ended; set once
 
+	fr      *FrameReader             // used only by the goroutine that is the reader
+	handing atomic.Pointer[Envelope] // the message the reader is running the Handler for
+	readers readers                  // the goroutines that take turns reading (handoff.go)
+
 	done chan struct{}
 }
 
@@ -99,7 +105,11 @@ func NewConn(rwc io.ReadWriteCloser, opts ConnOptions) *Conn {
 
 // Start starts the read loop. It ends when the stream does, or on Close;
 // then every pending Call fails and Done is closed.
-func (c *Conn) Start() { go c.readLoop() }
+func (c *Conn) Start() {
+	c.fr = NewFrameReader(c.rwc, c.maxSize)
+	c.readers.wg.Add(1)
+	go c.run()
+}
 
 // Done is closed once the connection has ended and its read loop exited.
 func (c *Conn) Done() <-chan struct{} { return c.done }
@@ -131,8 +141,12 @@ func (c *Conn) CloseWithError(reason error) {
 	_ = c.rwc.Close()
 }
 
-func (c *Conn) readLoop() {
-	fr := NewFrameReader(c.rwc, c.maxSize)
+// readLoop reads and routes messages until the connection ends, when it
+// returns false, or until the Handler detaches the goroutine it runs on
+// (Detach), when it returns true once the Handler has returned: another
+// goroutine is reading by then.
+func (c *Conn) readLoop() (detached bool) {
+	fr := c.fr
 	var err error
 	for {
 		var body []byte
@@ -160,13 +174,19 @@ func (c *Conn) readLoop() {
 				break
 			}
 		} else {
+			c.handing.Store(m)
 			c.handler(c, m)
+			if !c.handing.CompareAndSwap(m, nil) && !c.resume(m) {
+				// The Handler detached, and reading has moved on to
+				// another goroutine meanwhile.
+				return true
+			}
 		}
 		if fr.r.Buffered() == 0 {
 			// Nothing more has arrived: the next read will most likely
 			// find nothing and park this goroutine. Let the goroutine
-			// this message just woke (a caller, a handler's worker) run
-			// first, so that answering it does not wait for that.
+			// this message just woke (a caller waiting for an answer)
+			// run first, so that it does not wait for that.
 			runtime.Gosched()
 		}
 	}
@@ -182,10 +202,12 @@ func (c *Conn) readLoop() {
 	for _, ch := range pending {
 		ch <- nil
 	}
+	c.endReaders()
 	if c.onClose != nil {
 		c.onClose(c.Err())
 	}
 	close(c.done)
+	return false
 }
 
 // refuse ends the connection for the protocol violation err and tells the

@@ -112,10 +112,12 @@ func startConn(t testing.TB, rwc net.Conn, opts envelope.ConnOptions) *envelope.
 
 func waitDone(t testing.TB, c *envelope.Conn) {
 	t.Helper()
+	waited := make(chan struct{})
+	go func() { c.Wait(); close(waited) }()
 	select {
-	case <-c.Done():
+	case <-waited:
 	case <-time.After(waitLimit):
-		t.Fatalf("connection did not end within %v", waitLimit)
+		t.Fatalf("connection and its goroutines did not end within %v", waitLimit)
 	}
 }
 

@@ -170,7 +170,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		<-s.conn.Done()
 		cancel()
 		s.inflight.Wait()
-		s.stopWorkers()
+		s.conn.Wait()
 		s.waitStops()
 		if closed {
 			return nil
@@ -191,7 +191,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	hb.Stop()
 	cancel()
 	s.inflight.Wait()
-	s.stopWorkers()
+	s.conn.Wait()
 	<-s.fwdDone
 	s.waitStops()
 
@@ -291,8 +291,7 @@ type session struct {
 	ready    chan struct{} // closed once info.Name is set and OnConnect has returned
 	fwdDone  chan struct{} // closed when forward has flushed and returned
 
-	max  int        // calls at once; zero: no limit
-	pool workerPool // the goroutines calls run on (workers.go)
+	max int // calls at once; zero: no limit
 
 	mu        sync.Mutex
 	calls     map[jsonrpc2.ID]call // the calls in flight, by request id
@@ -367,7 +366,15 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 	s.calls[*m.ID] = call{ctx, cancel}
 	s.inflight.Add(1)
 	s.mu.Unlock()
-	s.dispatch(job{ctx, cancel, m})
+	j := job{ctx, cancel, m}
+	if c.Detach(m) {
+		// The call runs here, where its request was read; reading moves
+		// to another goroutine if it takes more than a moment.
+		s.serve(j)
+		return
+	}
+	go s.serve(j) // not reached: handle is the Handler, and m its message
+
 }
 
 func (s *session) serve(j job) {
