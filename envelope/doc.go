@@ -88,7 +88,8 @@
 //	c := envelope.NewConn(nc, envelope.ConnOptions{
 //		Handler: func(c *envelope.Conn, m *envelope.Envelope) {
 //			if m.IsRequest() {
-//				go serve(c, m) // calls c.Reply(m.ID, result) or c.ReplyError
+//				c.Detach(m) // this Handler may take its time now
+//				serve(c, m) // calls c.Reply(m.ID, result) or c.ReplyError
 //			}
 //		},
 //		WriteTimeout: 10 * time.Second,
@@ -102,11 +103,17 @@
 // a time and in the order they arrived. The Handler runs on the read loop and
 // must not block: while it runs, no other message on the connection, not even
 // the answer to a call, is read. Work that takes time, or that calls back
-// over the same connection, belongs on a goroutine the Handler starts. Every
-// request must be answered once with [Conn.Reply] or [Conn.ReplyError]; a
-// nil Handler answers every request with "method not found". A result that
-// cannot be encoded as JSON is answered with [CodeInternalError] instead, and
-// Reply returns the encoding error.
+// over the same connection, belongs on a goroutine the Handler starts, or
+// after [Conn.Detach]: a Handler that detaches its message goes on with the
+// work where it is, and if the work takes more than a moment (50 µs) another
+// goroutine takes over reading. Most calls are over by then, and skipping
+// the hand-over to another goroutine is most of what makes a short call
+// cheap (see docs/performance.md). [Conn.Wait] waits for such Handlers as
+// well as for the connection's end. Every request must be answered once
+// with [Conn.Reply] or [Conn.ReplyError]; a nil Handler answers every
+// request with "method not found". A result that cannot be encoded as JSON
+// is answered with [CodeInternalError] instead, and Reply returns the
+// encoding error.
 //
 // [Conn.Call] sends a request with an id no other pending call uses, waits
 // for its answer and decodes the result. Any number of goroutines may call at

@@ -63,6 +63,45 @@ func ExampleConn() {
 	// plugin saw: EOF
 }
 
+// A Handler that detaches its message may take its time over it: the work
+// starts at once on the goroutine that read the request, and if it is not
+// done within a moment another goroutine goes on reading. Here "Slow"
+// waits for a later message, which could never arrive if the Handler held
+// the read loop.
+func ExampleConn_Detach() {
+	a, b := net.Pipe()
+	release := make(chan struct{})
+	server := envelope.NewConn(a, envelope.ConnOptions{
+		Handler: func(c *envelope.Conn, m *envelope.Envelope) {
+			switch m.Method {
+			case "Slow":
+				c.Detach(m)
+				<-release
+				_ = c.Reply(m.ID, "done")
+			case "Release":
+				close(release)
+			}
+		},
+	})
+	client := envelope.NewConn(b, envelope.ConnOptions{})
+	server.Start()
+	client.Start()
+
+	answer := make(chan string)
+	go func() {
+		var s string
+		_ = client.Call(context.Background(), "Slow", nil, &s)
+		answer <- s
+	}()
+	_ = client.Notify("Release", nil)
+	fmt.Println(<-answer)
+
+	client.Close()
+	server.Wait() // the connection has ended, and so has every Handler
+	// Output:
+	// done
+}
+
 // A trace id put in the caller's context travels in the request's meta,
 // where the other side reads it back.
 func ExampleWithTrace() {

@@ -74,8 +74,7 @@ func TestOverTCP(t *testing.T) {
 }
 
 // BenchmarkDispatch measures one call's round trip: the host encodes and
-// writes it, the plugin decodes it, runs the method on its own goroutine,
-// and answers.
+// writes it, the plugin decodes it, runs the method and answers.
 func BenchmarkDispatch(b *testing.B) {
 	for _, tr := range []struct {
 		name string

@@ -109,12 +109,13 @@
 //
 // # Context
 //
-// Each call runs on its own goroutine, so methods must be safe for
-// concurrent use. Its context is cancelled when the host cancels the call
-// (a deadline or cancellation on the host's side, sent as
-// $/cancelRequest) and when the connection is lost; it is not cancelled
-// when the host stops the plugin in good order, because calls in flight
-// are then allowed to finish.
+// Calls run concurrently (a call starts on the goroutine that read its
+// request, and reading moves to another goroutine if the call takes more
+// than a moment), so methods must be safe for concurrent use. A call's
+// context is cancelled when the host cancels the call (a deadline or
+// cancellation on the host's side, sent as $/cancelRequest) and when the
+// connection is lost; it is not cancelled when the host stops the plugin
+// in good order, because calls in flight are then allowed to finish.
 //
 // Every call carries a trace id, the one the host's caller chose or a new
 // UUID. [envelope.TraceFrom](ctx) returns it, and so does ctx.Value(ctxKey)
