@@ -374,7 +374,6 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 		return
 	}
 	go s.serve(j) // not reached: handle is the Handler, and m its message
-
 }
 
 func (s *session) serve(j job) {
