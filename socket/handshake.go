@@ -124,4 +124,3 @@ func validName(name string) error {
 	}
 	return nil
 }
-
