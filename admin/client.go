@@ -24,15 +24,21 @@ import (
 type Client struct {
 	BaseURL string       // e.g. "http://127.0.0.1:7701"
 	HTTP    *http.Client // nil: http.DefaultClient
+
+	// Token is the admin token (see WithToken), sent on every request as
+	// "Authorization: Bearer <token>". Empty sends none.
+	Token string
 }
 
 // APIError is an error response from the admin API: the HTTP status plus
-// the JSON-RPC-style code and message of its body. A plugin method's own
-// error has code -32000 and its message unchanged.
+// the JSON-RPC code and message of its body. A plugin method's own error
+// has code -32000 (or a code of the plugin's own) and its message
+// unchanged; errors of the admin server itself have code 0.
+// docs/admin-api.md lists which status each kind of error gets.
 type APIError struct {
-	Status  int
-	Code    int64
-	Message string
+	Status  int    // HTTP status, e.g. 422 for a method's own error
+	Code    int64  // JSON-RPC error code, 0 when the error is not a plugin's
+	Message string // the error's message, as the plugin or server wrote it
 }
 
 // Error returns the message unchanged, as a plugin method wrote it, or
@@ -46,11 +52,17 @@ func (e *APIError) Error() string {
 
 // Is lets errors.Is match an APIError against the envelope sentinels its
 // code stands for (envelope.ErrMethodNotFound, envelope.ErrInvalidParams,
-// envelope.ErrShutdown, envelope.ErrCancelled), and a timed-out call (504)
-// against context.DeadlineExceeded.
+// envelope.ErrShutdown, envelope.ErrOverloaded, envelope.ErrCancelled), a
+// timed-out call (504) against context.DeadlineExceeded, and a missing or
+// wrong token (401) against envelope.ErrUnauthorized.
 func (e *APIError) Is(target error) bool {
-	if target == context.DeadlineExceeded {
+	switch target {
+	case context.DeadlineExceeded:
 		return e.Status == http.StatusGatewayTimeout
+	case envelope.ErrUnauthorized:
+		if e.Status == http.StatusUnauthorized {
+			return true
+		}
 	}
 	return (&envelope.Error{Code: e.Code}).Is(target)
 }
@@ -69,10 +81,29 @@ func (c *Client) httpClient() *http.Client {
 	return http.DefaultClient
 }
 
+// checkSegment refuses a plugin or method name that cannot be one path
+// segment: escaped or not, "." and ".." are resolved away by URL rules and
+// would address another route (Describe(".") would read the list), and ""
+// leaves the segment out. No valid plugin name is any of these.
+func checkSegment(what, s string) error {
+	switch s {
+	case "":
+		return fmt.Errorf("admin: %s is empty", what)
+	case ".", "..":
+		return fmt.Errorf("admin: %s %q cannot be addressed: URLs resolve %q away, and no plugin or method may be named so", what, s, s)
+	}
+	return nil
+}
+
 // url joins the base URL and path segments, each escaped.
 func (c *Client) url(segments ...string) (string, error) {
 	if c.BaseURL == "" {
 		return "", errors.New("admin: Client.BaseURL is not set")
+	}
+	for _, s := range segments {
+		if err := checkSegment("path segment", s); err != nil {
+			return "", err
+		}
 	}
 	var b strings.Builder
 	b.WriteString(strings.TrimRight(c.BaseURL, "/"))
@@ -100,6 +131,9 @@ func (c *Client) newRequest(ctx context.Context, method string, body []byte, seg
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	if id := envelope.TraceFrom(ctx); id != "" {
 		req.Header.Set(TraceHeader, id)
 	}
@@ -174,6 +208,9 @@ func (c *Client) List(ctx context.Context) (map[string]*envelope.PluginInfo, err
 // Describe returns the plugin called name with its functions (GET
 // /api/plugins/{name}).
 func (c *Client) Describe(ctx context.Context, name string) (*envelope.PluginInfo, error) {
+	if err := checkSegment("plugin name", name); err != nil {
+		return nil, err
+	}
 	var info envelope.PluginInfo
 	if err := c.do(ctx, http.MethodGet, nil, &info, "api", "plugins", name); err != nil {
 		return nil, err
@@ -184,6 +221,9 @@ func (c *Client) Describe(ctx context.Context, name string) (*envelope.PluginInf
 // OpenRPC returns the OpenRPC document of the plugin called name (GET
 // /api/plugins/{name}/openrpc).
 func (c *Client) OpenRPC(ctx context.Context, name string) (json.RawMessage, error) {
+	if err := checkSegment("plugin name", name); err != nil {
+		return nil, err
+	}
 	var doc json.RawMessage
 	if err := c.do(ctx, http.MethodGet, nil, &doc, "api", "plugins", name, "openrpc"); err != nil {
 		return nil, err
@@ -195,6 +235,9 @@ func (c *Client) OpenRPC(ctx context.Context, name string) (json.RawMessage, err
 // and returns its result (POST /api/plugins/{name}/call/{method}). Ending
 // ctx cancels the call in the plugin.
 func (c *Client) Call(ctx context.Context, name, method string, payload json.RawMessage) (json.RawMessage, error) {
+	if err := errors.Join(checkSegment("plugin name", name), checkSegment("method", method)); err != nil {
+		return nil, err
+	}
 	var body struct {
 		Result json.RawMessage `json:"result"`
 	}
@@ -208,6 +251,9 @@ func (c *Client) Call(ctx context.Context, name, method string, payload json.Raw
 // none) and returns each one's result or error by name (POST
 // /api/broadcast/{method}).
 func (c *Client) Broadcast(ctx context.Context, method string, payload json.RawMessage) (map[string]BroadcastResult, error) {
+	if err := checkSegment("method", method); err != nil {
+		return nil, err
+	}
 	var body struct {
 		Results map[string]BroadcastResult `json:"results"`
 	}
@@ -232,6 +278,9 @@ func bodyOf(payload json.RawMessage) []byte {
 // Unplug stops the plugin called name and returns once it is gone (DELETE
 // /api/plugins/{name}).
 func (c *Client) Unplug(ctx context.Context, name string) error {
+	if err := checkSegment("plugin name", name); err != nil {
+		return err
+	}
 	return c.do(ctx, http.MethodDelete, nil, nil, "api", "plugins", name)
 }
 

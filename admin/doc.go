@@ -6,11 +6,10 @@
 //	var s socket.Socket
 //	s.Serve(pluginListener)
 //
-//	a := admin.New(&s)
+//	a := admin.New(&s, admin.WithToken(token))
 //	go a.Forward(ctx) // or call a.Publish for each item of s.Async()
-//	srv := &http.Server{Handler: a}
-//	srv.RegisterOnShutdown(a.Close)
-//	go srv.Serve(adminListener) // e.g. net.Listen("tcp", "127.0.0.1:7701")
+//	srv := a.HTTPServer() // timeouts and limits; closes event streams on Shutdown
+//	go srv.Serve(admin.LimitListener(adminListener, admin.DefaultMaxConns)) // e.g. net.Listen("tcp", "127.0.0.1:7701")
 //
 // The console at / lists plugins as they come and go, shows each
 // function's input and output, calls functions with a JSON payload and
@@ -28,8 +27,9 @@
 // Every error is answered with {"error": {"code": C, "message": M}}: C is
 // the JSON-RPC code when the error came from a plugin or the wire (-32000
 // for a method's own error, whose message is passed on unchanged) and 0
-// otherwise; the HTTP status tells the class (404 unknown plugin or
-// function, 422 invalid params or a method's error, 504 timeout, ...).
+// otherwise; the HTTP status tells the kind (404 unknown plugin or
+// function, 400 invalid params, 422 a method's error whatever its code,
+// 500 a panic, 504 timeout, ...).
 // docs/admin-api.md lists every route, status and body.
 //
 // Calls honour the request: a client that hangs up cancels the call in
@@ -47,12 +47,17 @@
 //
 // # Safety
 //
-// The API can call, broadcast to and unplug any plugin, and has no
-// authentication: listen on a loopback address, or put it behind a proxy
-// that authenticates. Requests that change things are refused when a
-// browser says they come from another origin, so a web page cannot drive
-// the API through a visitor's browser. The console loads nothing from
-// elsewhere and runs under a strict Content-Security-Policy.
+// The API can call, broadcast to and unplug any plugin. Every request is
+// checked before it reaches a route: its Host must name the server
+// (loopback names and addresses, the address it was accepted on, and
+// WithHosts), which stops DNS rebinding; a browser request from another
+// site is refused (net/http.CrossOriginProtection, GETs included under
+// /api/); and with WithToken every API route wants
+// "Authorization: Bearer <token>". Methods starting with "$/" are the
+// protocol's own and are refused. Server.HTTPServer and LimitListener
+// bound what slow, idle and numerous clients can hold. The console loads
+// nothing from elsewhere, runs under a strict Content-Security-Policy,
+// and keeps the token it was opened with (?token=) for its tab only.
 //
 // Client speaks the API from Go; its errors are *APIError values that
 // errors.Is matches against the envelope sentinels.

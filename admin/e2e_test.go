@@ -4,20 +4,27 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/plugsock/plugsock/admin"
 )
 
-// TestConsoleE2E drives the web console in a real headless Chromium (see
-// e2e/console.mjs). It runs only when PLUGSOCK_E2E is set, and needs node,
-// Debian's chromium (or $PLUGSOCK_CHROMIUM) and `npm ci` in admin/e2e.
-// PLUGSOCK_E2E_SCREENSHOT=file.png saves a picture of the console at the
-// end.
-func TestConsoleE2E(t *testing.T) {
+// e2eTools returns node and Chromium for a browser test, or skips it: the
+// tests run only when PLUGSOCK_E2E is set, and need node, Debian's chromium
+// (or $PLUGSOCK_CHROMIUM) and `npm ci` in admin/e2e.
+func e2eTools(t *testing.T) (node, browser string) {
+	t.Helper()
 	if os.Getenv("PLUGSOCK_E2E") == "" {
 		t.Skip("browser test: set PLUGSOCK_E2E=1 to run it")
 	}
@@ -25,7 +32,7 @@ func TestConsoleE2E(t *testing.T) {
 	if err != nil {
 		t.Skip("browser test: node is not installed")
 	}
-	browser := os.Getenv("PLUGSOCK_CHROMIUM")
+	browser = os.Getenv("PLUGSOCK_CHROMIUM")
 	if browser == "" {
 		browser = "/usr/bin/chromium"
 	}
@@ -35,14 +42,13 @@ func TestConsoleE2E(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("e2e", "node_modules", "playwright-core")); err != nil {
 		t.Fatal("browser test: playwright-core is missing; run `npm ci` in admin/e2e")
 	}
+	return node, browser
+}
 
-	e := newEnv(t)
-	e.forward()
-	e.attach(newCalc(), "calc", "1.0.0")
-	e.dial(Greeter{}, "greeter", "0.3.0")
-
-	args := []string{filepath.Join("e2e", "console.mjs"), e.ts.URL + "/",
-		"--late", "late", "--unplug", "greeter", "--artifacts", filepath.Join("e2e", "artifacts")}
+// runNode runs a browser test script and calls onLine for each line it
+// prints; it fails the test when the script fails.
+func runNode(t *testing.T, node, browser string, args []string, onLine func(string)) {
+	t.Helper()
 	if shot := os.Getenv("PLUGSOCK_E2E_SCREENSHOT"); shot != "" {
 		args = append(args, "--screenshot", shot)
 	}
@@ -53,20 +59,13 @@ func TestConsoleE2E(t *testing.T) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The script says when it is ready to watch a plugin connect; the
-	// plugin connects only then, so the page sees it come.
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
-		line := sc.Text()
-		t.Log(line)
-		if name, ok := strings.CutPrefix(line, "waiting-for "); ok {
-			e.attach(Greeter{}, name, "0.0.1")
+		t.Log(sc.Text())
+		if onLine != nil {
+			onLine(sc.Text())
 		}
 	}
 	if err := cmd.Wait(); err != nil {
@@ -75,4 +74,99 @@ func TestConsoleE2E(t *testing.T) {
 	if s := strings.TrimSpace(stderr.String()); s != "" {
 		t.Log(s)
 	}
+}
+
+// TestConsoleE2E drives the web console in a real headless Chromium (see
+// e2e/console.mjs), opened with its token in the URL as plugsock serve
+// prints it. PLUGSOCK_E2E_SCREENSHOT=file.png saves a picture of the
+// console at the end.
+func TestConsoleE2E(t *testing.T) {
+	node, browser := e2eTools(t)
+	e := newEnv(t)
+	e.forward()
+	e.attach(newCalc(), "calc", "1.0.0")
+	e.dial(Greeter{}, "greeter", "0.3.0")
+	const odd = "odd%#?+ü日"
+	e.attach(Greeter{}, odd, "1.0.0")
+
+	args := []string{filepath.Join("e2e", "console.mjs"), e.ts.URL + "/?token=" + testToken,
+		"--late", "late", "--unplug", "greeter", "--odd", odd, "--artifacts", filepath.Join("e2e", "artifacts")}
+	// The script says when it is ready to watch a plugin connect; the
+	// plugin connects only then, so the page sees it come.
+	runNode(t, node, browser, args, func(line string) {
+		if name, ok := strings.CutPrefix(line, "waiting-for "); ok {
+			e.attach(Greeter{}, name, "0.0.1")
+		}
+	})
+}
+
+// logRecords collects the JSON log records of a Server.
+type logRecords struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logRecords) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logRecords) all(t *testing.T) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(l.buf.String()), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
+		out = append(out, rec)
+	}
+	return out
+}
+
+// TestRebindingE2E is issue 9 B8 in a real Chromium: a page at
+// http://evil.example:PORT, its name re-resolved to 127.0.0.1
+// (--host-resolver-rules), could call a plugin function and read the
+// plugin list. Now every request it makes is refused for its Host, even
+// with the token, and its cross-site requests to 127.0.0.1 (an <img>, a
+// no-cors POST: issue 9 A1) are refused as cross-origin. See
+// e2e/rebinding.mjs.
+func TestRebindingE2E(t *testing.T) {
+	node, browser := e2eTools(t)
+	logs := new(logRecords)
+	e := newEnv(t, admin.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	e.forward()
+	v := new(Victim)
+	e.attach(v, "victim", "1.0.0")
+
+	crossSite := false
+	runNode(t, node, browser, []string{filepath.Join("e2e", "rebinding.mjs"), e.ts.URL + "/?token=" + testToken,
+		"--victim", "victim", "--artifacts", filepath.Join("e2e", "artifacts")}, func(line string) {
+		crossSite = crossSite || line == "cross-site requests sent"
+	})
+	require.True(t, crossSite, "the script did not get to the cross-site requests")
+
+	assert.Equal(t, int64(0), v.calls.Load(), "a page elsewhere called the plugin")
+	assert.NotNil(t, e.s.PluginInfo("victim"), "the plugin is still connected")
+	refused := map[string]float64{} // path -> status, of requests refused
+	hosts := 0
+	for _, rec := range logs.all(t) {
+		if rec["msg"] != "plugsock admin: request failed" {
+			continue
+		}
+		msg, _ := rec["message"].(string)
+		path, _ := rec["path"].(string)
+		refused[path], _ = rec["status"].(float64)
+		if strings.Contains(msg, `host "evil.example:`) {
+			hosts++
+		}
+		if strings.HasSuffix(path, "/openrpc") || strings.HasSuffix(path, "/call/Hit") {
+			if status := rec["status"].(float64); status == 403 && strings.Contains(msg, "cross-origin") {
+				refused[path+" cross-origin"] = status
+			}
+		}
+	}
+	assert.GreaterOrEqual(t, hosts, 12, "every rebound request was refused for its host")
+	assert.Contains(t, refused, "/api/plugins/victim/openrpc cross-origin", "the <img> was refused as cross-origin: %v", refused)
+	assert.Contains(t, refused, "/api/plugins/victim/call/Hit cross-origin", "the no-cors POST was refused as cross-origin: %v", refused)
 }

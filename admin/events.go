@@ -165,9 +165,11 @@ func (a *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
-	// Each write gets its own deadline, so a client that stops reading is
-	// dropped instead of holding this goroutine; the connection may serve
-	// other requests afterwards, so the deadline is lifted on the way out.
+	// A stream outlives the http.Server's WriteTimeout, which bounds one
+	// answer. Instead each write gets its own deadline, so a client that
+	// stops reading is dropped instead of holding this goroutine; the
+	// connection may serve other requests afterwards, so the deadline is
+	// lifted on the way out.
 	writeTimeout := max(2*a.heartbeat, 10*time.Second)
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	write := func(b []byte) bool {

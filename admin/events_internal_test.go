@@ -57,7 +57,7 @@ func TestSlowSubscriberLosesEventsAndIsTold(t *testing.T) {
 	defer a.Close()
 	w := &stallWriter{header: http.Header{}, stalled: make(chan struct{}), release: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
-	req := httptest.NewRequestWithContext(ctx, "GET", "/api/events", nil)
+	req := httptest.NewRequestWithContext(ctx, "GET", "http://localhost/api/events", nil)
 	served := make(chan struct{})
 	go func() {
 		defer close(served)

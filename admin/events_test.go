@@ -27,6 +27,7 @@ func openSSE(t *testing.T, e *env, ctx context.Context) *sse {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, "GET", e.ts.URL+"/api/events", nil)
 	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	resp, err := e.ts.Client().Do(req)
 	require.NoError(t, err)
 	s := &sse{t: t, resp: resp, lines: make(chan string, 1024)}

@@ -107,8 +107,11 @@ type Greeter struct{}
 
 func (Greeter) Hello(_ context.Context, name string) (string, error) { return "hello, " + name, nil }
 
-// env is a socket with plugins, an admin Server for it, and a loopback
-// HTTP server in front.
+// testToken is the admin token of every env.
+const testToken = "test-admin-token"
+
+// env is a socket with plugins, an admin Server for it (with testToken),
+// and a loopback HTTP server in front, built by Server.HTTPServer.
 type env struct {
 	t     *testing.T
 	s     *socket.Socket
@@ -125,9 +128,11 @@ func newEnv(t *testing.T, opts ...admin.Option) *env {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	s.Serve(l, socket.WithLogger(quiet), socket.WithShutdownTimeout(5*time.Second))
-	a := admin.New(s, append([]admin.Option{admin.WithLogger(quiet)}, opts...)...)
-	ts := httptest.NewServer(a)
-	e := &env{t: t, s: s, l: l, a: a, ts: ts, c: &admin.Client{BaseURL: ts.URL, HTTP: ts.Client()}}
+	a := admin.New(s, append([]admin.Option{admin.WithLogger(quiet), admin.WithToken(testToken)}, opts...)...)
+	ts := httptest.NewUnstartedServer(a)
+	ts.Config = a.HTTPServer()
+	ts.Start()
+	e := &env{t: t, s: s, l: l, a: a, ts: ts, c: &admin.Client{BaseURL: ts.URL, HTTP: ts.Client(), Token: testToken}}
 	t.Cleanup(func() {
 		a.Close()
 		require.NoError(t, s.Shutdown(""))
@@ -194,6 +199,8 @@ func (r response) apiError(t *testing.T) (code int64, message string) {
 	return *body.Error.Code, *body.Error.Message
 }
 
+// do sends a request with the test token, unless header sets
+// Authorization itself ("" sends none), and reads the answer.
 func (e *env) do(method, path string, body string, header ...string) response {
 	e.t.Helper()
 	return e.doContext(context.Background(), method, path, body, header...)
@@ -207,8 +214,16 @@ func (e *env) doContext(ctx context.Context, method, path string, body string, h
 	}
 	req, err := http.NewRequestWithContext(ctx, method, e.ts.URL+path, rd)
 	require.NoError(e.t, err)
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+		switch {
+		case header[i] == "Host":
+			req.Host = header[i+1]
+		case header[i+1] == "":
+			req.Header.Del(header[i])
+		default:
+			req.Header.Set(header[i], header[i+1])
+		}
 	}
 	resp, err := e.ts.Client().Do(req)
 	require.NoError(e.t, err)

@@ -49,6 +49,10 @@ type OpenRPCDescriptor struct {
 // array of named parameters, which OpenRPC cannot say exactly; each method
 // therefore has one parameter, "payload", whose schema is the whole
 // params value. It is required when the payload has mandatory fields.
+//
+// Its size is bounded by the description's: JSONSchema goes no deeper than
+// typedesc.MaxDepth, so even a description that no handshake would accept
+// gives a document, never a stack overflow.
 func OpenRPCDocument(info *envelope.PluginInfo) *OpenRPC {
 	doc := &OpenRPC{
 		OpenRPC: OpenRPCVersion,

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -45,6 +44,9 @@ type Server struct {
 	log       *slog.Logger
 	heartbeat time.Duration
 	mux       *http.ServeMux
+	token     []byte   // SHA-256 of the token; nil: none required
+	hosts     []string // extra names the server answers to (WithHosts)
+	cop       *http.CrossOriginProtection
 
 	mu      sync.Mutex
 	subs    map[*subscriber]struct{}
@@ -83,6 +85,7 @@ func New(s *socket.Socket, opts ...Option) *Server {
 		heartbeat: DefaultHeartbeat,
 		subs:      make(map[*subscriber]struct{}),
 		done:      make(chan struct{}),
+		cop:       http.NewCrossOriginProtection(),
 	}
 	for _, o := range opts {
 		o(a)
@@ -128,24 +131,27 @@ func (a *Server) routes() {
 }
 
 // ServeHTTP answers the admin API under /api/ and serves the console at /.
+// Every request is first checked for its Host, its origin and, under
+// /api/, its token (see WithHosts and WithToken).
 func (a *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
-			// A web page elsewhere must not drive the plugins through a
-			// browser that can reach this server.
-			a.fail(w, r, http.StatusForbidden, 0, fmt.Sprintf("cross-origin request from %q refused", origin))
-			return
+	if !a.guard(w, r) {
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		for seg := range strings.SplitSeq(r.URL.Path, "/") {
+			if seg == "." || seg == ".." {
+				// ServeMux would redirect to the cleaned path, which
+				// names another route: "." and ".." name nothing here.
+				a.fail(w, r, http.StatusBadRequest, 0, fmt.Sprintf(
+					"path %q has a %q segment; no plugin or method is named \".\" or \"..\"", r.URL.Path, seg))
+				return
+			}
 		}
 	}
 	a.mux.ServeHTTP(w, r)
-}
-
-func sameOrigin(origin, host string) bool {
-	u, err := url.Parse(origin)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
 }
 
 // ErrorBody is the error member of every error response, and the error of
@@ -330,12 +336,43 @@ func payloadArg(p json.RawMessage) any {
 	return p
 }
 
+// reserved answers 400 when method is one of the protocol's own ("$/…"):
+// those belong to the socket and the plugin library, and one sent from
+// here would, say, make every plugin shut down.
+func (a *Server) reserved(w http.ResponseWriter, r *http.Request, method string) bool {
+	if !strings.HasPrefix(method, "$/") {
+		return false
+	}
+	a.fail(w, r, http.StatusBadRequest, 0, fmt.Sprintf(
+		"method %q is reserved: names starting with \"$/\" belong to the plugsock protocol itself (handshake, ping, shutdown, ...) and cannot be called through the admin API", method))
+	return true
+}
+
+// answerDeadline gives the answer to a call, which may take longer than
+// the http.Server's WriteTimeout, that timeout from when the plugin has
+// answered: the timeout bounds a client reading the answer, not the
+// plugin's work. Call the returned function once the answer is ready.
+// (The read deadline needs no such care: net/http lifts it once the body
+// has been read. And the next request on the connection gets a deadline
+// of its own from the server.)
+func answerDeadline(w http.ResponseWriter, r *http.Request) (ready func()) {
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if srv == nil || srv.WriteTimeout <= 0 {
+		return func() {}
+	}
+	rc := http.NewResponseController(w)
+	return func() { _ = rc.SetWriteDeadline(time.Now().Add(srv.WriteTimeout)) }
+}
+
 func (a *Server) call(w http.ResponseWriter, r *http.Request) {
+	method := r.PathValue("method")
+	if a.reserved(w, r, method) {
+		return
+	}
 	info, ok := a.plugin(w, r)
 	if !ok {
 		return
 	}
-	method := r.PathValue("method")
 	// A plugin that declared no functions may still answer; let it say.
 	if _, declared := info.Functions[method]; !declared && len(info.Functions) > 0 {
 		a.fail(w, r, http.StatusNotFound, envelope.CodeMethodNotFound,
@@ -352,11 +389,13 @@ func (a *Server) call(w http.ResponseWriter, r *http.Request) {
 	}
 	defer cancel()
 	if e := checkParams(info, method, payload); e != nil {
-		a.fail(w, r, http.StatusUnprocessableEntity, e.Code, e.Message)
+		a.fail(w, r, http.StatusBadRequest, e.Code, e.Message)
 		return
 	}
+	ready := answerDeadline(w, r)
 	var out json.RawMessage
 	err := a.s.CallContext(ctx, info.Name, method, payloadArg(payload), &out)
+	ready()
 	if err != nil {
 		if r.Context().Err() != nil {
 			// The client hung up: the plugin has been told to cancel and
@@ -379,6 +418,9 @@ func (a *Server) call(w http.ResponseWriter, r *http.Request) {
 
 func (a *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
+	if a.reserved(w, r, method) {
+		return
+	}
 	payload, ok := a.payload(w, r)
 	if !ok {
 		return
@@ -388,8 +430,10 @@ func (a *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cancel()
-	// Socket.Broadcast takes no context, so the calls are made here: a
-	// client hanging up or ?timeout= then ends all of them.
+	ready := answerDeadline(w, r)
+	// The calls are made here rather than through Socket.Broadcast, so
+	// that each is validated against its own plugin's declaration, and a
+	// client hanging up or ?timeout= ends all of them.
 	plugins := a.s.Connected(true)
 	results := make(map[string]BroadcastResult, len(plugins))
 	var (
@@ -419,6 +463,7 @@ func (a *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	wg.Wait()
+	ready()
 	if r.Context().Err() != nil {
 		return
 	}
@@ -427,38 +472,62 @@ func (a *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 	}{results})
 }
 
+// statusOf is the HTTP status of an error a plugin answered with code.
+// docs/admin-api.md has the table.
+func statusOf(code int64) int {
+	switch code {
+	case envelope.CodeInvalidParams:
+		return http.StatusBadRequest
+	case envelope.CodeMethodNotFound:
+		return http.StatusNotFound
+	case envelope.CodeShuttingDown, envelope.CodeOverloaded:
+		return http.StatusServiceUnavailable
+	case envelope.CodeRequestCancelled:
+		return http.StatusGatewayTimeout
+	case envelope.CodeInternalError:
+		// A panic in the method, or the plugin library failing to encode
+		// the result: the plugin's fault, not the request's.
+		return http.StatusInternalServerError
+	case envelope.CodeParseError, envelope.CodeInvalidRequest:
+		// The plugin could not read what the host sent: the two sides
+		// disagree about the protocol.
+		return http.StatusBadGateway
+	}
+	// CodeMethodError, and any code of the plugin's own: the method ran
+	// and refused the request.
+	return http.StatusUnprocessableEntity
+}
+
 // classify maps an error from Socket.CallContext onto an HTTP status and
 // an error body. Errors a plugin answered keep their JSON-RPC code and
 // message unchanged.
 func classify(err error, name, method string, timeout time.Duration) (int, ErrorBody) {
 	var rpc *envelope.Error
 	if errors.As(err, &rpc) {
-		body := ErrorBody{Code: rpc.Code, Message: rpc.Message}
-		switch rpc.Code {
-		case envelope.CodeMethodError, envelope.CodeInvalidParams:
-			return http.StatusUnprocessableEntity, body
-		case envelope.CodeMethodNotFound:
-			return http.StatusNotFound, body
-		case envelope.CodeShuttingDown:
-			return http.StatusServiceUnavailable, body
-		case envelope.CodeRequestCancelled:
-			return http.StatusGatewayTimeout, body
-		}
-		// A panic (internal error) or a code of the plugin's own: the
-		// plugin, not the request, is at fault.
-		return http.StatusBadGateway, body
+		return statusOf(rpc.Code), ErrorBody{Code: rpc.Code, Message: rpc.Message}
 	}
 	switch {
+	case errors.Is(err, socket.ErrReservedMethod):
+		// Refused here before it gets so far; kept for a socket that
+		// reserves more.
+		return http.StatusBadRequest, ErrorBody{Message: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, ErrorBody{Message: fmt.Sprintf("call %s.%s timed out after %v", name, method, timeout)}
+		msg := fmt.Sprintf("call %s.%s timed out after %v", name, method, timeout)
+		if timeout == 0 {
+			// The socket's own default call timeout.
+			msg = fmt.Sprintf("call %s.%s timed out: %v", name, method, err)
+		}
+		return http.StatusGatewayTimeout, ErrorBody{Message: msg}
 	case errors.Is(err, socket.ErrNoPlugin):
 		return http.StatusNotFound, ErrorBody{Message: noPlugin(name)}
 	case errors.Is(err, envelope.ErrShutdown):
 		return http.StatusServiceUnavailable, ErrorBody{Code: envelope.CodeShuttingDown, Message: err.Error()}
+	case errors.Is(err, envelope.ErrOverloaded):
+		return http.StatusServiceUnavailable, ErrorBody{Code: envelope.CodeOverloaded, Message: err.Error()}
 	case errors.Is(err, envelope.ErrMethodNotFound):
 		return http.StatusNotFound, ErrorBody{Code: envelope.CodeMethodNotFound, Message: err.Error()}
 	case errors.Is(err, envelope.ErrInvalidParams):
-		return http.StatusUnprocessableEntity, ErrorBody{Code: envelope.CodeInvalidParams, Message: err.Error()}
+		return http.StatusBadRequest, ErrorBody{Code: envelope.CodeInvalidParams, Message: err.Error()}
 	}
 	return http.StatusInternalServerError, ErrorBody{Message: err.Error()}
 }

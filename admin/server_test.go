@@ -193,9 +193,9 @@ func TestCall(t *testing.T) {
 		{name: "empty body is null", path: "/api/plugins/calc/call/Echo", status: 200, result: `""`},
 		{name: "whitespace body is null", path: "/api/plugins/calc/call/Echo", body: " \n ", status: 200, result: `""`},
 		{name: "method's own error", path: "/api/plugins/calc/call/Div", body: `{"a":1,"b":0}`, status: 422, code: -32000, message: "division by zero"},
-		{name: "host-side validation", path: "/api/plugins/calc/call/Add", body: `{"a":"x","b":1}`, status: 422, code: -32602, message: `invalid params for calc.Add`},
-		{name: "missing mandatory field", path: "/api/plugins/calc/call/Add", body: `{"a":1}`, status: 422, code: -32602, message: `"b"`},
-		{name: "panic", path: "/api/plugins/calc/call/Panic", body: `{}`, status: 502, code: -32603, message: "boom"},
+		{name: "host-side validation", path: "/api/plugins/calc/call/Add", body: `{"a":"x","b":1}`, status: 400, code: -32602, message: `invalid params for calc.Add`},
+		{name: "missing mandatory field", path: "/api/plugins/calc/call/Add", body: `{"a":1}`, status: 400, code: -32602, message: `"b"`},
+		{name: "panic", path: "/api/plugins/calc/call/Panic", body: `{}`, status: 500, code: -32603, message: "boom"},
 		{name: "unknown function", path: "/api/plugins/calc/call/Nope", body: `{}`, status: 404, code: -32601, message: `plugin "calc" has no function "Nope"`},
 		{name: "unknown plugin", path: "/api/plugins/nope/call/Add", body: `{}`, status: 404, code: 0, message: `no plugin named "nope" is connected`},
 		{name: "not JSON", path: "/api/plugins/calc/call/Add", body: `{"a":1,`, status: 400, code: 0, message: "request body is not JSON"},
@@ -263,6 +263,7 @@ func TestCallClientHangUpCancels(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequestWithContext(ctx, "POST", e.ts.URL+"/api/plugins/calc/call/Block", strings.NewReader("1"))
+		req.Header.Set("Authorization", "Bearer "+testToken)
 		resp, err := e.ts.Client().Do(req)
 		if err == nil {
 			resp.Body.Close()
@@ -444,6 +445,12 @@ func TestMountedUnderPrefix(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", http.StripPrefix("/admin", e.a))
 	h := &prefixed{mux}
+	require.Equal(t, http.StatusForbidden, h.get(t, "/admin/api/plugins").Code, "httptest's Host example.com is no name of this server")
+	e = newEnv(t, admin.WithHosts("example.com"))
+	e.attach(newCalc(), "calc", "")
+	mux = http.NewServeMux()
+	mux.Handle("/admin/", http.StripPrefix("/admin", e.a))
+	h = &prefixed{mux}
 	r := h.get(t, "/admin/api/plugins")
 	assert.Equal(t, http.StatusOK, r.Code)
 	assert.JSONEq(t, `{"plugins":[{"name":"calc"}]}`, r.Body.String())
@@ -479,6 +486,8 @@ type prefixed struct{ h http.Handler }
 func (p *prefixed) get(t *testing.T, path string) *httptest.ResponseRecorder {
 	t.Helper()
 	w := httptest.NewRecorder()
-	p.h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+	r := httptest.NewRequest("GET", path, nil)
+	r.Header.Set("Authorization", "Bearer "+testToken)
+	p.h.ServeHTTP(w, r)
 	return w
 }

@@ -1,6 +1,14 @@
 // plugsock console: lists the connected plugins, shows what each function
 // takes and returns, calls functions and streams events. It speaks only the
 // admin API beside it (relative URLs, so it works under any mount point).
+//
+// The API wants a token on every request. The console is opened once with
+// it in the URL (…/?token=…, as 'plugsock serve' logs it), keeps it in
+// sessionStorage for this tab, and takes it out of the address bar at once
+// so that it stays out of history and screenshots. It is sent as
+// "Authorization: Bearer" on every request, the event stream included:
+// EventSource cannot set headers, so the stream is read with fetch, which
+// keeps the token out of every URL the server sees.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -31,7 +39,7 @@ function el(tag, attrs, ...children) {
 async function api(path, init) {
   let resp;
   try {
-    resp = await fetch(path, init);
+    resp = await fetch(path, withAuth(init));
   } catch (err) {
     return { ok: false, status: 0, body: { error: { code: 0, message: "cannot reach the server: " + err.message } } };
   }
@@ -44,6 +52,7 @@ async function api(path, init) {
       body = { error: { code: 0, message: text.trim() } };
     }
   }
+  if (resp.status === 401) needToken(errorOf({ status: 401, body }).message);
   return { ok: resp.ok, status: resp.status, statusText: resp.statusText, body, trace: resp.headers.get("X-Plugsock-Trace") };
 }
 
@@ -53,6 +62,50 @@ function errorOf(r) {
 }
 
 const seg = encodeURIComponent;
+
+// ---- token ------------------------------------------------------------
+
+const TOKEN_KEY = "plugsock-admin-token";
+
+// takeToken moves a ?token= from the address bar into sessionStorage.
+function takeToken() {
+  const url = new URL(window.location.href);
+  const t = url.searchParams.get("token");
+  if (t === null) return;
+  if (t !== "") sessionStorage.setItem(TOKEN_KEY, t);
+  url.searchParams.delete("token");
+  history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY) || "";
+}
+
+// withAuth returns fetch options that carry the token.
+function withAuth(init) {
+  const headers = new Headers((init && init.headers) || {});
+  const t = token();
+  if (t) headers.set("Authorization", "Bearer " + t);
+  return { ...(init || {}), headers, cache: "no-store" };
+}
+
+// needToken shows the token form with why the server refused.
+function needToken(message) {
+  $("token-why").textContent = message || "The admin API needs its token.";
+  $("token-form").hidden = false;
+  setStatus("down", "Needs the admin token");
+}
+
+function useToken(ev) {
+  ev.preventDefault();
+  const t = $("token-input").value.trim();
+  if (!t) return;
+  sessionStorage.setItem(TOKEN_KEY, t);
+  $("token-input").value = "";
+  $("token-form").hidden = true;
+  refreshPlugins();
+  wakeEvents();
+}
 
 // ---- plugins ----------------------------------------------------------
 
@@ -108,7 +161,10 @@ async function selectPlugin(name) {
   $("empty-state").hidden = true;
   $("plugin-view").hidden = false;
   $("plugin-name").textContent = name;
-  $("openrpc-link").href = `api/plugins/${seg(name)}/openrpc`;
+  const link = $("openrpc-link");
+  if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+  link.href = `api/plugins/${seg(name)}/openrpc`;
+  link.removeAttribute("data-ready");
   const r = await api(`api/plugins/${seg(name)}`);
   if (seq !== state.seq) return; // the user picked another meanwhile
   if (!r.ok) {
@@ -283,6 +339,27 @@ async function callFunction(ev) {
   }
 }
 
+// openRPC fetches the document with the token (a plain link could not send
+// it) and hands it to the browser as a download.
+async function openRPC(ev) {
+  const link = $("openrpc-link");
+  if (link.dataset.ready === "true") return; // the blob: URL, second time round
+  ev.preventDefault();
+  const name = state.selected;
+  if (!name) return;
+  const r = await api(`api/plugins/${seg(name)}/openrpc`);
+  if (name !== state.selected) return;
+  if (!r.ok) {
+    logLine("error", name, errorOf(r).message);
+    return;
+  }
+  const blob = new Blob([JSON.stringify(r.body, null, 2) + "\n"], { type: "application/json" });
+  link.href = URL.createObjectURL(blob);
+  link.download = `${name}.openrpc.json`;
+  link.dataset.ready = "true";
+  link.click();
+}
+
 async function unplug() {
   const name = state.selected;
   if (!name || !window.confirm(`Unplug ${name}? It finishes its calls in flight, then disconnects.`)) return;
@@ -325,42 +402,123 @@ function setStatus(stateName, text) {
   s.textContent = text;
 }
 
-function connectEvents() {
-  const es = new EventSource("api/events");
-  es.addEventListener("open", () => {
-    setStatus("live", "Live");
-    refreshPlugins(); // catch up on anything missed while away
+// The event stream, read with fetch (see the top of this file). It
+// reconnects after a pause when the server ends it or cannot be reached,
+// and waits for a token when the server wants one.
+const MAX_EVENT_TEXT = 64 << 20; // a line longer than this ends the stream
+let wakeEvents = () => {};
+
+function sleep(ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    wakeEvents = () => {
+      clearTimeout(timer);
+      resolve();
+    };
   });
-  es.addEventListener("error", () => {
-    if (es.readyState === EventSource.CLOSED) setStatus("down", "Disconnected from the server; reload to retry");
-    else setStatus("connecting", "Reconnecting…");
-  });
-  const handle = (kind) => (msg) => {
-    let data = {};
-    try {
-      data = JSON.parse(msg.data);
-    } catch {
+}
+
+function onStreamEvent(kind, text) {
+  if (!["connected", "disconnected", "async"].includes(kind)) return;
+  let data = {};
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return;
+  }
+  let detail = brief(data.payload);
+  if (kind === "connected" || kind === "disconnected") {
+    const v = data.payload && data.payload.version;
+    detail = v ? `version ${v}` : "";
+    if (kind === "disconnected") detail += (detail ? ", " : "") + (data.graceful ? "graceful" : "not graceful");
+    refreshPlugins();
+  }
+  logLine(kind, data.name || "", detail);
+}
+
+// readStream parses server-sent events from resp until it ends.
+async function readStream(resp) {
+  const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  let kind = "";
+  let data = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      let line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.endsWith("\r")) line = line.slice(0, -1);
+      if (line === "") {
+        if (data !== null) onStreamEvent(kind || "message", data);
+        kind = "";
+        data = null;
+        continue;
+      }
+      if (line.startsWith(":")) continue; // subscribed, heartbeat, dropped
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let val = colon < 0 ? "" : line.slice(colon + 1);
+      if (val.startsWith(" ")) val = val.slice(1);
+      if (field === "event") kind = val;
+      else if (field === "data") data = data === null ? val : data + "\n" + val;
+    }
+    if (buf.length > MAX_EVENT_TEXT) {
+      reader.cancel().catch(() => {});
       return;
     }
-    let detail = brief(data.payload);
-    if (kind === "connected" || kind === "disconnected") {
-      const v = data.payload && data.payload.version;
-      detail = v ? `version ${v}` : "";
-      if (kind === "disconnected") detail += (detail ? ", " : "") + (data.graceful ? "graceful" : "not graceful");
-      refreshPlugins();
+  }
+}
+
+async function connectEvents() {
+  let pause = 500;
+  for (;;) {
+    if (!$("token-form").hidden) {
+      await sleep(60_000); // until a token is given
+      continue;
     }
-    logLine(kind, data.name || "", detail);
-  };
-  for (const kind of ["connected", "disconnected", "async"]) es.addEventListener(kind, handle(kind));
+    let resp = null;
+    try {
+      resp = await fetch("api/events", withAuth({ headers: { Accept: "text/event-stream" } }));
+    } catch {
+      resp = null;
+    }
+    if (resp && resp.status === 401) {
+      const r = { status: 401, body: await resp.json().catch(() => null) };
+      needToken(errorOf(r).message);
+      continue;
+    }
+    if (resp && resp.ok) {
+      setStatus("live", "Live");
+      pause = 500;
+      refreshPlugins(); // catch up on anything missed while away
+      try {
+        await readStream(resp);
+      } catch {
+        // the connection broke; reconnect below
+      }
+    } else if (resp) {
+      resp.body && resp.body.cancel().catch(() => {});
+    }
+    setStatus("connecting", resp && !resp.ok ? `Reconnecting (HTTP ${resp.status})…` : "Reconnecting…");
+    await sleep(pause);
+    pause = Math.min(pause * 2, 10_000);
+  }
 }
 
 // ---- wiring -----------------------------------------------------------
+
+takeToken(); // before anything else can read or show the address
 
 document.addEventListener("DOMContentLoaded", () => {
   $("call-form").addEventListener("submit", callFunction);
   $("payload").addEventListener("input", checkPayload);
   $("reset-payload").addEventListener("click", resetPayload);
   $("unplug").addEventListener("click", unplug);
+  $("openrpc-link").addEventListener("click", openRPC);
+  $("token-form").addEventListener("submit", useToken);
   $("clear-log").addEventListener("click", () => $("event-log").replaceChildren());
   refreshPlugins();
   connectEvents();

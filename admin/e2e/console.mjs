@@ -1,19 +1,24 @@
 // Headless-browser test of the plugsock admin console.
 //
-//   node console.mjs URL [--late NAME] [--unplug NAME] [--screenshot FILE] [--artifacts DIR]
+//   node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--screenshot FILE] [--artifacts DIR]
 //
-// URL serves the console with a plugin "calc" connected (the Calc plugin of
+// URL is the console's, with ?token=TOKEN as 'plugsock serve' logs it. It
+// serves the console with a plugin "calc" connected (the Calc plugin of
 // admin's tests: Add, Div, Emit, Total, ...). The script loads the page,
 // waits for calc, calls functions through the UI and checks what it shows.
 // With --late NAME it prints "waiting-for NAME" and waits for that plugin
 // to connect while the page is open; with --unplug NAME it unplugs that
-// plugin through the UI. --screenshot saves a picture of the page at the
+// plugin through the UI; with --odd NAME it calls Hello on a Greeter plugin
+// of that name, one that needs escaping in URLs. It also checks how the
+// console keeps the token: out of the address bar, kept over a reload,
+// asked for in a tab that never had it, and sent for the OpenRPC download. --screenshot saves a picture of the page at the
 // end. On failure it says which step failed and why, saves
 // DIR/failure.png (DIR defaults to ./artifacts beside this script), and
 // exits 1.
 //
 // serve.mjs is the same kind of test against a running `plugsock serve`.
 
+import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { call, check, openConsole, session, text } from "./lib.mjs";
@@ -21,7 +26,7 @@ import { call, check, openConsole, session, text } from "./lib.mjs";
 const here = dirname(fileURLToPath(import.meta.url));
 
 function parseArgs(argv) {
-  const opts = { url: "", late: "", unplug: "", screenshot: "", artifacts: join(here, "artifacts") };
+  const opts = { url: "", late: "", unplug: "", odd: "", screenshot: "", artifacts: join(here, "artifacts") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -30,6 +35,7 @@ function parseArgs(argv) {
     };
     if (a === "--late") opts.late = value();
     else if (a === "--unplug") opts.unplug = value();
+    else if (a === "--odd") opts.odd = value();
     else if (a === "--screenshot") opts.screenshot = resolve(value());
     else if (a === "--artifacts") opts.artifacts = resolve(value());
     else if (a.startsWith("--")) usage(`unknown flag ${a}`);
@@ -41,14 +47,55 @@ function parseArgs(argv) {
 }
 
 function usage(msg) {
-  console.error(`console e2e: ${msg}\nusage: node console.mjs URL [--late NAME] [--unplug NAME] [--screenshot FILE] [--artifacts DIR]`);
+  console.error(`console e2e: ${msg}\nusage: node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--screenshot FILE] [--artifacts DIR]`);
   process.exit(2);
 }
 
 const opts = parseArgs(process.argv.slice(2));
 
+const token = new URL(opts.url).searchParams.get("token");
+if (!token) usage("the URL must carry ?token=");
+
 await session("console e2e", opts, async (page, step) => {
   await openConsole(page, step, opts.url);
+
+  await step("the token is taken out of the address bar and kept for the tab", async () => {
+    const url = page.url();
+    check(!url.includes("token") && !url.includes(token), `the address bar shows ${url}`);
+    const kept = await page.evaluate(() => sessionStorage.getItem("plugsock-admin-token"));
+    check(kept === token, `sessionStorage holds ${JSON.stringify(kept)}`);
+  });
+
+  await step("a reload keeps working without the token in the URL", async () => {
+    await page.reload({ waitUntil: "domcontentloaded" });
+    await page.waitForSelector("[data-testid=stream-status][data-state=live]");
+    await page.waitForSelector('[data-testid=plugin-item][data-plugin="calc"]');
+    check(!page.url().includes(token), `the address bar shows ${page.url()}`);
+  });
+
+  await step("a tab without the token is asked for it, and the form takes it", async () => {
+    const bare = new URL(opts.url);
+    bare.search = "";
+    // A new tab has a sessionStorage of its own: nothing kept.
+    const fresh = await page.context().newPage();
+    try {
+      await fresh.goto(bare.href, { waitUntil: "domcontentloaded" });
+      await fresh.waitForSelector("[data-testid=token-form]", { state: "visible" });
+      const why = await text(fresh, "[data-testid=token-why]");
+      check(why.includes("needs its token"), `the form says "${why}"`);
+      check((await fresh.locator("[data-testid=plugin-item]").count()) === 0, "plugins are listed without the token");
+      await fresh.fill("[data-testid=token-input]", "not-the-token");
+      await fresh.click("[data-testid=token-submit]");
+      await fresh.waitForSelector('[data-testid=token-why]:has-text("the admin token is wrong")', { state: "visible" });
+      await fresh.fill("[data-testid=token-input]", token);
+      await fresh.click("[data-testid=token-submit]");
+      await fresh.waitForSelector('[data-testid=plugin-item][data-plugin="calc"]');
+      await fresh.waitForSelector("[data-testid=stream-status][data-state=live]");
+      check(await fresh.locator("[data-testid=token-form]").isHidden(), "the form is still shown");
+    } finally {
+      await fresh.close();
+    }
+  });
 
   await step("plugin calc is listed", async () => {
     await page.waitForSelector('[data-testid=plugin-item][data-plugin="calc"]');
@@ -75,6 +122,23 @@ await session("console e2e", opts, async (page, step) => {
     const skeleton = JSON.parse(await page.inputValue("[data-testid=payload]"));
     check(JSON.stringify(skeleton) === '{"a":0,"b":0}', `payload skeleton is ${JSON.stringify(skeleton)}`);
   });
+
+  await step("the OpenRPC document downloads, fetched with the token", async () => {
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=openrpc-link]")]);
+    check(download.suggestedFilename() === "calc.openrpc.json", `the file is called ${download.suggestedFilename()}`);
+    const path = await download.path();
+    const doc = JSON.parse(await readFile(path, "utf8"));
+    check(doc.openrpc === "1.3.2" && doc.info.title === "calc", `the document is ${JSON.stringify(doc).slice(0, 200)}`);
+  });
+
+  if (opts.odd) {
+    await step(`a plugin named ${opts.odd} is described and called`, async () => {
+      const state = await call(page, opts.odd, "Hello", '"odd"');
+      check(state === "ok", `outcome is ${state}: ${await text(page, "[data-testid=outcome]")}`);
+      const result = await text(page, "[data-testid=result]");
+      check(JSON.parse(result) === "hello, odd", `result shows "${result}"`);
+    });
+  }
 
   await step("calling calc.Add shows the result", async () => {
     const state = await call(page, "calc", "Add", '{"a": 2, "b": 3}');

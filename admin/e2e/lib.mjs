@@ -55,7 +55,8 @@ export async function openConsole(page, step, url) {
   });
 }
 
-// session runs body(page, step) in a fresh headless Chromium. Each step
+// session runs body(page, step) in a fresh headless Chromium, started with
+// opts.args as extra command-line flags. Each step
 // prints "ok   NAME (N ms)". Afterwards it checks that the page reported
 // no errors of its own and, with opts.screenshot, saves a picture. On
 // failure it says which step failed and why, saves opts.artifacts/failure.png
@@ -89,6 +90,7 @@ export async function session(label, opts, body) {
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        ...(opts.args || []),
       ],
       viewport: { width: 1280, height: 860 },
       timeout: 60_000,
@@ -99,7 +101,9 @@ export async function session(label, opts, body) {
     page.on("console", (msg) => {
       // Chromium reports every 4xx/5xx response as a console error; the
       // tests' error paths cause those on purpose.
-      if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) {
+      // opts.expectedConsole(text) tells others a test causes.
+      const expected = opts.expectedConsole && opts.expectedConsole(msg.text());
+      if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource") && !expected) {
         problems.push(`console error: ${msg.text()}`);
       }
     });

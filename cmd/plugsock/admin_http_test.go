@@ -131,14 +131,18 @@ func TestUnreachableOverHTTP(t *testing.T) {
 }
 
 func TestServeWithAdmin(t *testing.T) {
-	logs, stop := startServe(t, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	logs, stop := startServe(t, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--admin-token", "tok")
 	addr := logs.waitFor(t, "plugsock: socket listening", nil)["addr"].(string)
 	url := logs.waitFor(t, "plugsock: admin API listening", nil)["url"].(string)
-	resp, err := http.Get(url + "/api/plugins")
+	req, err := http.NewRequest("GET", url+"/api/plugins", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	t.Setenv("PLUGSOCK_ADMIN", url)
+	t.Setenv("PLUGSOCK_ADMIN_TOKEN", "tok")
 
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)

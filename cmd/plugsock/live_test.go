@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +34,8 @@ type live struct {
 	logs    *logBuffer // serve's stderr, in JSON lines
 	addr    string     // where plugins dial, as PLUGSOCK_ADDR
 	admin   string     // the admin API's URL
+	console string     // the console's URL, with the admin token serve made up
+	token   string     // that token
 	plugins map[string]*child
 	order   []string // plugin names, in start order
 }
@@ -135,6 +138,13 @@ func startLive(t *testing.T) *live {
 	l.serve = startChild(t, "plugsock serve", cmd)
 	l.addr = l.logs.waitFor(t, "plugsock: socket listening", nil)["addr"].(string)
 	l.admin = l.logs.waitFor(t, "plugsock: admin API listening", nil)["url"].(string)
+	// No token given: serve makes one up and logs the console's URL with
+	// it, as a user following the README gets.
+	l.console = l.logs.waitFor(t, consoleMsg, nil)["url"].(string)
+	u, err := url.Parse(l.console)
+	require.NoError(t, err)
+	l.token = u.Query().Get("token")
+	require.NotEmpty(t, l.token, l.console)
 
 	cmd = exec.Command(calcBin)
 	cmd.Env = env("PLUGSOCK_ADDR=" + l.addr)
@@ -170,7 +180,7 @@ func (l *live) cli(t *testing.T, stdin string, args ...string) (code int, stdout
 	ctx, cancel := context.WithTimeout(context.Background(), liveWait)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, l.bin, args...)
-	cmd.Env = env("PLUGSOCK_ADMIN=" + l.admin)
+	cmd.Env = env("PLUGSOCK_ADMIN="+l.admin, "PLUGSOCK_ADMIN_TOKEN="+l.token)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -382,7 +392,7 @@ func TestServeConsoleE2E(t *testing.T) {
 	}
 
 	l := startLive(t)
-	args := []string{filepath.Join(e2e, "serve.mjs"), l.admin + "/", "--artifacts", filepath.Join(e2e, "artifacts")}
+	args := []string{filepath.Join(e2e, "serve.mjs"), l.console, "--artifacts", filepath.Join(e2e, "artifacts")}
 	calls := []string{
 		`{"plugin": "calc", "function": "Add", "payload": "{\"a\": 2, \"b\": 3}", "result": 5}`,
 		`{"plugin": "calc", "function": "Div", "payload": "{\"a\": 1, \"b\": 0}", "error": {"code": -32000, "message": "division by zero"}}`,

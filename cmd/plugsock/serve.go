@@ -4,11 +4,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -33,7 +37,12 @@ var serveCmd = command{
 		"client commands talk to the --admin address, which also serves a web\n" +
 		"console (open it in a browser). Connects, disconnects and async data are\n" +
 		"logged on stderr. SIGINT or SIGTERM shut down gracefully: every plugin\n" +
-		"finishes its calls in flight and is unplugged.",
+		"finishes its calls in flight and is unplugged.\n" +
+		"\n" +
+		"The admin API wants a token on every request. Without --admin-token or\n" +
+		"$PLUGSOCK_ADMIN_TOKEN, serve makes one up and logs the console's URL\n" +
+		"with it (http://127.0.0.1:7701/?token=...): open that URL, or give the\n" +
+		"token, or the URL itself as --admin, to the client commands.",
 }
 
 func init() {
@@ -49,11 +58,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	logFormat := fs.String("log-format", "text", "log `format` on stderr: text or json")
 	logLevel := fs.String("log-level", "info", "least `level` logged: debug, info, warn or error; the socket's own lines appear at debug")
 	shutdownTimeout := fs.Duration("shutdown-timeout", socket.DefaultShutdownTimeout, "how long plugins get to finish their calls at shutdown")
-	token := fs.String("token", os.Getenv("PLUGSOCK_TOKEN"), "shared `secret` every plugin must present in its handshake (default $PLUGSOCK_TOKEN; empty: none)")
+	// Secrets' defaults are read from the environment after parsing, not
+	// given to the flag package, which would print them in --help.
+	token := fs.String("token", "", "shared `secret` every plugin must present in its handshake; default $PLUGSOCK_TOKEN, else none")
+	adminToken := fs.String("admin-token", "", "`secret` every admin API request must present (Authorization: Bearer); default $PLUGSOCK_ADMIN_TOKEN, else one is made up and logged in the console's URL")
+	var adminHosts stringList
+	fs.Var(&adminHosts, "admin-host", "another `name` the admin API may be reached by, beyond loopback and the --admin address (repeatable); requests naming any other host are refused, against DNS rebinding")
 	pos, code, ok := c.parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
+	setFromEnv(fs, "token", "PLUGSOCK_TOKEN")
+	setFromEnv(fs, "admin-token", "PLUGSOCK_ADMIN_TOKEN")
 	if len(pos) > 0 {
 		return c.usageError(stderr, "unexpected argument %q", pos[0])
 	}
@@ -93,7 +109,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	s.Serve(l, socket.WithLogger(socketLog), socket.WithShutdownTimeout(*shutdownTimeout), socket.WithToken(*token))
 	log.Info("plugsock: socket listening", "addr", listenName(l))
 
-	adm := admin.New(&s, admin.WithLogger(log))
+	generated := *adminToken == ""
+	if generated {
+		*adminToken = rand.Text()
+	}
+	adm := admin.New(&s, admin.WithLogger(log), admin.WithToken(*adminToken),
+		admin.WithHosts(append([]string{*adminAddr}, adminHosts...)...))
 	var (
 		httpSrv  *http.Server
 		httpDone = make(chan error, 1)
@@ -104,13 +125,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			_ = s.Shutdown("")
 			return c.fail(stderr, "admin API: %v", err)
 		}
-		httpSrv = &http.Server{
-			Handler:           adm,
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+		httpSrv = adm.HTTPServer()
+		httpSrv.ErrorLog = slog.NewLogLogger(handler, slog.LevelWarn)
+		go func() { httpDone <- httpSrv.Serve(admin.LimitListener(al, admin.DefaultMaxConns)) }()
+		base := "http://" + browsable(al.Addr())
+		log.Info("plugsock: admin API listening", "url", base, "maxConns", admin.DefaultMaxConns)
+		if generated {
+			// Like Jupyter: the one place the made-up token is shown, so
+			// written whatever --log-level says. The console keeps it for
+			// its tab and takes it out of the address bar.
+			rec := slog.NewRecord(time.Now(), slog.LevelInfo, consoleMsg, 0)
+			rec.AddAttrs(slog.String("url", base+"/?token="+url.QueryEscape(*adminToken)))
+			_ = handler.Handle(ctx, rec)
 		}
-		go func() { httpDone <- httpSrv.Serve(al) }()
-		log.Info("plugsock: admin API listening", "url", "http://"+al.Addr().String())
 	}
 
 	// The single reader of s.Async: it logs what happens and hands every
@@ -157,6 +184,42 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log.Info("plugsock: stopped")
 	return status
+}
+
+// consoleMsg is the log message that carries the console's URL with the
+// admin token serve made up.
+const consoleMsg = "plugsock: admin console; its url carries the admin token, made up as none was given " +
+	"(the client commands take the url as --admin, or the token as $PLUGSOCK_ADMIN_TOKEN)"
+
+// setFromEnv sets the flag called name from the environment variable env
+// unless the command line set it, so that an explicit --flag "" still
+// wins over the environment.
+func setFromEnv(fs *flag.FlagSet, name, env string) {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	if v := os.Getenv(env); !set && v != "" {
+		_ = fs.Set(name, v)
+	}
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// browsable is addr as a browser should dial it: a server listening on
+// every interface is reached on loopback.
+func browsable(addr net.Addr) string {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil || !ap.Addr().IsUnspecified() {
+		return addr.String()
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port()).String()
 }
 
 // listen listens on a TCP address, or on a Unix socket for "unix:/path".
