@@ -12,8 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sourcegraph/jsonrpc2"
 )
 
 // ConnOptions configure a Conn. The zero value is usable.
@@ -150,14 +148,15 @@ func (c *Conn) readLoop() (detached bool) {
 	var err error
 	for {
 		var body []byte
-		if body, err = fr.ReadFrame(); err != nil {
+		var own bool
+		if body, own, err = fr.readFrame(); err != nil {
 			if errors.Is(err, ErrProtocol) || errors.Is(err, ErrFrameTooLarge) {
 				c.refuse(CodeParseError, err)
 			}
 			break
 		}
 		var m *Envelope
-		if m, err = Decode(body); err != nil {
+		if m, err = decode(body, own); err != nil {
 			// Valid JSON that is not an acceptable message (a batch, a
 			// wrong version) is an invalid request; anything else is
 			// unparseable, as JSON-RPC 2.0 distinguishes them.
@@ -228,31 +227,37 @@ func (c *Conn) refuse(code int64, err error) {
 		return
 	}
 	c.log.Warn("plugsock: closing connection", "reason", err)
-	_ = c.ReplyError(nil, &Error{Code: code, Message: err.Error()})
+	_ = c.ReplyError(ID{}, &Error{Code: code, Message: err.Error()})
 }
 
 // deliver hands a response to the Call waiting for it. A late answer to a
 // call that has given up is dropped; an answer to an id this side never
 // sent is a protocol violation.
+//
+// This side's ids are the integers 1, 2, 3, ... A peer that reads them
+// into a float may write them back as 3.0 or 3e0, so a numeric id is
+// matched by its value, worked out exactly from its text; a string, a
+// negative or fractional number, or a whole number above the last one
+// sent, was never sent.
 func (c *Conn) deliver(m *Envelope) error {
-	if m.ID == nil {
+	if m.ID.IsZero() {
 		// An error about a message of ours the peer could not read; it is
 		// about to hang up.
 		c.log.Warn("plugsock: peer reported an error", "code", m.Error.Code, "message", m.Error.Message)
 		return nil
 	}
+	n, ok := m.ID.seq()
 	c.mu.Lock()
-	ch := c.pending[m.ID.Num]
-	delete(c.pending, m.ID.Num)
+	ch := c.pending[n]
+	delete(c.pending, n)
 	sent := c.seq
 	c.mu.Unlock()
 	switch {
-	case m.ID.IsString || m.ID.Num == 0 || m.ID.Num > sent:
-		// Our ids are numbers counted up from 1.
+	case !ok || n > sent:
 		return fmt.Errorf("%w: response to id %s, which was never sent", ErrProtocol, truncate([]byte(m.ID.String())))
 	case ch == nil:
 		// A late answer to a call that was cancelled or timed out.
-		c.log.Debug("plugsock: response to a call no longer waiting", "id", m.ID.Num)
+		c.log.Debug("plugsock: response to a call no longer waiting", "id", n)
 		return nil
 	}
 	ch <- m
@@ -280,6 +285,13 @@ func (c *Conn) closedErr() error {
 // sends $/cancelRequest for the request and returns ctx's error; a
 // connection that ends first makes Call return an error wrapping
 // ErrShutdown. An error answer is returned as an *Error.
+//
+// Requests are numbered 1, 2, 3, ... on each Conn, and no number is used
+// twice. An answer is matched to its request by the number's value, so
+// 3.0 and 3e0 answer request 3 too. An answer that arrives after Call has
+// given up is dropped; an answer to an id never sent (a string, or a
+// number that is not one of those) closes the connection as a protocol
+// violation.
 func (c *Conn) Call(ctx context.Context, method string, params, result any) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -291,12 +303,13 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 		return c.closedErr()
 	}
 	c.seq++
-	id := jsonrpc2.ID{Num: c.seq}
-	c.pending[id.Num] = ch
+	n := c.seq
+	c.pending[n] = ch
 	c.mu.Unlock()
+	id := seqID(n)
 
 	m := newMsg()
-	err := m.request(&id, method, params, TraceFrom(ctx))
+	err := m.request(id, method, params, TraceFrom(ctx))
 	if err == nil {
 		err = c.write(m.frame())
 		if err != nil {
@@ -305,7 +318,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	}
 	m.free()
 	if err != nil {
-		c.forget(id.Num)
+		c.forget(n)
 		return err
 	}
 
@@ -318,7 +331,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	case r := <-ch:
 		return c.finish(r, result)
 	case <-ctx.Done():
-		if c.forget(id.Num) {
+		if c.forget(n) {
 			_ = c.Notify(MethodCancel, CancelParams{ID: id})
 			return ctx.Err()
 		}
@@ -358,7 +371,7 @@ func (c *Conn) finish(r *Envelope, result any) error {
 func (c *Conn) Notify(method string, params any) error {
 	m := newMsg()
 	defer m.free()
-	if err := m.request(nil, method, params, ""); err != nil {
+	if err := m.request(ID{}, method, params, ""); err != nil {
 		return err
 	}
 	return c.write(m.frame())
@@ -367,7 +380,7 @@ func (c *Conn) Notify(method string, params any) error {
 // Reply answers the request with the given id with result. When result
 // cannot be encoded the peer gets an internal error instead and Reply
 // returns the encoding error.
-func (c *Conn) Reply(id *jsonrpc2.ID, result any) error {
+func (c *Conn) Reply(id ID, result any) error {
 	m := newMsg()
 	defer m.free()
 	if err := m.result(id, result); err != nil {
@@ -381,7 +394,7 @@ func (c *Conn) Reply(id *jsonrpc2.ID, result any) error {
 // first (when not nil) while no other message can be written: whatever
 // first enables, such as calls to a peer that has just been admitted,
 // cannot overtake this answer on the wire.
-func (c *Conn) ReplyFirst(id *jsonrpc2.ID, result any, first func()) error {
+func (c *Conn) ReplyFirst(id ID, result any, first func()) error {
 	m := newMsg()
 	defer m.free()
 	if err := m.result(id, result); err != nil {
@@ -390,9 +403,9 @@ func (c *Conn) ReplyFirst(id *jsonrpc2.ID, result any, first func()) error {
 	return c.writeAfter(m.frame(), first)
 }
 
-// ReplyError answers the request with the given id with an error. A nil
-// id answers a message whose id could not be read.
-func (c *Conn) ReplyError(id *jsonrpc2.ID, e *Error) error {
+// ReplyError answers the request with the given id with an error. The
+// zero ID answers a message whose id could not be read.
+func (c *Conn) ReplyError(id ID, e *Error) error {
 	m := newMsg()
 	defer m.free()
 	m.error(id, e)

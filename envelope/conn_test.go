@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sourcegraph/jsonrpc2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -213,7 +212,7 @@ func TestConnConcurrentCalls(t *testing.T) {
 		}
 		var (
 			mu         sync.Mutex
-			inFlight   = map[jsonrpc2.ID]bool{}
+			inFlight   = map[envelope.ID]bool{}
 			duplicates int
 			handled    int
 			inversions atomic.Int64
@@ -221,10 +220,10 @@ func TestConnConcurrentCalls(t *testing.T) {
 		queue := make(chan *envelope.Envelope, goroutines)
 		handler := func(c *envelope.Conn, m *envelope.Envelope) {
 			mu.Lock()
-			if inFlight[*m.ID] {
+			if inFlight[m.ID] {
 				duplicates++
 			}
-			inFlight[*m.ID] = true
+			inFlight[m.ID] = true
 			handled++
 			mu.Unlock()
 			queue <- m // never blocks: at most one pending call per goroutine
@@ -254,7 +253,7 @@ func TestConnConcurrentCalls(t *testing.T) {
 				}
 				for _, m := range slices.Backward(batch) {
 					mu.Lock()
-					delete(inFlight, *m.ID) // before the answer can reach the caller
+					delete(inFlight, m.ID) // before the answer can reach the caller
 					mu.Unlock()
 					_ = srv.Reply(m.ID, m.Params)
 				}
@@ -292,14 +291,14 @@ func TestConnConcurrentCalls(t *testing.T) {
 
 func TestConnCancel(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
-		started := make(chan jsonrpc2.ID, 1)
-		cancelled := make(chan jsonrpc2.ID, 1)
+		started := make(chan envelope.ID, 1)
+		cancelled := make(chan envelope.ID, 1)
 		wg := newWorkers(t)
 		add := calcHandler(wg)
 		handler := func(c *envelope.Conn, m *envelope.Envelope) {
 			switch m.Method {
 			case "Slow":
-				started <- *m.ID // and never answer it
+				started <- m.ID // and never answer it
 			case envelope.MethodCancel:
 				assert.True(t, m.IsNotification())
 				var p envelope.CancelParams
@@ -331,8 +330,8 @@ func TestConnCancel(t *testing.T) {
 
 		// The plugin may still answer after the cancel; that answer has
 		// nobody waiting and must not disturb later calls.
-		require.NoError(t, srv.Reply(&id, "late"))
-		require.NoError(t, srv.ReplyError(&id2, envelope.Errorf(envelope.CodeRequestCancelled, "cancelled")))
+		require.NoError(t, srv.Reply(id, "late"))
+		require.NoError(t, srv.ReplyError(id2, envelope.Errorf(envelope.CodeRequestCancelled, "cancelled")))
 		var sum addResult
 		require.NoError(t, cli.Call(context.Background(), "Add", addArgs{A: 20, B: 22}, &sum))
 		assert.Equal(t, 42, sum.Sum)
@@ -416,7 +415,7 @@ func TestConnCloseThenCall(t *testing.T) {
 		err := cli.Call(context.Background(), "Add", addArgs{}, nil)
 		assert.Equal(t, envelope.ErrShutdown, err)
 		assert.Error(t, cli.Notify("n", nil))
-		assert.Error(t, cli.Reply(&jsonrpc2.ID{Num: 1}, 1))
+		assert.Error(t, cli.Reply(envelope.NumberID(1), 1))
 		assert.NoError(t, cli.Close(), "Close is idempotent")
 		cli.CloseWithError(errors.New("later"))
 		assert.Equal(t, envelope.ErrShutdown, cli.Err(), "the first reason stays")
@@ -598,8 +597,12 @@ func TestConnLateResponseIgnored(t *testing.T) {
 		require.NoError(t, cli.Call(context.Background(), "Add", addArgs{A: 1, B: 1}, &sum))
 		// A second answer to a call already answered looks like the late
 		// answer to a cancelled call: ignored.
-		require.NoError(t, srv.Reply(&jsonrpc2.ID{Num: 1}, "late"))
-		require.NoError(t, srv.ReplyError(nil, envelope.Errorf(envelope.CodeParseError, "could not read your id")))
+		require.NoError(t, srv.Reply(envelope.NumberID(1), "late"))
+		// In any form that has the value 1.
+		for _, late := range []string{`1.0`, `1e0`, `0.1E1`, `10e-1`} {
+			require.NoError(t, srv.Reply(idOf(t, late), "late"))
+		}
+		require.NoError(t, srv.ReplyError(envelope.ID{}, envelope.Errorf(envelope.CodeParseError, "could not read your id")))
 
 		for i := range 3 {
 			require.NoError(t, cli.Call(context.Background(), "Add", addArgs{A: i, B: 1}, &sum))
@@ -614,12 +617,47 @@ func TestConnLateResponseIgnored(t *testing.T) {
 	})
 }
 
+// idOf returns the id with the JSON text s.
+func idOf(t *testing.T, s string) envelope.ID {
+	t.Helper()
+	var id envelope.ID
+	require.NoError(t, json.Unmarshal([]byte(s), &id))
+	return id
+}
+
+// TestConnAnswerMatchedByValue: a peer that reads ids as floats and
+// writes 2 back as 2.0 or 2e0 still answers call 2.
+func TestConnAnswerMatchedByValue(t *testing.T) {
+	a, peer := tcpPair(t)
+	cli := startConn(t, a, envelope.ConnOptions{})
+	fr := envelope.NewFrameReader(peer, 0)
+	for i, form := range []string{`%d`, `%d.0`, `%de0`, `%d00e-2`, `0.%dE1`} {
+		errc := make(chan error, 1)
+		var got string
+		go func() { errc <- cli.Call(context.Background(), "m", nil, &got) }()
+		body, err := fr.ReadFrame()
+		require.NoError(t, err)
+		m, err := envelope.Decode(body)
+		require.NoError(t, err)
+		assert.Equal(t, envelope.NumberID(int64(i+1)), m.ID)
+		answer := fmt.Sprintf(`{"jsonrpc":"2.0","id":`+form+`,"result":"ok"}`, i+1)
+		_, err = peer.Write(envelope.AppendFrame(nil, []byte(answer)))
+		require.NoError(t, err)
+		require.NoError(t, recv(t, errc), answer)
+		assert.Equal(t, "ok", got)
+	}
+}
+
 func TestConnForgedResponseCloses(t *testing.T) {
-	for _, id := range []jsonrpc2.ID{{Num: 999}, {Str: "1", IsString: true}} {
+	forged := []envelope.ID{envelope.NumberID(999), envelope.StringID("1"), envelope.NumberID(0), envelope.NumberID(-1)}
+	for _, s := range []string{`1.5`, `2e0`, `123456789012345678901234567890`, `-0`} {
+		forged = append(forged, idOf(t, s))
+	}
+	for _, id := range forged {
 		forEachTransport(t, func(t *testing.T, tr transport) {
 			wg := newWorkers(t)
 			srv, cli := startPair(t, tr, envelope.ConnOptions{Handler: calcHandler(wg)}, envelope.ConnOptions{Logger: hbQuiet})
-			_ = srv.Reply(&id, "nobody asked")
+			_ = srv.Reply(id, "nobody asked")
 			select {
 			case <-cli.Done():
 			case <-time.After(10 * time.Second):
@@ -792,7 +830,7 @@ func TestConnProtocolViolations(t *testing.T) {
 				fr := envelope.NewFrameReader(peer, 0)
 				m := readResponse(t, fr)
 				require.True(t, m.IsResponse())
-				assert.Nil(t, m.ID, "the offending message's id is unknown")
+				assert.True(t, m.ID.IsZero(), "the offending message's id is unknown")
 				require.NotNil(t, m.Error)
 				assert.Equal(t, tt.code, m.Error.Code)
 				assert.NotEmpty(t, m.Error.Message)
@@ -957,7 +995,7 @@ func TestConnRawPeer(t *testing.T) {
 
 		send(`{"jsonrpc":"2.0","id":"req-1","method":"Add","params":{"A":40,"B":2},"meta":{"trace":"abc"}}`)
 		m := readResponse(t, fr)
-		assert.Equal(t, &jsonrpc2.ID{Str: "req-1", IsString: true}, m.ID)
+		assert.Equal(t, envelope.StringID("req-1"), m.ID)
 		assert.JSONEq(t, `{"Sum":42,"Trace":"abc"}`, string(m.Result))
 
 		send(`{"jsonrpc":"2.0","method":"hello","params":[1]}`)
@@ -965,7 +1003,7 @@ func TestConnRawPeer(t *testing.T) {
 
 		send(`{"jsonrpc":"2.0","id":77,"method":"Nope"}`)
 		m = readResponse(t, fr)
-		assert.Equal(t, &jsonrpc2.ID{Num: 77}, m.ID)
+		assert.Equal(t, envelope.NumberID(77), m.ID)
 		require.NotNil(t, m.Error)
 		assert.EqualValues(t, envelope.CodeMethodNotFound, m.Error.Code)
 	})

@@ -3,26 +3,23 @@ package envelope
 import (
 	"bytes"
 	"unicode/utf8"
-
-	"github.com/sourcegraph/jsonrpc2"
 )
 
 // The fast path of Decode. encoding/json's reflection costs more than the
 // rest of a call's work put together, so the envelope's own members are
 // parsed by hand here. The hand parser takes only the plain shapes every
 // implementation sends (lower-case member names, each once; strings
-// without escapes; a numeric id that fits a uint64 or a plain string id;
-// no "error" member) and gives up on anything else, which then goes
+// without escapes, except in ids and values; ids whose strings are valid
+// UTF-8; no "error" member) and gives up on anything else, which then goes
 // through encoding/json exactly as before. Whatever it accepts,
 // encoding/json would have decoded to the same Envelope: it checks the
 // whole body is valid JSON by the same grammar, and FuzzDecodeFast holds
 // the two to that.
 
-// envBox holds an Envelope with its ID and Meta, so that decoding a
-// message costs one allocation for all three.
+// envBox holds an Envelope with its Meta, so that decoding a message
+// costs one allocation for both.
 type envBox struct {
 	e    Envelope
-	id   jsonrpc2.ID
 	meta Meta
 }
 
@@ -44,8 +41,9 @@ const (
 var envelopeMembers = []string{"jsonrpc", "id", "method", "params", "meta", "result", "error"}
 
 // decodeFast parses body when it has one of the plain shapes; ok is false
-// when encoding/json must decide.
-func decodeFast(body []byte) (e *Envelope, ok bool) {
+// when encoding/json must decide. With own set, Params or Result may
+// point into body rather than be a copy of it (see keep).
+func decodeFast(body []byte, own bool) (e *Envelope, ok bool) {
 	p := scan{b: body}
 	p.ws()
 	if !p.eat('{') {
@@ -89,13 +87,9 @@ func decodeFast(body []byte) (e *Envelope, ok bool) {
 				if !once(seenID) {
 					return nil, false
 				}
-				if p.null() {
-					break
-				}
-				if !p.id(&box.id) {
+				if !p.id(&e.ID) {
 					return nil, false
 				}
-				e.ID = &box.id
 			case "method":
 				s, ok := p.plainString()
 				if !ok || !once(seenMethod) {
@@ -107,13 +101,13 @@ func decodeFast(body []byte) (e *Envelope, ok bool) {
 				if !ok || !once(seenParams) {
 					return nil, false
 				}
-				e.Params = bytes.Clone(raw)
+				e.Params = keep(raw, own, len(body))
 			case "result":
 				raw, ok := p.value(0)
 				if !ok || !once(seenResult) {
 					return nil, false
 				}
-				e.Result = bytes.Clone(raw)
+				e.Result = keep(raw, own, len(body))
 			case "meta":
 				if !once(seenMeta) {
 					return nil, false
@@ -248,44 +242,35 @@ func (p *scan) plainString() ([]byte, bool) {
 	return nil, false
 }
 
-// id consumes a request id as jsonrpc2.ID's UnmarshalJSON reads it: a
-// number that is a uint64, else a string.
-func (p *scan) id(id *jsonrpc2.ID) bool {
-	if p.i < len(p.b) && p.b[p.i] == '"' {
-		s, ok := p.plainString()
-		if !ok {
-			return false
-		}
-		*id = jsonrpc2.ID{Str: string(s), IsString: true}
+// id consumes a request id as ID's UnmarshalJSON reads it: null, any
+// JSON number, or a string, here only one that is valid UTF-8 (the others
+// are rewritten, which is left to encoding/json).
+func (p *scan) id(id *ID) bool {
+	if p.null() {
+		*id = ID{}
 		return true
 	}
 	start := p.i
-	var n uint64
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		if c < '0' || c > '9' {
-			break
+	if p.i < len(p.b) && p.b[p.i] == '"' {
+		if !p.str() || !utf8.Valid(p.b[start:p.i]) {
+			return false
 		}
-		d := uint64(c - '0')
-		if n > (1<<64-1-d)/10 {
-			return false // overflow: encoding/json's error
-		}
-		n = n*10 + d
-		p.i++
-	}
-	switch {
-	case p.i == start:
+	} else if !p.number() {
 		return false
-	case p.b[start] == '0' && p.i-start > 1:
-		return false // a leading zero is not JSON
-	case p.i < len(p.b):
-		switch p.b[p.i] {
-		case '.', 'e', 'E':
-			return false // not an integer
-		}
 	}
-	*id = jsonrpc2.ID{Num: n}
+	*id = rawID(p.b[start:p.i])
 	return true
+}
+
+// keep returns raw, part of a frame of frameLen bytes, or a copy of it.
+// raw itself is kept only when the frame is the message's to keep and raw
+// is at least half of it: a small value must not pin a large frame, for
+// as long as its message lives, behind a length that looks small.
+func keep(raw []byte, own bool, frameLen int) []byte {
+	if own && 2*len(raw) >= frameLen {
+		return raw[:len(raw):len(raw)]
+	}
+	return bytes.Clone(raw)
 }
 
 // meta consumes the "meta" object.

@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -26,15 +27,22 @@ var decodeSamples = []struct {
 	{`{"jsonrpc":"2.0","id":1,"method":"Zürich","meta":{"trace":"ü","other":{"trace":1}}}`, true},
 	{`{"jsonrpc":"1.0","id":1,"method":"M"}`, true},
 	{`{}`, true},
+	// Every id JSON-RPC 2.0 allows, kept as written.
+	{`{"jsonrpc":"2.0","id":1.0,"method":"M"}`, true},
+	{`{"jsonrpc":"2.0","id":-1,"method":"M"}`, true},
+	{`{"jsonrpc":"2.0","id":1e2,"method":"M"}`, true},
+	{`{"jsonrpc":"2.0","id":-0.5E-7,"result":1}`, true},
+	{`{"jsonrpc":"2.0","id":18446744073709551616,"method":"M"}`, true},
+	{`{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"M"}`, true},
+	{`{"jsonrpc":"2.0","id":"a\"b\u00e9","method":"M"}`, true},
+	{`{"jsonrpc":"2.0","id":"","method":"M"}`, true},
+	{`{"jsonrpc":"2.0","id":42,"method":"M"}`, true},
 
 	{`{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"method not found"}}`, false},
 	{`{"jsonrpc":"2.0","ID":1,"method":"M"}`, false},
 	{`{"jsonrpc":"2.0","id":1,"Method":"M"}`, false},
 	{`{"jsonrpc":"2.0","id":1,"method":"M","method":"N"}`, false},
 	{`{"jsonrpc":"2.0","id":1,"method":"M\u0041"}`, false},
-	{`{"jsonrpc":"2.0","id":1.0,"method":"M"}`, false},
-	{`{"jsonrpc":"2.0","id":-1,"method":"M"}`, false},
-	{`{"jsonrpc":"2.0","id":18446744073709551616,"method":"M"}`, false},
 	{`{"jsonrpc":"2.0","id":01,"method":"M"}`, false},
 	{`{"jsonrpc":"2.0","id":1,"method":"M","meta":{"Trace":"x"}}`, false},
 	{`{"jsonrpc":"2.0","id":1,"method":"M","meta":{"trace":"x","trace":"y"}}`, false},
@@ -49,6 +57,11 @@ var decodeSamples = []struct {
 	{`{"jsonrpc":"2.0","id":1,"method":"M",}`, false},
 	{`{"jsonrpc":2,"id":1,"method":"M"}`, false},
 	{`{"jsonrpc":"2.0","id":true,"method":"M"}`, false},
+	{`{"jsonrpc":"2.0","id":{},"method":"M"}`, false},
+	{`{"jsonrpc":"2.0","id":[1],"method":"M"}`, false},
+	{`{"jsonrpc":"2.0","id":1.,"method":"M"}`, false},
+	{`{"jsonrpc":"2.0","id":+1,"method":"M"}`, false},
+	{"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\",\"method\":\"M\"}", false},
 	{`[{"jsonrpc":"2.0","id":1,"method":"M"}]`, false},
 	{`null`, false},
 	{"\ufeff{}", false},
@@ -59,7 +72,7 @@ var decodeSamples = []struct {
 // it exactly as encoding/json does.
 func sameAsEncodingJSON(t *testing.T, body []byte) (fast bool) {
 	t.Helper()
-	got, ok := decodeFast(body)
+	got, ok := decodeFast(body, false)
 	var want Envelope
 	err := json.Unmarshal(body, &want)
 	if !ok {
@@ -67,6 +80,9 @@ func sameAsEncodingJSON(t *testing.T, body []byte) (fast bool) {
 	}
 	require.NoError(t, err, "the fast path took what encoding/json refuses: %q", body)
 	assert.Equal(t, &want, got, "decoding %q", body)
+	owned, ok := decodeFast(bytes.Clone(body), true)
+	require.True(t, ok)
+	assert.Equal(t, got, owned, "decoding %q into the frame's own buffer", body)
 	return true
 }
 
@@ -86,14 +102,14 @@ func TestDecodeFastAgreesWithEncodingJSON(t *testing.T) {
 
 func TestDecodeFastDoesNotAliasTheFrame(t *testing.T) {
 	body := []byte(`{"jsonrpc":"2.0","id":"x","method":"M","params":{"a":1},"meta":{"trace":"t"}}`)
-	e, ok := decodeFast(body)
+	e, ok := decodeFast(body, false)
 	require.True(t, ok)
 	for i := range body {
 		body[i] = 'z'
 	}
 	assert.Equal(t, `{"a":1}`, string(e.Params))
 	assert.Equal(t, "M", e.Method)
-	assert.Equal(t, "x", e.ID.Str)
+	assert.Equal(t, StringID("x"), e.ID)
 	assert.Equal(t, "t", e.Trace())
 }
 

@@ -22,16 +22,34 @@
 // stream that ends inside a frame gives [io.ErrUnexpectedEOF] and one that
 // ends between frames gives exactly [io.EOF].
 //
+// A body's buffer grows only as its bytes arrive: a peer that declares a
+// 4 MiB frame and sends a few bytes of it costs the reader 64 KiB, not
+// 4 MiB. Reading and decoding an N-byte frame on a Conn allocates at most
+// about 2.5N on the usual path (2N when params or result are most of it)
+// and 3N when encoding/json must decode it (measured in
+// TestFrameAllocation): a frame above 64 KiB is read into a
+// buffer of its own, and when its params or result make up at least half
+// of it, the Envelope keeps that buffer instead of a copy. Params and
+// Result never point into a buffer the reader reuses, so they may be kept
+// as they are.
+//
 // # Messages
 //
 // [Decode] parses a body, once, into an [Envelope], which is one of:
 //
 //   - a request: a method and an id; it must be answered ([Envelope.IsRequest]);
-//   - a notification: a method and no id; it is never answered
-//     ([Envelope.IsNotification]);
+//   - a notification: a method and no id, or a null id; it is never
+//     answered ([Envelope.IsNotification]);
 //   - a response: an id and either a result or an error
 //     ([Envelope.IsResponse]). "result":null is a result. An error may come
 //     with a null id when the peer could not read the request's id.
+//
+// An [ID] is a string or a number in any form JSON allows (-1, 1.5, 1e2, a
+// 30-digit integer): every id JSON-RPC 2.0 allows. It keeps its JSON text,
+// so an answer carries the request's id back byte for byte, and two ids
+// are equal when their text is. An id that is an object, an array or a
+// boolean is refused with an error wrapping [ErrBadID] and [ErrProtocol].
+// [NumberID] and [StringID] make one; the zero ID is no id, written null.
 //
 // Params and Result stay raw JSON until code that knows their Go type
 // decodes them ([DecodeParams], or [Conn.Call]'s result argument). Batches, a
@@ -51,11 +69,18 @@
 //     (its [PluginInfo] and credentials); the result is a [HandshakeResult]
 //     with the name the host assigned. Nothing else may come first.
 //   - [MethodCancel], notification, params [CancelParams]: the caller gave up
-//     on the request with that id; its handler should stop.
+//     on the request with that id, named exactly as the request had it; its
+//     handler should stop.
 //   - [MethodAsync], notification, plugin to host: data the plugin pushes.
 //   - [MethodShutdown], request, host to plugin: finish the calls in flight,
-//     answer, and close.
+//     answer, and close. As a notification, plugin to host: the plugin is
+//     leaving.
 //   - [MethodPing], request: a liveness check.
+//
+// Every request is answered, a reserved method sent as a request where a
+// notification was meant included: the host answers $/async and
+// $/shutdown requests with a null result, and a Go plugin answers a
+// $/cancelRequest request with one (docs/protocol.md, section 3).
 //
 // # Errors
 //
@@ -115,8 +140,9 @@
 // is answered with [CodeInternalError] instead, and Reply returns the
 // encoding error.
 //
-// [Conn.Call] sends a request with an id no other pending call uses, waits
-// for its answer and decodes the result. Any number of goroutines may call at
+// [Conn.Call] sends a request with the next of the ids 1, 2, 3, ..., waits
+// for its answer and decodes the result. The answer is matched by the id's
+// numeric value, so a peer that writes 3 back as 3.0 or 3e0 is understood. Any number of goroutines may call at
 // once; each gets its own answer. When the context ends first, Call sends
 // [MethodCancel] for the id and returns the context's error; an answer that
 // arrives later is dropped. [Conn.Notify] sends a notification. Every frame
@@ -130,9 +156,16 @@
 // A malformed frame or message ends the connection: the Conn answers with a
 // -32700 (unreadable) or -32600 (readable but not a valid message) error
 // carrying a null id, so a person writing a plugin by hand sees why, then
-// closes. A late response, to a call that stopped waiting (cancelled or
-// timed out), is ignored; a response to an id this side never sent is a
-// violation and closes the connection.
+// closes. Responses nobody waits for follow one rule on both sides:
+//
+//   - a late response, to an id this side sent but no longer waits for (the
+//     call was cancelled, timed out or already answered), is ignored and
+//     logged at debug level;
+//   - a response to an id this side never sent (a string, or a number that
+//     is not a whole number from 1 to the last one sent) is a violation:
+//     -32600 with a null id, and the connection is closed;
+//   - an error response with a null id, the peer's report that it could not
+//     read something, is logged as a warning and otherwise ignored.
 //
 // [ConnOptions.WriteTimeout] bounds each write on streams that support write
 // deadlines. Without it, a peer that stops reading blocks every writer on the

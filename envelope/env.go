@@ -27,6 +27,11 @@ const (
 	EnvLifeline = "PLUGSOCK_LIFELINE"
 )
 
+// DefaultAddr is where plugsock serve listens and where plugin.Run dials
+// when EnvAddr is unset or empty: the loopback address, so that a plugin
+// started by hand on the host's machine finds the host without being told.
+const DefaultAddr = "127.0.0.1:7700"
+
 // ParseAddr splits the value of EnvAddr into a network and an address for
 // net.Dial: "unix:/run/app.sock" is ("unix", "/run/app.sock"), and
 // "tcp:127.0.0.1:7000" and "127.0.0.1:7000" are ("tcp", "127.0.0.1:7000").

@@ -117,6 +117,10 @@ func (p *PluginInfo) DeepCopy(full bool) *PluginInfo {
 
 // AsyncData is one item a host receives from Socket.Async: data a plugin
 // pushed through its async hook, or a Connected or Disconnected event.
+// A plugin's data is decoded as encoding/json decodes into an interface
+// value (maps, slices, strings, float64s, bools, nil), except that a
+// number a float64 cannot hold, such as 1e400, is a json.Number with its
+// exact text: every valid JSON value arrives.
 type AsyncData struct {
 	Name    string `json:"name,omitempty"`
 	Payload any    `json:"payload,omitempty"`
@@ -161,7 +165,7 @@ type Meta struct {
 
 // CancelParams is the params of a $/cancelRequest notification.
 type CancelParams struct {
-	ID jsonrpc2.ID `json:"id"`
+	ID ID `json:"id"`
 }
 
 type traceKey struct{}

@@ -45,20 +45,27 @@ func NewFrameReader(r io.Reader, max int) *FrameReader {
 // call. At a clean end of stream between frames it returns io.EOF; errors
 // about the frame itself wrap ErrProtocol or ErrFrameTooLarge.
 func (f *FrameReader) ReadFrame() ([]byte, error) {
+	b, _, err := f.readFrame()
+	return b, err
+}
+
+// readFrame is ReadFrame; own reports that the body is in a buffer of its
+// own, which the reader will not use again.
+func (f *FrameReader) readFrame() (body []byte, own bool, err error) {
 	length := -1
 	for i := 0; ; i++ {
 		if i == maxHeaderLines {
-			return nil, fmt.Errorf("%w: more than %d header lines", ErrProtocol, maxHeaderLines)
+			return nil, false, fmt.Errorf("%w: more than %d header lines", ErrProtocol, maxHeaderLines)
 		}
 		line, err := f.r.ReadSlice('\n')
 		if err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
-				return nil, fmt.Errorf("%w: header line longer than %d bytes", ErrProtocol, headerBufSize)
+				return nil, false, fmt.Errorf("%w: header line longer than %d bytes", ErrProtocol, headerBufSize)
 			}
 			if err == io.EOF && (i > 0 || len(line) > 0) {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return nil, false, err
 		}
 		line = bytes.TrimRight(line, "\r\n")
 		if len(line) == 0 {
@@ -71,22 +78,22 @@ func (f *FrameReader) ReadFrame() ([]byte, error) {
 		}
 		name, value, ok := bytes.Cut(line, []byte{':'})
 		if !ok {
-			return nil, fmt.Errorf("%w: malformed header line %q", ErrProtocol, truncate(line))
+			return nil, false, fmt.Errorf("%w: malformed header line %q", ErrProtocol, truncate(line))
 		}
 		if !bytes.EqualFold(bytes.TrimSpace(name), []byte("Content-Length")) {
 			continue
 		}
 		n, err := strconv.ParseInt(string(bytes.TrimSpace(value)), 10, 64)
 		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%w: bad Content-Length %q", ErrProtocol, truncate(value))
+			return nil, false, fmt.Errorf("%w: bad Content-Length %q", ErrProtocol, truncate(value))
 		}
 		if n > int64(f.max) {
-			return nil, fmt.Errorf("%w: %d bytes, limit is %d", ErrFrameTooLarge, n, f.max)
+			return nil, false, fmt.Errorf("%w: %d bytes, limit is %d", ErrFrameTooLarge, n, f.max)
 		}
 		length = int(n)
 	}
 	if length < 0 {
-		return nil, fmt.Errorf("%w: frame without Content-Length header", ErrProtocol)
+		return nil, false, fmt.Errorf("%w: frame without Content-Length header", ErrProtocol)
 	}
 	if length <= eagerBodySize || length <= cap(f.buf) {
 		if cap(f.buf) < length {
@@ -94,17 +101,42 @@ func (f *FrameReader) ReadFrame() ([]byte, error) {
 		}
 		body := f.buf[:length]
 		if _, err := io.ReadFull(f.r, body); err != nil {
-			return nil, unexpected(err)
+			return nil, false, unexpected(err)
 		}
-		return body, nil
+		return body, false, nil
 	}
 	// Not kept for the next frame: an idle connection should not hold on
 	// to the largest frame it ever saw.
-	var b bytes.Buffer
-	if _, err := io.CopyN(&b, f.r, int64(length)); err != nil {
-		return nil, unexpected(err)
+	body, err = readGrowing(f.r, length)
+	return body, true, err
+}
+
+// readGrowing reads a body of length bytes into a buffer that grows only
+// as the bytes arrive, so that a peer that declares a large frame and
+// sends little costs little. The buffer doubles, but along sizes counted
+// down from length (length/2^k, ..., length/2, length), so the last one is
+// exactly length and all of them together come to less than twice it.
+func readGrowing(r io.Reader, length int) ([]byte, error) {
+	size := length
+	for size/2 >= eagerBodySize {
+		size = (size + 1) / 2
 	}
-	return b.Bytes(), nil
+	b := make([]byte, size)
+	n := 0
+	for {
+		m, err := io.ReadFull(r, b[n:])
+		n += m
+		if err != nil {
+			return nil, unexpected(err)
+		}
+		if n == length {
+			return b, nil
+		}
+		size = min(2*size, length)
+		nb := make([]byte, size)
+		copy(nb, b[:n])
+		b = nb
+	}
 }
 
 func unexpected(err error) error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf8"
 )
 
 // fuzzMaxFrame is small so that the fuzzer reaches ErrFrameTooLarge.
@@ -166,6 +167,14 @@ func FuzzDecode(f *testing.F) {
 		`{"jsonrpc":"2.0","id":18446744073709551616,"method":"m"}`,
 		`{"jsonrpc":"2.0","id":-1,"method":"m"}`,
 		`{"jsonrpc":"2.0","id":1e2,"method":"m"}`,
+		`{"jsonrpc":"2.0","id":1.5,"method":"m"}`,
+		`{"jsonrpc":"2.0","id":-0.0e-0,"result":null}`,
+		`{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"m"}`,
+		`{"jsonrpc":"2.0","id":"<&\u2028>","method":"m"}`,
+		"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\",\"method\":\"m\"}",
+		`{"jsonrpc":"2.0","id":true,"method":"m"}`,
+		`{"jsonrpc":"2.0","id":{"a":1},"method":"m"}`,
+		`{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":-1.5e3}}`,
 		`{"jsonrpc":"2.0","method":"m","params":{"deep":[[[[[[[[[[1]]]]]]]]]]}}`,
 		`{"jsonrpc":"2.0","method":"m"} trailing`,
 		`{"jsonrpc":"2.0","method":`,
@@ -238,7 +247,10 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decoding json.Marshal's %s: %v", std, err)
 		}
-		if !reflect.DeepEqual(e.ID, e3.ID) || e.Method != e3.Method || e.Trace() != e3.Trace() ||
+		// encoding/json escapes <, > and & even in what MarshalJSON
+		// returns, so the id is the same by meaning, not by text.
+		if !sameJSON(t, json.RawMessage(e.ID.String()), json.RawMessage(e3.ID.String())) ||
+			e.Method != e3.Method || e.Trace() != e3.Trace() ||
 			!sameJSON(t, e.Params, e3.Params) || !sameJSON(t, e.Result, e3.Result) {
 			t.Fatalf("json.Marshal round trip changed %+v into %+v", e, e3)
 		}
@@ -263,13 +275,22 @@ func checkInvariants(t *testing.T, e *Envelope) {
 		if (e.Result == nil) == (e.Error == nil) {
 			t.Fatalf("response needs exactly one of result and error: %+v", e)
 		}
-		if e.Result != nil && e.ID == nil {
+		if e.Result != nil && e.ID.IsZero() {
 			t.Fatalf("result without id: %+v", e)
 		}
 	} else if e.Result != nil || e.Error != nil {
 		t.Fatalf("request or notification carries a result or error: %+v", e)
 	}
-	if e.ID != nil && !e.ID.IsString && e.ID.Str != "" {
-		t.Fatalf("numeric id with a string part: %+v", *e.ID)
+	if !e.ID.IsZero() {
+		// An id is a string or a number, in valid UTF-8, and reads back
+		// as itself.
+		text := e.ID.String()
+		if c := text[0]; c != '"' && c != '-' && (c < '0' || c > '9') {
+			t.Fatalf("id %s is neither a string nor a number", text)
+		}
+		var again ID
+		if err := json.Unmarshal([]byte(text), &again); err != nil || again != e.ID || !utf8.ValidString(text) {
+			t.Fatalf("id %q reads back as %q, %v", text, again, err)
+		}
 	}
 }

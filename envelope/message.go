@@ -2,21 +2,24 @@ package envelope
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"unicode/utf8"
-
-	"github.com/sourcegraph/jsonrpc2"
 )
 
 // Envelope is one JSON-RPC 2.0 message as read off the wire: a request (ID
 // and Method), a notification (Method, no ID) or a response (ID and Result
 // or Error). It is decoded once; Params and Result stay raw until the code
 // that knows their type decodes them.
+//
+// ID is the zero ID when the message has none or "id": null. A message
+// with a method and a null id is therefore a notification, as
+// sourcegraph/jsonrpc2 and most libraries read it, and is not answered.
 type Envelope struct {
 	JSONRPC string          `json:"jsonrpc"`
-	ID      *jsonrpc2.ID    `json:"id,omitempty"`
+	ID      ID              `json:"id,omitzero"`
 	Method  string          `json:"method,omitempty"`
 	Params  json.RawMessage `json:"params,omitempty"`
 	Meta    *Meta           `json:"meta,omitempty"`
@@ -25,10 +28,10 @@ type Envelope struct {
 }
 
 // IsRequest reports whether e is a request that expects a response.
-func (e *Envelope) IsRequest() bool { return e.Method != "" && e.ID != nil }
+func (e *Envelope) IsRequest() bool { return e.Method != "" && !e.ID.IsZero() }
 
 // IsNotification reports whether e is a notification.
-func (e *Envelope) IsNotification() bool { return e.Method != "" && e.ID == nil }
+func (e *Envelope) IsNotification() bool { return e.Method != "" && e.ID.IsZero() }
 
 // IsResponse reports whether e answers a request.
 func (e *Envelope) IsResponse() bool {
@@ -46,14 +49,22 @@ func (e *Envelope) Trace() string {
 // Decode parses one message body. It rejects what JSON-RPC 2.0 does not
 // allow (a batch, a wrong version, a message that is neither request,
 // notification nor response) with an error wrapping ErrProtocol.
-func Decode(body []byte) (*Envelope, error) {
+func Decode(body []byte) (*Envelope, error) { return decode(body, false) }
+
+// decode is Decode. With own set, body belongs to the message from now
+// on: Params and Result may point into it instead of being copies, which
+// spares a large frame its second copy.
+func decode(body []byte, own bool) (*Envelope, error) {
 	if i := firstNonSpace(body); i >= 0 && body[i] == '[' {
 		return nil, fmt.Errorf("%w: batches are not supported", ErrProtocol)
 	}
-	e, ok := decodeFast(body)
+	e, ok := decodeFast(body, own)
 	if !ok {
 		e = new(Envelope)
 		if err := json.Unmarshal(body, e); err != nil {
+			if errors.Is(err, ErrBadID) {
+				return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+			}
 			return nil, fmt.Errorf("%w: malformed JSON: %v", ErrProtocol, err)
 		}
 	}
@@ -69,7 +80,7 @@ func Decode(body []byte) (*Envelope, error) {
 		if e.Result != nil && e.Error != nil {
 			return nil, fmt.Errorf("%w: response has both result and error", ErrProtocol)
 		}
-		if e.ID == nil && e.Error == nil {
+		if e.ID.IsZero() && e.Error == nil {
 			return nil, fmt.Errorf("%w: response without id", ErrProtocol)
 		}
 	default:
@@ -143,22 +154,18 @@ func (m *msg) value(v any) error {
 	return nil
 }
 
-func (m *msg) id(id jsonrpc2.ID) {
-	if id.IsString {
-		m.quote(id.Str)
-	} else {
-		m.b = strconv.AppendUint(m.b, id.Num, 10)
-	}
-}
+// id appends id exactly as it was read; null for the zero ID.
+func (m *msg) id(id ID) { m.b = id.appendTo(m.b) }
 
 // frame finishes the message and returns the bytes to write.
 func (m *msg) frame() []byte { return putHeader(m.b) }
 
-func (m *msg) request(id *jsonrpc2.ID, method string, params any, trace string) error {
+// request writes a request, or a notification when id is the zero ID.
+func (m *msg) request(id ID, method string, params any, trace string) error {
 	m.str(`{"jsonrpc":"2.0",`)
-	if id != nil {
+	if !id.IsZero() {
 		m.str(`"id":`)
-		m.id(*id)
+		m.id(id)
 		m.str(`,`)
 	}
 	m.str(`"method":`)
@@ -178,13 +185,9 @@ func (m *msg) request(id *jsonrpc2.ID, method string, params any, trace string) 
 	return nil
 }
 
-func (m *msg) result(id *jsonrpc2.ID, result any) error {
+func (m *msg) result(id ID, result any) error {
 	m.str(`{"jsonrpc":"2.0","id":`)
-	if id == nil {
-		m.str("null")
-	} else {
-		m.id(*id)
-	}
+	m.id(id)
 	m.str(`,"result":`)
 	if err := m.value(result); err != nil {
 		return err
@@ -193,13 +196,9 @@ func (m *msg) result(id *jsonrpc2.ID, result any) error {
 	return nil
 }
 
-func (m *msg) error(id *jsonrpc2.ID, e *Error) {
+func (m *msg) error(id ID, e *Error) {
 	m.str(`{"jsonrpc":"2.0","id":`)
-	if id == nil {
-		m.str("null")
-	} else {
-		m.id(*id)
-	}
+	m.id(id)
 	m.str(`,"error":{"code":`)
 	m.b = strconv.AppendInt(m.b, e.Code, 10)
 	m.str(`,"message":`)

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 
-	"github.com/sourcegraph/jsonrpc2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -15,9 +16,15 @@ import (
 	"github.com/plugsock/plugsock/typedesc"
 )
 
-func numID(n uint64) *jsonrpc2.ID { return &jsonrpc2.ID{Num: n} }
+func numID(n uint64) envelope.ID {
+	var id envelope.ID
+	if err := id.UnmarshalJSON(strconv.AppendUint(nil, n, 10)); err != nil {
+		panic(err)
+	}
+	return id
+}
 
-func strID(s string) *jsonrpc2.ID { return &jsonrpc2.ID{Str: s, IsString: true} }
+func strID(s string) envelope.ID { return envelope.StringID(s) }
 
 // kind names which of the three message kinds e is, failing if it is not
 // exactly one of them.
@@ -162,9 +169,9 @@ func TestDecodeProtocolErrors(t *testing.T) {
 		{"number", `42`},
 		{"garbage", `hello`},
 		{"method not a string", `{"jsonrpc":"2.0","method":1}`},
-		{"negative id", `{"jsonrpc":"2.0","id":-1,"method":"a"}`},
-		{"fractional id", `{"jsonrpc":"2.0","id":1.5,"method":"a"}`},
 		{"object id", `{"jsonrpc":"2.0","id":{},"method":"a"}`},
+		{"array id", `{"jsonrpc":"2.0","id":[1],"method":"a"}`},
+		{"boolean id", `{"jsonrpc":"2.0","id":false,"method":"a"}`},
 		{"meta not an object", `{"jsonrpc":"2.0","method":"a","meta":"t"}`},
 		{"error not an object", `{"jsonrpc":"2.0","id":1,"error":"bad"}`},
 	}
@@ -175,6 +182,80 @@ func TestDecodeProtocolErrors(t *testing.T) {
 			assert.ErrorIs(t, err, envelope.ErrProtocol)
 		})
 	}
+}
+
+// TestDecodeIDs: every id JSON-RPC 2.0 allows is read, on either decoding
+// path, and kept exactly as written; the others are refused with an error
+// that says what an id may be.
+func TestDecodeIDs(t *testing.T) {
+	for _, text := range []string{
+		`0`, `7`, `-1`, `-0`, `1.5`, `1e2`, `1E+2`, `-2.5e-3`, `18446744073709551616`,
+		`123456789012345678901234567890`, `"x"`, `""`, `"\u0078"`, `"a\"b\\c\n"`, `"Zürich"`, `"<&>"`,
+	} {
+		for _, body := range []string{
+			`{"jsonrpc":"2.0","id":` + text + `,"method":"m"}`,                     // the fast path
+			`{"jsonrpc":"2.0","method":"m","id":` + text + `,"Params":1}`,          // encoding/json
+			`{"jsonrpc":"2.0","id":` + text + `,"error":{"code":1,"message":"x"}}`, // encoding/json
+			`{"jsonrpc":"2.0","id":` + text + `,"result":null}`,                    // the fast path
+		} {
+			e, err := envelope.Decode([]byte(body))
+			require.NoError(t, err, body)
+			assert.Equal(t, text, e.ID.String(), body)
+			assert.False(t, e.ID.IsZero(), body)
+			b, err := json.Marshal(e.ID)
+			require.NoError(t, err)
+			if !strings.ContainsAny(text, "<&>") { // encoding/json escapes those
+				assert.Equal(t, text, string(b))
+			}
+		}
+	}
+	for text, got := range map[string]string{
+		`true`: "a boolean", `false`: "a boolean", `{}`: "an object", `{"n":1}`: "an object", `[1]`: "an array",
+	} {
+		for _, body := range []string{
+			`{"jsonrpc":"2.0","id":` + text + `,"method":"m"}`,
+			`{"jsonrpc":"2.0","id":` + text + `,"result":1}`,
+		} {
+			_, err := envelope.Decode([]byte(body))
+			require.ErrorIs(t, err, envelope.ErrProtocol, body)
+			require.ErrorIs(t, err, envelope.ErrBadID, body)
+			assert.EqualError(t, err, "protocol violation: invalid request id: an id must be a string, a number or null, got "+got, body)
+		}
+	}
+	// A string id that is not UTF-8 is read as encoding/json reads it.
+	e, err := envelope.Decode([]byte("{\"jsonrpc\":\"2.0\",\"id\":\"a\xffb\",\"method\":\"m\"}"))
+	require.NoError(t, err)
+	assert.Equal(t, envelope.StringID("a\uFFFDb"), e.ID)
+
+	// null is no id: with a method, a notification.
+	e, err = envelope.Decode([]byte(`{"jsonrpc":"2.0","id":null,"method":"m"}`))
+	require.NoError(t, err)
+	assert.True(t, e.IsNotification())
+	assert.Equal(t, envelope.ID{}, e.ID)
+}
+
+func TestIDConstructors(t *testing.T) {
+	assert.Equal(t, "-42", envelope.NumberID(-42).String())
+	assert.Equal(t, `"a\"b"`, envelope.StringID(`a"b`).String())
+	assert.Equal(t, "null", envelope.ID{}.String())
+	assert.True(t, envelope.ID{}.IsZero())
+	assert.False(t, envelope.StringID("").IsZero(), `"" is an id`)
+	assert.NotEqual(t, envelope.NumberID(1), envelope.StringID("1"))
+
+	var id envelope.ID
+	require.NoError(t, json.Unmarshal([]byte(` 12 `), &id))
+	assert.Equal(t, envelope.NumberID(12), id)
+	require.NoError(t, json.Unmarshal([]byte(`null`), &id))
+	assert.True(t, id.IsZero())
+	b, err := json.Marshal(struct {
+		ID envelope.ID `json:"id"`
+	}{})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id":null}`, string(b))
+
+	// Usable as a map key: the ids in flight.
+	m := map[envelope.ID]int{envelope.NumberID(1): 1, envelope.StringID("1"): 2}
+	assert.Equal(t, 2, m[envelope.StringID("1")])
 }
 
 func TestDecodeParams(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/sourcegraph/jsonrpc2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -122,14 +121,14 @@ func frameOf(t *testing.T, m *msg) *Envelope {
 func TestMsgRequest(t *testing.T) {
 	m := newMsg()
 	defer m.free()
-	id := jsonrpc2.ID{Num: 42}
-	require.NoError(t, m.request(&id, "Add", struct {
+	id := NumberID(42)
+	require.NoError(t, m.request(id, "Add", struct {
 		A int    `json:"a"`
 		S string `json:"s"`
 	}{1, "<x>"}, "trace\"1"))
 	e := frameOf(t, m)
 	assert.True(t, e.IsRequest())
-	assert.Equal(t, &id, e.ID)
+	assert.Equal(t, id, e.ID)
 	assert.Equal(t, "Add", e.Method)
 	// HTML is not escaped: the payload is for a program, not a browser.
 	assert.Equal(t, `{"a":1,"s":"<x>"}`, string(e.Params))
@@ -137,10 +136,10 @@ func TestMsgRequest(t *testing.T) {
 
 	m = newMsg()
 	defer m.free()
-	sid := jsonrpc2.ID{Str: "id\n\"x\"", IsString: true}
-	require.NoError(t, m.request(&sid, "m\x01", nil, ""))
+	sid := StringID("id\n\"x\"")
+	require.NoError(t, m.request(sid, "m\x01", nil, ""))
 	e = frameOf(t, m)
-	assert.Equal(t, &sid, e.ID)
+	assert.Equal(t, sid, e.ID)
 	assert.Equal(t, "m\x01", e.Method)
 	assert.Nil(t, e.Params, "nil params are left out")
 	assert.Nil(t, e.Meta, "an empty trace is left out")
@@ -149,7 +148,7 @@ func TestMsgRequest(t *testing.T) {
 func TestMsgNotification(t *testing.T) {
 	m := newMsg()
 	defer m.free()
-	require.NoError(t, m.request(nil, MethodCancel, CancelParams{ID: jsonrpc2.ID{Num: 9}}, ""))
+	require.NoError(t, m.request(ID{}, MethodCancel, CancelParams{ID: NumberID(9)}, ""))
 	e := frameOf(t, m)
 	assert.True(t, e.IsNotification())
 	assert.JSONEq(t, `{"id":9}`, string(e.Params))
@@ -158,28 +157,28 @@ func TestMsgNotification(t *testing.T) {
 func TestMsgRawParams(t *testing.T) {
 	m := newMsg()
 	defer m.free()
-	require.NoError(t, m.request(nil, "m", json.RawMessage(" { \"a\" : [ 1 , 2 ] } "), ""))
+	require.NoError(t, m.request(ID{}, "m", json.RawMessage(" { \"a\" : [ 1 , 2 ] } "), ""))
 	assert.Equal(t, `{"a":[1,2]}`, string(frameOf(t, m).Params))
 
 	// A malformed RawMessage must be refused here: sent as is it would
 	// make the peer drop the whole connection.
 	m2 := newMsg()
 	defer m2.free()
-	assert.Error(t, m2.request(nil, "m", json.RawMessage(`{"a":`), ""))
+	assert.Error(t, m2.request(ID{}, "m", json.RawMessage(`{"a":`), ""))
 }
 
 func TestMsgResult(t *testing.T) {
 	m := newMsg()
 	defer m.free()
-	id := jsonrpc2.ID{Num: 3}
-	require.NoError(t, m.result(&id, map[string]int{"x": 1}))
+	id := NumberID(3)
+	require.NoError(t, m.result(id, map[string]int{"x": 1}))
 	e := frameOf(t, m)
 	assert.True(t, e.IsResponse())
 	assert.Equal(t, `{"x":1}`, string(e.Result))
 
 	m = newMsg()
 	defer m.free()
-	require.NoError(t, m.result(&id, nil))
+	require.NoError(t, m.result(id, nil))
 	e = frameOf(t, m)
 	assert.Equal(t, "null", string(e.Result))
 	assert.True(t, e.IsResponse())
@@ -187,16 +186,16 @@ func TestMsgResult(t *testing.T) {
 	m = newMsg()
 	defer m.free()
 	before := len(m.b)
-	err := m.result(&id, make(chan int))
+	err := m.result(id, make(chan int))
 	require.Error(t, err)
 	assert.NotContains(t, string(m.b[before:]), "chan", "a failed value leaves nothing of itself behind")
 }
 
 func TestMsgError(t *testing.T) {
-	id := jsonrpc2.ID{Num: 8}
+	id := NumberID(8)
 	m := newMsg()
 	defer m.free()
-	m.error(&id, &Error{Code: CodeMethodError, Message: "bad \"thing\"\n\xff", Data: json.RawMessage(`{"d":1}`)})
+	m.error(id, &Error{Code: CodeMethodError, Message: "bad \"thing\"\n\xff", Data: json.RawMessage(`{"d":1}`)})
 	e := frameOf(t, m)
 	require.NotNil(t, e.Error)
 	assert.EqualValues(t, CodeMethodError, e.Error.Code)
@@ -206,9 +205,9 @@ func TestMsgError(t *testing.T) {
 	// Invalid data is dropped rather than corrupting the frame.
 	m = newMsg()
 	defer m.free()
-	m.error(nil, &Error{Code: CodeParseError, Message: "x", Data: json.RawMessage(`{oops`)})
+	m.error(ID{}, &Error{Code: CodeParseError, Message: "x", Data: json.RawMessage(`{oops`)})
 	e = frameOf(t, m)
-	assert.Nil(t, e.ID)
+	assert.True(t, e.ID.IsZero())
 	assert.Nil(t, e.Error.Data)
 }
 

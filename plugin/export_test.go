@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/plugsock/plugsock/envelope"
@@ -16,6 +17,7 @@ type RunOptions struct {
 	Stdout   io.Writer
 	Log      *slog.Logger
 	Lifeline func(gone func()) (stop func())
+	Dial     func(ctx context.Context, network, address string) (net.Conn, error)
 	// Backoff between connection attempts; small in tests.
 	MinDelay, MaxDelay, ResetAfter time.Duration
 	OnSession                      func(name string)
@@ -29,6 +31,7 @@ func RunWith(ctx context.Context, v any, info *envelope.PluginInfo, o RunOptions
 		stdout:     o.Stdout,
 		log:        o.Log,
 		lifeline:   o.Lifeline,
+		dial:       o.Dial,
 		minDelay:   o.MinDelay,
 		maxDelay:   o.MaxDelay,
 		resetAfter: o.ResetAfter,

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/sourcegraph/jsonrpc2"
 
 	"github.com/plugsock/plugsock/envelope"
 )
@@ -118,7 +117,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		log:     log.With("plugin", hs.Name),
 		ctx:     ctx,
 		cancel:  cancel,
-		calls:   make(map[jsonrpc2.ID]call),
+		calls:   make(map[envelope.ID]call),
 		stopped: make(chan struct{}),
 		ready:   make(chan struct{}),
 		max:     p.maxInFlight(),
@@ -240,7 +239,7 @@ func (p *Plugin) Close() error {
 		return nil
 	}
 	_ = s.conn.Notify(envelope.MethodShutdown, nil)
-	s.startStop(nil)
+	s.startStop(envelope.ID{})
 	return nil
 }
 
@@ -294,7 +293,7 @@ type session struct {
 	max int // calls at once; zero: no limit
 
 	mu        sync.Mutex
-	calls     map[jsonrpc2.ID]call // the calls in flight, by request id
+	calls     map[envelope.ID]call // the calls in flight, by request id
 	stopping  bool
 	graceful  bool
 	connected bool // the handshake has been answered and Close has not cut it short
@@ -314,6 +313,8 @@ type call struct {
 func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 	switch m.Method {
 	case envelope.MethodCancel:
+		// Ids are compared as written: the host names the call exactly as
+		// it sent it.
 		var p envelope.CancelParams
 		if envelope.DecodeParams(m, &p) == nil {
 			s.mu.Lock()
@@ -322,6 +323,10 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 			if ok {
 				cl.cancel()
 			}
+		}
+		if m.IsRequest() {
+			// Meant as a notification; every request gets an answer.
+			_ = c.Reply(m.ID, nil)
 		}
 		return
 	case envelope.MethodPing:
@@ -350,7 +355,7 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeShuttingDown, "plugin is shutting down"))
 		return
 	}
-	if _, dup := s.calls[*m.ID]; dup {
+	if _, dup := s.calls[m.ID]; dup {
 		// Running it would make two answers with one id, and $/cancelRequest
 		// ambiguous.
 		s.mu.Unlock()
@@ -363,7 +368,7 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 		return
 	}
 	ctx, cancel := s.callContext()
-	s.calls[*m.ID] = call{ctx, cancel}
+	s.calls[m.ID] = call{ctx, cancel}
 	s.inflight.Add(1)
 	s.mu.Unlock()
 	j := job{ctx, cancel, m}
@@ -449,8 +454,8 @@ func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string
 // its context.
 func (s *session) forget(j job) {
 	s.mu.Lock()
-	if cl, ok := s.calls[*j.m.ID]; ok && cl.ctx == j.ctx {
-		delete(s.calls, *j.m.ID)
+	if cl, ok := s.calls[j.m.ID]; ok && cl.ctx == j.ctx {
+		delete(s.calls, j.m.ID)
 	}
 	s.mu.Unlock()
 	j.cancel()
@@ -459,7 +464,7 @@ func (s *session) forget(j job) {
 // startStop runs stop(id) on a goroutine of its own, so that neither the
 // read loop nor a method calling Close waits for the calls in flight;
 // Start waits for it before it returns.
-func (s *session) startStop(id *jsonrpc2.ID) {
+func (s *session) startStop(id envelope.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -483,7 +488,7 @@ func (s *session) waitStops() {
 // stop refuses new calls, lets those in flight answer, flushes what is
 // queued in the async hook, answers the $/shutdown request with id (when
 // there is one) and closes the connection.
-func (s *session) stop(id *jsonrpc2.ID) {
+func (s *session) stop(id envelope.ID) {
 	s.mu.Lock()
 	s.stopping = true
 	s.mu.Unlock()
@@ -493,7 +498,7 @@ func (s *session) stop(id *jsonrpc2.ID) {
 	s.mu.Lock()
 	s.graceful = true
 	s.mu.Unlock()
-	if id != nil {
+	if !id.IsZero() {
 		_ = s.conn.Reply(id, nil)
 	}
 	s.conn.Close()

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/plugsock/plugsock/envelope"
@@ -26,9 +27,11 @@ import (
 //	}
 //
 // It reads from the environment where to connect (envelope.EnvAddr:
-// "host:port" or "unix:/path"), the token to present (envelope.EnvToken)
-// and the launch id a host that started the process gave it
-// (envelope.EnvLaunch); socket.Socket.Launch sets all three. It dials,
+// "host:port" or "unix:/path"; envelope.DefaultAddr, 127.0.0.1:7700,
+// where plugsock serve listens, when it is unset or empty), the token to
+// present (envelope.EnvToken) and the launch id a host that started the
+// process gave it (envelope.EnvLaunch); socket.Socket.Launch sets all
+// three. It dials,
 // retrying with backoff until the host is there, and serves v as
 // [Plugin.Start] does.
 //
@@ -83,6 +86,8 @@ type runner struct {
 	stdout   io.Writer
 	log      *slog.Logger
 	lifeline func(gone func()) (stop func())
+	// dial connects; a net.Dialer's when nil.
+	dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// Zero means the defaults above.
 	minDelay, maxDelay, resetAfter time.Duration
 	// onSession, when set, is called with the name each session was
@@ -100,7 +105,11 @@ func (r *runner) run(ctx context.Context, v any, info *envelope.PluginInfo) erro
 	if _, err := methods(v); err != nil {
 		return err
 	}
-	network, addr, err := envelope.ParseAddr(r.getenv(envelope.EnvAddr))
+	where := r.getenv(envelope.EnvAddr)
+	if strings.TrimSpace(where) == "" {
+		where = envelope.DefaultAddr
+	}
+	network, addr, err := envelope.ParseAddr(where)
 	if err != nil {
 		return fmt.Errorf("plugsock: %s: %w", envelope.EnvAddr, err)
 	}
@@ -131,10 +140,14 @@ func (r *runner) run(ctx context.Context, v any, info *envelope.PluginInfo) erro
 
 	p := &Plugin{Logger: log, Token: r.getenv(envelope.EnvToken), Launch: r.getenv(envelope.EnvLaunch)}
 	asked := info.Name
-	dialer := net.Dialer{Timeout: runDialWait}
+	dial := r.dial
+	if dial == nil {
+		dialer := net.Dialer{Timeout: runDialWait}
+		dial = dialer.DialContext
+	}
 	failures := 0
 	for {
-		conn, err := dialer.DialContext(ctx, network, addr)
+		conn, err := dial(ctx, network, addr)
 		if ctx.Err() != nil {
 			if conn != nil {
 				_ = conn.Close()

@@ -299,11 +299,6 @@ func TestRunPermanentRefusals(t *testing.T) {
 			Env: map[string]string{envelope.EnvAddr: "127.0.0.1:1"}, Log: quiet})
 		assert.ErrorIs(t, err, plugin.ErrNoMethods)
 	})
-	t.Run("no address", func(t *testing.T) {
-		err := plugin.RunWith(t.Context(), &runee{}, nil, plugin.RunOptions{Log: quiet})
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), envelope.EnvAddr)
-	})
 	t.Run("bad address", func(t *testing.T) {
 		err := plugin.RunWith(t.Context(), &runee{}, nil, plugin.RunOptions{
 			Env: map[string]string{envelope.EnvAddr: "no-port-here"}, Log: quiet})

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sourcegraph/jsonrpc2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -29,16 +28,16 @@ func sentFrame(t testing.TB, r *run, method string) *envelope.Envelope {
 
 // answerOrder reads the plugin's frames until the answer to last and
 // returns the ids of the answers in the order they came.
-func answerOrder(t testing.TB, r *run, last jsonrpc2.ID) []jsonrpc2.ID {
+func answerOrder(t testing.TB, r *run, last envelope.ID) []envelope.ID {
 	t.Helper()
-	var ids []jsonrpc2.ID
+	var ids []envelope.ID
 	for {
 		m := recv(t, r.host.wire, "answers")
 		if !m.IsResponse() {
 			continue
 		}
-		ids = append(ids, *m.ID)
-		if *m.ID == last {
+		ids = append(ids, m.ID)
+		if m.ID == last {
 			return ids
 		}
 	}
@@ -66,11 +65,11 @@ func TestShutdownFinishesCallsInFlight(t *testing.T) {
 
 	blocked := callBlock(r, ctx, 7)
 	assert.Equal(t, "Block 7", recv(t, c.started, "Block to start"))
-	blockID := *sentFrame(t, r, "Block").ID
+	blockID := sentFrame(t, r, "Block").ID
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- r.host.call(ctx, envelope.MethodShutdown, nil, nil) }()
-	stopID := *sentFrame(t, r, envelope.MethodShutdown).ID
+	stopID := sentFrame(t, r, envelope.MethodShutdown).ID
 
 	err := r.host.call(ctx, "Add", pair{A: 1, B: 2}, nil)
 	e := rpcError(t, err)
@@ -94,7 +93,7 @@ func TestShutdownFinishesCallsInFlight(t *testing.T) {
 	assert.Less(t, indexOf(order, blockID), indexOf(order, stopID), "the in-flight answer comes before the shutdown's")
 }
 
-func indexOf(ids []jsonrpc2.ID, id jsonrpc2.ID) int {
+func indexOf(ids []envelope.ID, id envelope.ID) int {
 	for i, x := range ids {
 		if x == id {
 			return i

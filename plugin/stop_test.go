@@ -138,8 +138,7 @@ func TestDuplicateRequestID(t *testing.T) {
 
 	dup := h.read()
 	require.True(t, dup.IsResponse())
-	require.NotNil(t, dup.ID)
-	assert.Equal(t, uint64(7), dup.ID.Num)
+	assert.Equal(t, envelope.NumberID(7), dup.ID)
 	require.NotNil(t, dup.Error, "the duplicate is refused")
 	assert.EqualValues(t, envelope.CodeInvalidRequest, dup.Error.Code)
 	assert.Contains(t, dup.Error.Message, "7")
@@ -147,8 +146,7 @@ func TestDuplicateRequestID(t *testing.T) {
 
 	close(shop.release)
 	first := h.read()
-	require.NotNil(t, first.ID)
-	assert.Equal(t, uint64(7), first.ID.Num)
+	assert.Equal(t, envelope.NumberID(7), first.ID)
 	require.Nil(t, first.Error)
 	assert.JSONEq(t, `"released"`, string(first.Result))
 	assert.Len(t, shop.entered, 0, "the duplicate never ran")
@@ -156,8 +154,7 @@ func TestDuplicateRequestID(t *testing.T) {
 	// Answered, the id may be used again.
 	h.write(map[string]any{"jsonrpc": "2.0", "id": 7, "method": "Total", "params": Order{Items: []Item{{2}}}})
 	again := h.read()
-	require.NotNil(t, again.ID)
-	assert.Equal(t, uint64(7), again.ID.Num)
+	assert.Equal(t, envelope.NumberID(7), again.ID)
 	require.Nil(t, again.Error)
 	assert.JSONEq(t, `2`, string(again.Result))
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +28,9 @@ const (
 	DefaultCheckCallTimeout = 5 * time.Second
 	checkHandshakeTimeout   = 10 * time.Second
 	outputLines             = 40
+	// checkTrace is the trace id of the battery's calls: like the host,
+	// it sends one with every call, and none with its pings.
+	checkTrace = "plugsock-check"
 )
 
 // Status is the outcome of one check.
@@ -37,6 +41,10 @@ const (
 	Pass Status = iota
 	Fail
 	Skip // the plugin offers nothing to check this with
+	// Warn is a finding outside the conformance battery: something the
+	// host never does, which some hosts or proxies might. It does not
+	// count against Passed.
+	Warn
 )
 
 func (s Status) String() string {
@@ -47,6 +55,8 @@ func (s Status) String() string {
 		return "FAIL"
 	case Skip:
 		return "SKIP"
+	case Warn:
+		return "WARN"
 	}
 	return fmt.Sprintf("Status(%d)", int(s))
 }
@@ -72,7 +82,7 @@ type Report struct {
 	Output []string
 }
 
-// Passed reports whether no check failed.
+// Passed reports whether no check failed; warnings do not count.
 func (r Report) Passed() bool { return len(r.Failures()) == 0 }
 
 // Failures returns the failed checks.
@@ -125,8 +135,12 @@ func SkipFunctions(names ...string) CheckOption {
 // which may be written in any language: it listens on a loopback TCP
 // port, starts cmd with envelope.EnvAddr and envelope.EnvLaunch set, plays
 // the host's part of docs/protocol.md over raw frames, and checks what
-// the plugin does. It writes one line per check to w (PASS, FAIL or SKIP,
-// the check, and why) and a summary, and returns the Report. The error is
+// the plugin does. What the battery sends is what a host built on package
+// socket sends, byte for byte (the same encoder writes it): one
+// Content-Length header line per frame, and the same members in the same
+// order, so a plugin whose reader handles exactly that passes. It writes
+// one line per check to w (PASS, FAIL, SKIP or WARN, the check, and why)
+// and a summary, and returns the Report. The error is
 // for what kept the battery from running at all, such as a command that
 // cannot be started; a plugin that misbehaves is a failed check.
 //
@@ -135,7 +149,8 @@ func SkipFunctions(names ...string) CheckOption {
 //   - handshake: the first message is a $/handshake request with a valid
 //     name, a version string and a functions object.
 //   - functions: every description follows the grammar of section 6.
-//   - ping: $/ping, sent with an extra header line, is answered null.
+//   - ping: $/ping, sent as the host's heartbeat sends it, is answered
+//     null.
 //   - unknown method: a call to a function the plugin does not have is
 //     answered -32601.
 //   - bad params F: for every function F whose input description rules out
@@ -162,6 +177,15 @@ func SkipFunctions(names ...string) CheckOption {
 //     and every body was a JSON-RPC 2.0 message.
 //   - async: every $/async the plugin sent was a notification (skipped
 //     when it sent none).
+//   - extra headers, outside the battery: a ping framed with a
+//     Content-Type header line after Content-Length, as LSP clients frame
+//     their messages, and then one with it before Content-Length, are
+//     answered. The host never sends either, so a plugin that does not
+//     answer gets a WARN, not a FAIL, and still passes. A plugin that
+//     misreads such a frame may hang or leave, so this check runs on a
+//     second start of cmd (same path, arguments, directory and
+//     environment), after the first has been stopped, and only when the
+//     first handshake passed.
 //
 // Calls are sent one at a time, so a single-threaded plugin passes. A
 // function that blocks until something happens fails "call F" after the
@@ -181,12 +205,73 @@ func Check(ctx context.Context, cmd *exec.Cmd, w io.Writer, opts ...CheckOption)
 	if cmd.Err != nil {
 		return Report{}, fmt.Errorf("plugintest: Check: %w", cmd.Err)
 	}
+	// The extra headers check starts the command again, as it was given.
+	again := respawn(cmd)
+	out := &tail{max: outputLines}
+	if cmd.Stdout == nil {
+		cmd.Stdout = out.stream("stdout")
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = out.stream("stderr")
+	}
+	r, err := start(cmd)
+	if err != nil {
+		return Report{}, err
+	}
+	defer r.end()
+	c := &checker{cfg: cfg, w: w, p: r.p, launch: r.launch}
+	c.run(ctx, r.l)
+	r.end()
+	c.report.Output = out.lines()
+	if c.report.Plugin == nil {
+		c.add("extra headers", Skip, "no handshake")
+	} else {
+		c.extraHeaders(ctx, again())
+	}
+
+	var passed, failed, skipped, warned int
+	for _, r := range c.report.Results {
+		switch r.Status {
+		case Pass:
+			passed++
+		case Fail:
+			failed++
+		case Skip:
+			skipped++
+		case Warn:
+			warned++
+		}
+	}
+	summary := fmt.Sprintf("%d passed, %d failed, %d skipped", passed, failed, skipped)
+	if warned > 0 {
+		summary += ", " + count(warned, "warning")
+	}
+	fmt.Fprintln(w, summary)
+	if failed > 0 && len(c.report.Output) > 0 {
+		fmt.Fprintf(w, "last lines the plugin wrote:\n")
+		for _, line := range c.report.Output {
+			fmt.Fprintf(w, "  %s\n", line)
+		}
+	}
+	return c.report, nil
+}
+
+// run is one start of the plugin: its process and the listener it was
+// told to dial.
+type run struct {
+	l      net.Listener
+	p      *proc.Process
+	launch string
+}
+
+// start starts cmd with a listener of its own, telling it where that is
+// and its launch id in the environment, instead of any PLUGSOCK_ variable
+// cmd had.
+func start(cmd *exec.Cmd) (*run, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return Report{}, fmt.Errorf("plugintest: Check: %w", err)
+		return nil, fmt.Errorf("plugintest: Check: %w", err)
 	}
-	defer l.Close()
-
 	env := cmd.Env
 	if env == nil {
 		env = os.Environ()
@@ -199,46 +284,44 @@ func Check(ctx context.Context, cmd *exec.Cmd, w io.Writer, opts ...CheckOption)
 	}
 	launch := uuid.NewString()
 	cmd.Env = append(clean, envelope.EnvAddr+"="+l.Addr().String(), envelope.EnvLaunch+"="+launch)
-	out := &tail{max: outputLines}
-	if cmd.Stdout == nil {
-		cmd.Stdout = out.stream("stdout")
-	}
-	if cmd.Stderr == nil {
-		cmd.Stderr = out.stream("stderr")
-	}
 	p, err := proc.Start(cmd)
 	if err != nil {
-		return Report{}, fmt.Errorf("plugintest: Check: starting %s: %w", cmd.Path, err)
+		_ = l.Close()
+		return nil, fmt.Errorf("plugintest: Check: starting %s: %w", cmd.Path, err)
 	}
-	c := &checker{cfg: cfg, w: w, p: p, launch: launch}
-	defer func() {
-		p.Kill()
-		<-p.Exited()
-	}()
-	c.run(ctx, l)
-	p.Kill()
-	<-p.Exited()
-	c.report.Output = out.lines()
+	return &run{l: l, p: p, launch: launch}, nil
+}
 
-	var passed, failed, skipped int
-	for _, r := range c.report.Results {
-		switch r.Status {
-		case Pass:
-			passed++
-		case Fail:
-			failed++
-		case Skip:
-			skipped++
-		}
+// end kills the process, reaps it and closes the listener; again is fine.
+func (r *run) end() {
+	r.p.Kill()
+	<-r.p.Exited()
+	_ = r.l.Close()
+}
+
+// respawn returns a function that makes a new command like cmd as the
+// caller gave it, before Check or proc.Start changed anything: same path,
+// arguments, directory, environment and process attributes, and the
+// caller's standard output and error if it set them (otherwise they are
+// discarded). Standard input is left for the lifeline.
+func respawn(cmd *exec.Cmd) func() *exec.Cmd {
+	path, args, dir := cmd.Path, slices.Clone(cmd.Args), cmd.Dir
+	env := slices.Clone(cmd.Env)
+	stdout, stderr := cmd.Stdout, cmd.Stderr
+	var attr *syscall.SysProcAttr
+	if cmd.SysProcAttr != nil {
+		a := *cmd.SysProcAttr
+		attr = &a
 	}
-	fmt.Fprintf(w, "%d passed, %d failed, %d skipped\n", passed, failed, skipped)
-	if failed > 0 && len(c.report.Output) > 0 {
-		fmt.Fprintf(w, "last lines the plugin wrote:\n")
-		for _, line := range c.report.Output {
-			fmt.Fprintf(w, "  %s\n", line)
+	return func() *exec.Cmd {
+		c := &exec.Cmd{Path: path, Args: slices.Clone(args), Dir: dir, Env: slices.Clone(env),
+			Stdout: stdout, Stderr: stderr}
+		if attr != nil {
+			a := *attr
+			c.SysProcAttr = &a
 		}
+		return c
 	}
-	return c.report, nil
 }
 
 type checker struct {
@@ -263,7 +346,7 @@ func (c *checker) add(name string, st Status, format string, args ...any) {
 }
 
 func (c *checker) run(ctx context.Context, l net.Listener) {
-	nc, err := c.accept(ctx, l)
+	nc, err := accept(ctx, l, c.p)
 	if err != nil {
 		c.add("handshake", Fail, "%v", err)
 		c.skipRest("no connection")
@@ -322,8 +405,8 @@ func (c *checker) connectionLost() bool {
 }
 
 // accept waits for the plugin to connect: within the handshake deadline,
-// while the process lives and ctx lasts.
-func (c *checker) accept(ctx context.Context, l net.Listener) (net.Conn, error) {
+// while the process p lives and ctx lasts.
+func accept(ctx context.Context, l net.Listener, p *proc.Process) (net.Conn, error) {
 	type result struct {
 		nc  net.Conn
 		err error
@@ -339,8 +422,8 @@ func (c *checker) accept(ctx context.Context, l net.Listener) (net.Conn, error) 
 	select {
 	case r := <-got:
 		return r.nc, r.err
-	case <-c.p.Exited():
-		err = fmt.Errorf("the process exited before connecting: %s", status(c.p.Err()))
+	case <-p.Exited():
+		err = fmt.Errorf("the process exited before connecting: %s", status(p.Err()))
 	case <-t.C:
 		err = fmt.Errorf("no connection within %v", checkHandshakeTimeout)
 	case <-ctx.Done():
@@ -439,8 +522,7 @@ func (c *checker) handshake() bool {
 }
 
 func (c *checker) ping() {
-	a, ok, err := c.wire.call(envelope.MethodPing, nil, c.cfg.callTimeout,
-		"Content-Type: application/vscode-jsonrpc; charset=utf-8")
+	a, ok, err := c.wire.call(envelope.MethodPing, nil, "", c.cfg.callTimeout)
 	switch {
 	case err != nil:
 		c.add("ping", Fail, "could not send: %v", err)
@@ -451,7 +533,7 @@ func (c *checker) ping() {
 	case string(bytes.TrimSpace(a.m.Result)) != "null":
 		c.add("ping", Fail, "answered %s; want result null", clip(a.m.Result))
 	default:
-		c.add("ping", Pass, "answered null (the request carried an extra header line, ignored)")
+		c.add("ping", Pass, "answered null")
 	}
 }
 
@@ -460,7 +542,7 @@ func (c *checker) unknownMethod() {
 	for c.has(method) {
 		method += "X"
 	}
-	a, ok, err := c.wire.call(method, json.RawMessage(`{}`), c.cfg.callTimeout)
+	a, ok, err := c.wire.call(method, json.RawMessage(`{}`), checkTrace, c.cfg.callTimeout)
 	want := fmt.Sprintf("want error %d (method not found)", envelope.CodeMethodNotFound)
 	switch {
 	case err != nil:
@@ -499,7 +581,7 @@ func (c *checker) badParams() {
 		tested++
 		check := "bad params " + fn
 		want := fmt.Sprintf("want error %d (invalid params)", envelope.CodeInvalidParams)
-		a, ok, err := c.wire.call(fn, params, c.cfg.callTimeout)
+		a, ok, err := c.wire.call(fn, params, checkTrace, c.cfg.callTimeout)
 		switch {
 		case err != nil:
 			c.add(check, Fail, "could not send: %v", err)
@@ -571,7 +653,7 @@ func (c *checker) calls() {
 	for _, fn := range c.names {
 		check := "call " + fn
 		params := c.params(fn)
-		r := c.wire.newRequest(fn, params, "plugsock-check")
+		r := c.wire.newRequest(fn, params, checkTrace)
 		start := time.Now()
 		if err := c.wire.send(r); err != nil {
 			c.add(check, Fail, "could not send: %v", err)
@@ -582,7 +664,7 @@ func (c *checker) calls() {
 		if !ok {
 			c.wire.forget(r)
 			if !c.wire.isClosed() {
-				_ = c.wire.write(map[string]any{"jsonrpc": "2.0", "method": envelope.MethodCancel, "params": map[string]any{"id": r.id}})
+				_ = c.wire.cancel(r.id)
 				c.add(check, Fail, "no answer within %v to params %s (leave out functions that wait on purpose with -skip)", c.cfg.callTimeout, orNone(params))
 			} else {
 				c.add(check, Fail, "the connection ended during the call with params %s", orNone(params))
@@ -621,16 +703,16 @@ func (c *checker) cancel() {
 	r := c.wire.newRequest(fn, c.params(fn), "plugsock-check-cancel")
 	err := c.wire.send(r)
 	if err == nil {
-		err = c.wire.write(map[string]any{"jsonrpc": "2.0", "method": envelope.MethodCancel, "params": map[string]any{"id": r.id}})
+		err = c.wire.cancel(r.id)
 	}
 	if err == nil {
-		err = c.wire.write(map[string]any{"jsonrpc": "2.0", "method": envelope.MethodCancel, "params": map[string]any{"id": 987654321}})
+		err = c.wire.cancel(envelope.NumberID(987654321))
 	}
 	if err != nil {
 		c.add("cancel", Fail, "could not send: %v", err)
 		return
 	}
-	a, ok, err := c.wire.call(envelope.MethodPing, nil, c.cfg.callTimeout)
+	a, ok, err := c.wire.call(envelope.MethodPing, nil, "", c.cfg.callTimeout)
 	if err != nil || !ok || a.err != nil {
 		c.add("cancel", Fail, "after a call to %s and $/cancelRequest for it (and for an id never sent), a ping got no answer", fn)
 		return
@@ -732,7 +814,7 @@ func (c *checker) inFlight(fn string, before, sd *request, sdAnswered bool) {
 		c.add(name, Fail, "a call to %s sent before $/shutdown: %s", fn, how)
 		return
 	}
-	if sdAnswered && c.wire.answeredAfter(before.id, sd.id) {
+	if sdAnswered && c.wire.answeredAfter(before.id.String(), sd.id.String()) {
 		c.add(name, Fail, "the call to %s sent before $/shutdown was answered after it; a host has stopped listening by then", fn)
 		return
 	}
@@ -774,16 +856,17 @@ func (c *checker) framingAndAsync() {
 	}
 }
 
-// answeredAfter reports whether the answer to a came after the answer to b.
-func (w *wire) answeredAfter(a, b json.RawMessage) bool {
+// answeredAfter reports whether the answer to the request with id a came
+// after the answer to b.
+func (w *wire) answeredAfter(a, b string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ia, ib := -1, -1
 	for i, id := range w.order {
 		switch id {
-		case string(a):
+		case a:
 			ia = i
-		case string(b):
+		case b:
 			ib = i
 		}
 	}

@@ -57,6 +57,7 @@ func TestCheckPassesTheGoPlugin(t *testing.T) {
 	assert.Contains(t, res["call Explode"].Detail, "-32603 (internal error)", "a panic")
 	assert.Contains(t, res["shutdown refuses calls"].Detail, "refused with -32003")
 	assert.Contains(t, res["async"].Detail, "1 $/async notification")
+	assert.Equal(t, plugintest.Pass, res["extra headers"].Status, "envelope's reader ignores other header lines: %s", res["extra headers"].Detail)
 }
 
 func TestCheckPassesThePythonPlugin(t *testing.T) {
@@ -99,7 +100,8 @@ func TestCheckFailsTheBrokenPlugin(t *testing.T) {
 		assert.Contains(t, out.String(), "FAIL  "+name, "the report names the failed check")
 	}
 	assert.Len(t, report.Failures(), 7)
-	assert.Contains(t, out.String(), "4 passed, 7 failed, 2 skipped")
+	assert.Equal(t, plugintest.Pass, res["extra headers"].Status)
+	assert.Contains(t, out.String(), "5 passed, 7 failed, 2 skipped\n")
 	assert.Contains(t, out.String(), "last lines the plugin wrote:\n  stderr: broken: connected, and about to misbehave\n")
 }
 
@@ -113,6 +115,7 @@ func TestCheckAPluginThatNeverConnects(t *testing.T) {
 	assert.Equal(t, plugintest.Fail, res["handshake"].Status)
 	assert.Equal(t, "the process exited before connecting: exit status 3", res["handshake"].Detail)
 	assert.Equal(t, plugintest.Skip, res["ping"].Status)
+	assert.Equal(t, plugintest.Skip, res["extra headers"].Status, "the plugin is not started again")
 	assert.Contains(t, out.String(), "stderr: cannot start")
 }
 

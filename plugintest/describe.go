@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode"
 
+	"github.com/plugsock/plugsock/internal/names"
 	"github.com/plugsock/plugsock/typedesc"
 )
 
@@ -53,9 +53,14 @@ func innermost(typ string) (string, bool) {
 	}
 }
 
-// entityProblems lists what is wrong with a description.
+// entityProblems lists what is wrong with a description. It goes no
+// deeper than typedesc.MaxDepth, which parseFunctions has checked.
 func entityProblems(e *typedesc.Entity, path string) []string {
-	if e == nil {
+	return entityProblemsAt(e, path, 0)
+}
+
+func entityProblemsAt(e *typedesc.Entity, path string, depth int) []string {
+	if e == nil || depth > typedesc.MaxDepth {
 		return nil
 	}
 	var ps []string
@@ -79,7 +84,7 @@ func entityProblems(e *typedesc.Entity, path string) []string {
 			ps = append(ps, fmt.Sprintf("%s: field %q appears twice", path, f.Name))
 		}
 		seen[f.Name] = true
-		ps = append(ps, entityProblems(f, fp)...)
+		ps = append(ps, entityProblemsAt(f, fp, depth+1)...)
 	}
 	return ps
 }
@@ -109,6 +114,17 @@ func parseFunctions(raw json.RawMessage) (map[string]function, []string) {
 		case f.Name != nil && *f.Name != name:
 			ps = append(ps, fmt.Sprintf("%s: its name member says %q", name, *f.Name))
 		}
+		// A description past the depth limit is one the host refuses; the
+		// battery reports it and treats the side as undescribed, so that
+		// no walk below goes deeper than the limit.
+		if err := f.Input.Check(); err != nil {
+			ps = append(ps, fmt.Sprintf("%s.input: %v", name, err))
+			f.Input = nil
+		}
+		if err := f.Output.Check(); err != nil {
+			ps = append(ps, fmt.Sprintf("%s.output: %v", name, err))
+			f.Output = nil
+		}
 		ps = append(ps, entityProblems(f.Input, name+".input")...)
 		ps = append(ps, entityProblems(f.Output, name+".output")...)
 		fns[name] = f
@@ -125,16 +141,20 @@ func sample(e *typedesc.Entity) any {
 	if e == nil {
 		return nil
 	}
-	return sampleOf(e.Type, e.Fields)
+	return sampleOf(e.Type, e.Fields, 0)
 }
 
-func sampleOf(typ string, fields []typedesc.Entity) any {
+// sampleOf recurses once per struct level, and stops past
+// typedesc.MaxDepth with null.
+func sampleOf(typ string, fields []typedesc.Entity, depth int) any {
 	switch {
+	case depth > typedesc.MaxDepth:
+		return nil
 	case typ == "struct":
 		obj := make(map[string]any)
 		for _, f := range fields {
 			if f.Mandatory {
-				obj[f.Name] = sampleOf(f.Type, f.Fields)
+				obj[f.Name] = sampleOf(f.Type, f.Fields, depth+1)
 			}
 		}
 		return obj
@@ -171,17 +191,11 @@ func contradiction(e *typedesc.Entity) json.RawMessage {
 	return nil
 }
 
-// nameProblem says what breaks the protocol's name rules, or "".
+// nameProblem says what breaks the protocol's name rules, or "". The rule
+// is the host's own (internal/names), so the battery cannot drift from it.
 func nameProblem(name string) string {
-	switch {
-	case name == "":
-		return "the name is empty"
-	case len(name) > 128:
-		return fmt.Sprintf("the name is %d bytes long; at most 128 allowed", len(name))
-	case strings.ContainsAny(name, "@/"):
-		return fmt.Sprintf("the name %q contains '@' or '/'", name)
-	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0:
-		return fmt.Sprintf("the name %q contains white space or unprintable characters", name)
+	if err := names.Check(name); err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -7,17 +7,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/plugsock/plugsock/envelope"
 )
 
-// The battery speaks the protocol from raw frames rather than through
+// The battery reads the protocol from raw frames rather than through
 // envelope.Conn, which is lenient where a host may be, so that it can see
-// and report what a plugin actually sends.
+// and report what a plugin actually sends. What it writes, though, is
+// written by envelope's own code, as the host writes it: requests with
+// envelope.AppendRequest (Conn.Call's encoding, with ids the battery
+// picks), answers and notifications through an envelope.Conn that is
+// never started and only writes (Conn.Reply, ReplyError, Notify). Each
+// frame has a Content-Length header line and nothing else, with no member
+// the host would not send, so a plugin whose reader is as strict as the
+// host allows it to be passes; only the extra headers check (check.go)
+// sends more.
 
 // maxCheckFrame bounds a frame the battery accepts, as a host's default.
 const maxCheckFrame = 4 << 20
@@ -57,6 +68,7 @@ type wire struct {
 	nc  net.Conn
 	br  *bufio.Reader
 	wmu sync.Mutex
+	out *envelope.Conn // writes answers and notifications; never started
 
 	mu       sync.Mutex
 	nextID   int64
@@ -75,15 +87,24 @@ type wire struct {
 }
 
 func newWire(nc net.Conn) *wire {
-	return &wire{
+	w := &wire{
 		nc:      nc,
 		br:      bufio.NewReaderSize(nc, 4096),
-		nextID:  100,
 		waiting: make(map[string]chan answer),
 		hs:      make(chan *message, 1),
 		closed:  make(chan struct{}),
 	}
+	w.out = envelope.NewConn(outbound{w}, envelope.ConnOptions{Logger: slog.New(slog.DiscardHandler)})
+	return w
 }
+
+// outbound is the wire as the write-only stream of w.out: its frames go
+// out under the same lock as the requests the battery writes itself.
+type outbound struct{ w *wire }
+
+func (o outbound) Read([]byte) (int, error)    { return 0, io.EOF } // never called: w.out is not started
+func (o outbound) Write(b []byte) (int, error) { return len(b), o.w.writeRaw(b) }
+func (o outbound) Close() error                { return o.w.nc.Close() }
 
 func (w *wire) problem(format string, args ...any) {
 	w.mu.Lock()
@@ -291,38 +312,17 @@ func errorShape(raw json.RawMessage) string {
 	return ""
 }
 
-func (w *wire) write(v any, headers ...string) error {
-	b, err := appendFrame(nil, v, headers...)
-	if err != nil {
-		return err
-	}
-	return w.writeRaw(b)
-}
-
 // sendAll sends requests in one write, so that they reach the plugin
 // together, before it can act on any of them.
 func (w *wire) sendAll(rs ...*request) error {
 	var b []byte
 	for _, r := range rs {
 		var err error
-		if b, err = appendFrame(b, r.body); err != nil {
+		if b, err = r.appendFrame(b); err != nil {
 			return err
 		}
 	}
 	return w.writeRaw(b)
-}
-
-func appendFrame(b []byte, v any, headers ...string) ([]byte, error) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range headers {
-		b = append(b, h...)
-		b = append(b, "\r\n"...)
-	}
-	b = fmt.Appendf(b, "Content-Length: %d\r\n\r\n", len(body))
-	return append(b, body...), nil
 }
 
 func (w *wire) writeRaw(b []byte) error {
@@ -333,40 +333,63 @@ func (w *wire) writeRaw(b []byte) error {
 	return err
 }
 
+// reply answers the plugin's request with the given id as a host does.
 func (w *wire) reply(id json.RawMessage, result any) error {
-	return w.write(map[string]any{"jsonrpc": "2.0", "id": id, "result": result})
+	return w.out.Reply(toID(id), result)
 }
 
+// replyError answers the plugin's request with the given id with an
+// error, as a host does.
 func (w *wire) replyError(id json.RawMessage, code int64, msg string) error {
-	return w.write(map[string]any{"jsonrpc": "2.0", "id": id, "error": rpcError{Code: code, Message: msg}})
+	return w.out.ReplyError(toID(id), &envelope.Error{Code: code, Message: msg})
+}
+
+// cancel tells the plugin the battery gave up on the request with id, in
+// the $/cancelRequest a host's Conn.Call sends when its context ends.
+func (w *wire) cancel(id envelope.ID) error {
+	return w.out.Notify(envelope.MethodCancel, envelope.CancelParams{ID: id})
+}
+
+// toID reads a request id as the host's decoder does, so that the answer
+// echoes it as the host would; one the host could not read is answered
+// with a null id, as the host answers what it cannot read.
+func toID(raw json.RawMessage) envelope.ID {
+	var id envelope.ID
+	_ = json.Unmarshal(raw, &id)
+	return id
 }
 
 // request is one call the battery sends.
 type request struct {
-	id   json.RawMessage
-	body map[string]any
-	ch   chan answer
+	id     envelope.ID
+	method string
+	params json.RawMessage // nil for none
+	trace  string          // the meta member's trace id; "" for none
+	ch     chan answer
 }
 
-// newRequest prepares a request; params is sent as raw JSON unless nil.
+// appendFrame appends r's frame, as the host's Conn.Call writes it.
+func (r *request) appendFrame(b []byte) ([]byte, error) {
+	var params any // a nil json.RawMessage would be sent as "params":null
+	if r.params != nil {
+		params = r.params
+	}
+	return envelope.AppendRequest(b, r.id, r.method, params, r.trace)
+}
+
+// newRequest prepares a request. Ids count up from 1, as the host's do;
+// trace is its meta's trace id, "" for none, as the host's pings have.
 func (w *wire) newRequest(method string, params json.RawMessage, trace string) *request {
 	w.mu.Lock()
 	w.nextID++
-	id := json.RawMessage(strconv.FormatInt(w.nextID, 10))
+	id := envelope.NumberID(w.nextID)
 	ch := make(chan answer, 1)
-	w.waiting[string(id)] = ch
+	w.waiting[id.String()] = ch
 	w.mu.Unlock()
-	body := map[string]any{"jsonrpc": "2.0", "id": id, "method": method}
-	if params != nil {
-		body["params"] = params
-	}
-	if trace != "" {
-		body["meta"] = map[string]string{"trace": trace}
-	}
-	return &request{id: id, body: body, ch: ch}
+	return &request{id: id, method: method, params: params, trace: trace, ch: ch}
 }
 
-func (w *wire) send(r *request, headers ...string) error { return w.write(r.body, headers...) }
+func (w *wire) send(r *request) error { return w.sendAll(r) }
 
 // await waits for the answer to r up to d; ok is false when none came.
 // With d <= 0 it only looks whether the answer is there.
@@ -400,14 +423,14 @@ func (w *wire) await(r *request, d time.Duration) (answer, bool) {
 // forget stops waiting for r; a late answer is then recorded as such.
 func (w *wire) forget(r *request) {
 	w.mu.Lock()
-	delete(w.waiting, string(r.id))
+	delete(w.waiting, r.id.String())
 	w.mu.Unlock()
 }
 
 // call sends a request and waits for its answer.
-func (w *wire) call(method string, params json.RawMessage, d time.Duration, headers ...string) (answer, bool, error) {
-	r := w.newRequest(method, params, "plugsock-check")
-	if err := w.send(r, headers...); err != nil {
+func (w *wire) call(method string, params json.RawMessage, trace string, d time.Duration) (answer, bool, error) {
+	r := w.newRequest(method, params, trace)
+	if err := w.send(r); err != nil {
 		w.forget(r)
 		return answer{}, false, err
 	}

@@ -151,32 +151,39 @@ func TestAsyncRoomWakesEveryWaitingPlugin(t *testing.T) {
 }
 
 // TestAsyncBytesBound: besides the count of items, the queue bounds the
-// bytes they hold; an item larger than the whole budget still gets in,
-// alone.
+// memory they hold, counted as their JSON plus a fixed overhead per
+// item; an item larger than the whole budget still gets in when no other
+// data is queued. The connect event is never dropped for data.
 func TestAsyncBytesBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newAsyncBench(t, socket.WithAsyncBytes(1000), socket.WithShutdownTimeout(time.Second))
+		b := newAsyncBench(t, socket.WithAsyncBytes(10000), socket.WithShutdownTimeout(time.Second))
 		send := b.peer("p")
-		// Nobody reads: after the connect event, 10 items of 300 bytes of JSON each
-		// (298 characters and the quotes).
+		// Nobody reads: after the connect event, 10 items of 3000 bytes of
+		// JSON each (2998 characters and the quotes), each counted as
+		// 3072 (the size class of its copy) and the overhead.
 		var big []any
 		for i := range 10 {
-			big = append(big, fmt.Sprintf("%03d", i)+strings.Repeat("x", 295))
+			big = append(big, fmt.Sprintf("%03d", i)+strings.Repeat("x", 2995))
 		}
 		send(big...)
 		synctest.Wait()
 		st := b.s.Stats()
-		assert.Equal(t, 3, st.AsyncQueued, "900 of 1000 bytes")
-		assert.EqualValues(t, 8, st.AsyncDropped, "the connect event and 7 items")
+		assert.Equal(t, 4, st.AsyncQueued, "the connect event and 3 items: over 9000 of 10000 bytes")
+		assert.EqualValues(t, 7, st.AsyncDropped, "7 items, and not the connect event")
+		assert.Greater(t, st.AsyncBytes, 3*3072)
+		assert.LessOrEqual(t, st.AsyncBytes, 10000)
 
-		send(strings.Repeat("y", 2000))
+		send(strings.Repeat("y", 20000))
 		synctest.Wait()
 		st = b.s.Stats()
-		assert.Equal(t, 1, st.AsyncQueued)
-		assert.EqualValues(t, 11, st.AsyncDropped)
+		assert.Equal(t, 2, st.AsyncQueued, "the connect event and the big item")
+		assert.EqualValues(t, 10, st.AsyncDropped)
 		it, err := b.s.Async()
 		require.NoError(t, err)
-		assert.Len(t, it.Payload, 2000)
+		require.IsType(t, envelope.Connected{}, it.Payload)
+		it, err = b.s.Async()
+		require.NoError(t, err)
+		assert.Len(t, it.Payload, 20000)
 		assert.ErrorContains(t, b.s.Shutdown(""), "cut off 1 plugin(s)")
 	})
 }

@@ -17,8 +17,12 @@
 // Call decodes a result into an interface value the way encoding/json
 // does (numbers become float64). CallContext decodes into a value of your
 // own type and honours the context: when it ends, the plugin is sent
-// $/cancelRequest and the method's context is cancelled. Broadcast calls
-// every connected plugin at once. Any number of goroutines may call any
+// $/cancelRequest and the method's context is cancelled. Broadcast and
+// BroadcastContext call every connected plugin at once. A call or
+// broadcast whose context has no deadline gets the socket's call timeout
+// (WithCallTimeout, 60 s by default), so a plugin that answers its pings
+// but never a call holds nobody forever. Methods starting with "$/" are
+// the protocol's and are refused. Any number of goroutines may call any
 // number of plugins; each call gets its own answer or an error, never
 // another call's answer.
 //
@@ -34,8 +38,10 @@
 // is the method's text, unchanged. Everything else can be matched with
 // errors.Is: ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin for
 // a name nobody has, ErrOverloaded when too many calls to the plugin are
-// in flight, and ErrShutdown once the socket is shut down or when the
-// plugin's connection is lost during the call.
+// in flight, ErrReservedMethod for a "$/" method, context.DeadlineExceeded
+// past the context's deadline or the call timeout, and ErrShutdown once
+// the socket is shut down or when the plugin's connection is lost during
+// the call.
 //
 // # Plugins coming and going
 //
@@ -44,9 +50,12 @@
 // for a name; Connected and PluginInfo return copies of what the plugins
 // declared, including descriptions of every function's input and output
 // (see package typedesc). RegisterCallback is told of every disconnect and
-// whether it was graceful. Unplug stops one plugin and Shutdown all of
-// them; both let calls in flight finish and answer first, bounded by
-// WithShutdownTimeout. Attach runs a Go plugin inside the host with the
+// whether it was graceful, in disconnect order, on a goroutine of the
+// socket's. Unplug stops one plugin and Shutdown all of them; both let
+// calls in flight finish and answer first, bounded by WithShutdownTimeout.
+// Unplug returns once the plugin is gone, without waiting for the
+// callbacks; Shutdown waits for them too, for at most the shutdown
+// timeout more. Attach runs a Go plugin inside the host with the
 // same semantics as one that dialled in.
 //
 // # Versions
@@ -84,9 +93,11 @@
 // # Async data
 //
 // Plugins push data through their async hook; the host reads it with
-// Async, together with Connected and Disconnected events. The queue is
-// bounded: see Async for what happens when it fills up, and Stats for the
-// count of anything dropped.
+// Async, together with Connected and Disconnected events. Data waits as
+// the JSON it arrived as and is decoded by Async. The queue is bounded by
+// count and by memory, and shared fairly among the plugins; events are
+// never dropped for data: see Async for what happens when it fills up,
+// and Stats for the count of anything dropped.
 //
 // # Bounds
 //
@@ -94,7 +105,8 @@
 // maximum size (WithMaxFrameSize), a new connection must handshake in time
 // (WithHandshakeTimeout), a plugin that stops reading is cut off
 // (WithWriteTimeout), one that stops answering is found out by $/ping
-// (WithHeartbeat), calls waiting on one plugin and plugins connected at
+// (WithHeartbeat), a call without a deadline ends at the call timeout
+// (WithCallTimeout), calls waiting on one plugin and plugins connected at
 // once are limited (WithMaxInFlight, WithMaxPlugins), and a connection
 // that breaks the protocol is closed with a logged reason while every
 // other plugin goes on working. WithToken and a tls.Listener keep

@@ -1,16 +1,29 @@
 package socket
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
-	"unicode"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/names"
+	"github.com/plugsock/plugsock/typedesc"
 )
 
 // The handshake: the first message of every connection, which names the
 // plugin, checks its credentials and makes it live.
+//
+// Until the token has been checked the connection is a stranger's, so the
+// handshake is read in two steps. scanHandshake walks the raw params once,
+// without recursion and allocating only the strings it returns, to find
+// the token and to measure the functions; only a plugin that passes the
+// token check has the rest decoded.
 
 func (r *remote) refuse(c *envelope.Conn, m *envelope.Envelope, e *envelope.Error) {
 	r.s.launchRefused(r.launch, e)
@@ -24,22 +37,40 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		r.violation(c, m, fmt.Sprintf("%q before the handshake", m.Method))
 		return
 	}
-	var hs envelope.Handshake
-	if err := envelope.DecodeParams(m, &hs); err != nil {
+	malformed := func(err error) {
 		r.refuse(c, m, envelope.Errorf(envelope.CodeInvalidParams, "malformed handshake: %v", err))
+	}
+	sc, err := scanHandshake(m.Params)
+	if err != nil {
+		malformed(err)
 		return
 	}
-	r.launch = hs.Launch
-	if !r.cfg.authorised(hs.Token) {
+	r.launch = sc.launch
+	if !r.cfg.authorised(sc.token) {
 		why := "wrong token"
-		if hs.Token == "" {
+		if sc.token == "" {
 			why = "missing token"
 		}
 		r.refuse(c, m, envelope.Errorf(envelope.CodeUnauthorized, "unauthorised: %s", why))
 		return
 	}
+	// The members read above are left out here: a struct without them
+	// makes encoding/json skip their values without allocating.
+	var hs struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	}
+	if err := envelope.DecodeParams(m, &hs); err != nil {
+		malformed(err)
+		return
+	}
 	if err := validName(hs.Name); err != nil {
-		r.refuse(c, m, envelope.Errorf(envelope.CodeInvalidParams, "malformed handshake: %v", err))
+		malformed(err)
+		return
+	}
+	fns, release, err := sharedFunctions(sc, r.cfg.maxFrame)
+	if err != nil {
+		malformed(err)
 		return
 	}
 	s := r.s
@@ -47,11 +78,13 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	cfg := s.config()
 	if s.shut {
 		s.mu.Unlock()
+		release()
 		r.refuse(c, m, envelope.Errorf(envelope.CodeShuttingDown, "socket is shutting down"))
 		return
 	}
 	if n := len(s.plugins); cfg.maxPlugins > 0 && n >= cfg.maxPlugins {
 		s.mu.Unlock()
+		release()
 		r.refuse(c, m, envelope.Errorf(envelope.CodeOverloaded, "socket is full: %d plugins connected, the limit", n))
 		return
 	}
@@ -67,11 +100,16 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	}
 	if _, taken := s.plugins[name]; taken || !versioned && validName(name) != nil {
 		s.mu.Unlock()
+		release()
 		r.refuse(c, m, envelope.Errorf(envelope.CodeNameTaken, "plugin name %q is taken", hs.Name))
 		return
 	}
-	info := hs.PluginInfo.DeepCopy(true)
-	info.Name = name
+	// info.Functions is shared with every plugin that described the same
+	// functions in the same bytes; like the rest of r.info it is never
+	// changed, and the API hands out copies. The share is given back when
+	// info is no longer reachable, that is, once this plugin is gone.
+	info := &envelope.PluginInfo{Name: name, Version: hs.Version, Functions: fns}
+	runtime.AddCleanup(info, func(release func()) { release() }, release)
 	r.info = info
 	if s.plugins == nil {
 		s.plugins = make(map[string]*remote)
@@ -80,7 +118,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	s.mu.Unlock()
 
 	// Going live under the write lock keeps every call behind the answer.
-	err := c.ReplyFirst(m.ID, envelope.HandshakeResult{Name: name, Session: r.session}, func() {
+	err = c.ReplyFirst(m.ID, envelope.HandshakeResult{Name: name, Session: r.session}, func() {
 		s.mu.Lock()
 		if s.shut {
 			// Shutdown began after the name was reserved: it has already
@@ -109,18 +147,343 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		cfg.asyncBuffer, cfg.asyncWait, cfg.log)
 }
 
-// validName accepts names that read well in logs, URLs and command lines.
-// '@' is kept for addressing a version (name@version).
-func validName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("plugin name is empty")
-	case len(name) > 128:
-		return fmt.Errorf("plugin name is %d bytes long; at most 128 allowed", len(name))
-	case strings.ContainsAny(name, "@/"):
-		return fmt.Errorf("plugin name %q contains '@' or '/'", name)
-	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0:
-		return fmt.Errorf("plugin name %q contains spaces or unprintable characters", name)
+// validName is the protocol's name rule (internal/names), which
+// docs/protocol.md states under "Name rules".
+func validName(name string) error { return names.Check(name) }
+
+// handshakeScan is what scanHandshake finds in a handshake's params.
+type handshakeScan struct {
+	token, launch string
+	// functions is the raw "functions" member; nil when absent or null.
+	functions []byte
+	// objects counts the JSON objects in functions: one per function and
+	// one per entity, at most.
+	objects int
+}
+
+// scanHandshake reads the "token", "launch" and "functions" members of a
+// handshake's params, matched by their exact names, without decoding
+// anything else. params are valid JSON (the envelope was decoded), but the
+// scan does not rely on it for its safety: it never recurses, and bad
+// input gives an error. It allocates nothing but the two strings.
+func scanHandshake(params []byte) (handshakeScan, error) {
+	var sc handshakeScan
+	p := params
+	i := skipSpace(p, 0)
+	if i == len(p) || bytes.HasPrefix(p[i:], []byte("null")) && skipSpace(p, i+4) == len(p) {
+		return sc, nil // no params: the same as an empty object
 	}
-	return nil
+	if p[i] != '{' {
+		return sc, errors.New("params are not an object")
+	}
+	var seenToken, seenLaunch, seenFunctions bool
+	for i = skipSpace(p, i+1); i < len(p) && p[i] != '}'; {
+		if p[i] != '"' {
+			return sc, errors.New("params are not an object")
+		}
+		end, ok := skipString(p, i)
+		if !ok {
+			return sc, errors.New("params are not an object")
+		}
+		key := p[i+1 : end-1]
+		i = skipSpace(p, end)
+		if i == len(p) || p[i] != ':' {
+			return sc, errors.New("params are not an object")
+		}
+		i = skipSpace(p, i+1)
+		end, objects, ok := skipValue(p, i)
+		if !ok {
+			return sc, errors.New("params are not valid JSON")
+		}
+		val := p[i:end]
+		var err error
+		switch string(key) {
+		case "token":
+			sc.token, err = member("token", val, &seenToken)
+		case "launch":
+			sc.launch, err = member("launch", val, &seenLaunch)
+		case "functions":
+			if seenFunctions {
+				return sc, errors.New(`member "functions" appears twice`)
+			}
+			seenFunctions = true
+			if string(val) != "null" {
+				sc.functions, sc.objects = val, objects
+			}
+		}
+		if err != nil {
+			return sc, err
+		}
+		if i = skipSpace(p, end); i < len(p) && p[i] == ',' {
+			i = skipSpace(p, i+1)
+		} else if i == len(p) || p[i] != '}' {
+			return sc, errors.New("params are not an object")
+		}
+	}
+	if i == len(p) || skipSpace(p, i+1) != len(p) {
+		return sc, errors.New("params are not an object")
+	}
+	return sc, nil
+}
+
+// member decodes the string value of a member the scan reads; null is
+// the empty string, as encoding/json has it.
+func member(name string, val []byte, seen *bool) (string, error) {
+	if *seen {
+		return "", fmt.Errorf("member %q appears twice", name)
+	}
+	*seen = true
+	switch {
+	case string(val) == "null":
+		return "", nil
+	case len(val) < 2 || val[0] != '"':
+		return "", fmt.Errorf("member %q is not a string", name)
+	}
+	raw := val[1 : len(val)-1]
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw), nil
+	}
+	var s string
+	if err := json.Unmarshal(val, &s); err != nil {
+		return "", fmt.Errorf("member %q: %w", name, err)
+	}
+	return s, nil
+}
+
+func skipSpace(p []byte, i int) int {
+	for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the JSON value that starts at p[i], and
+// how many objects it holds. It counts brackets rather than recursing, so
+// any depth costs nothing.
+func skipValue(p []byte, i int) (end, objects int, ok bool) {
+	if i >= len(p) {
+		return 0, 0, false
+	}
+	switch p[i] {
+	case '"':
+		end, ok := skipString(p, i)
+		return end, 0, ok
+	case '{', '[':
+	default:
+		// A number or a literal: it runs to the next delimiter.
+		for end = i; end < len(p) && !strings.ContainsRune(",]} \t\r\n", rune(p[end])); end++ {
+		}
+		return end, 0, end > i
+	}
+	depth := 0
+	for end = i; end < len(p); {
+		switch p[end] {
+		case '"':
+			var ok bool
+			if end, ok = skipString(p, end); !ok {
+				return 0, 0, false
+			}
+			continue
+		case '{':
+			objects++
+			depth++
+		case '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				return end + 1, objects, true
+			}
+		}
+		end++
+	}
+	return 0, 0, false
+}
+
+// skipString returns the end of the JSON string that starts at p[i].
+func skipString(p []byte, i int) (int, bool) {
+	for i++; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// shared holds the decoded functions of every distinct description
+// connected, keyed by the SHA-256 of the raw JSON that described them, so
+// that N plugins that describe the same functions cost one copy. An entry
+// lives as long as some plugin's info refers to it.
+var shared struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]*sharedEntry
+}
+
+type sharedEntry struct {
+	fns  map[string]typedesc.Function
+	refs int
+}
+
+// objectCost bounds what one JSON object of a description costs the host
+// once decoded: an Entity is 64 bytes, and a function's map entry about
+// as much. A handshake may describe one object per objectCost bytes of the
+// frame limit, so its descriptions take at most about the frame limit in
+// Entities and map entries, plus their strings, which are no longer than
+// the bytes that spelled them. minObjects keeps small frame limits usable;
+// they cost at most 64 KiB.
+const (
+	objectCost = 64
+	minObjects = 1024
+)
+
+// sharedFunctions returns the functions sc describes, decoded, checked and
+// shared, and the func that gives the share back.
+func sharedFunctions(sc handshakeScan, maxFrame int) (map[string]typedesc.Function, func(), error) {
+	if sc.functions == nil {
+		return nil, func() {}, nil
+	}
+	if limit := max(maxFrame/objectCost, minObjects); sc.objects > limit {
+		return nil, nil, fmt.Errorf("functions hold %d JSON objects; at most %d allowed with a %d-byte frame limit",
+			sc.objects, limit, maxFrame)
+	}
+	key := sha256.Sum256(sc.functions)
+	release := func() {
+		shared.mu.Lock()
+		defer shared.mu.Unlock()
+		if e := shared.m[key]; e != nil {
+			if e.refs--; e.refs == 0 {
+				delete(shared.m, key)
+			}
+		}
+	}
+	shared.mu.Lock()
+	if e := shared.m[key]; e != nil {
+		e.refs++
+		shared.mu.Unlock()
+		return e.fns, release, nil
+	}
+	shared.mu.Unlock()
+
+	// Decoded outside the lock: two plugins with the same new description
+	// may both decode it, and the second adopts the first's.
+	var fns map[string]typedesc.Function
+	if err := json.Unmarshal(sc.functions, &fns); err != nil {
+		return nil, nil, fmt.Errorf("functions: %w", err)
+	}
+	for name, fn := range fns {
+		fn.Name = name
+		if err := fn.Check(); err != nil {
+			return nil, nil, err
+		}
+	}
+	fns = compact(fns)
+
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if e := shared.m[key]; e != nil {
+		e.refs++
+		return e.fns, release, nil
+	}
+	if shared.m == nil {
+		shared.m = make(map[[sha256.Size]byte]*sharedEntry)
+	}
+	shared.m[key] = &sharedEntry{fns: fns, refs: 1}
+	return fns, release, nil
+}
+
+// compact copies checked functions into one block of Entities and one
+// string, so that a description costs 64 bytes an Entity plus its
+// distinct strings, without the spare capacity and the per-string
+// allocations decoding leaves. Its recursion is bounded by
+// typedesc.MaxDepth, which every function has been checked against.
+func compact(fns map[string]typedesc.Function) map[string]typedesc.Function {
+	var c compacter
+	c.offsets = make(map[string]int)
+	for name, fn := range fns {
+		c.intern(name)
+		c.intern(fn.Name)
+		c.count(fn.Input)
+		c.count(fn.Output)
+	}
+	c.text = string(c.buf)
+	c.buf = nil
+	c.block = make([]typedesc.Entity, 0, c.entities)
+	out := make(map[string]typedesc.Function, len(fns))
+	for name, fn := range fns {
+		out[c.str(name)] = typedesc.Function{Name: c.str(fn.Name), Input: c.top(fn.Input), Output: c.top(fn.Output)}
+	}
+	return out
+}
+
+type compacter struct {
+	offsets  map[string]int // of each distinct string in buf
+	buf      []byte
+	text     string // buf, once complete
+	entities int
+	block    []typedesc.Entity
+}
+
+func (c *compacter) intern(s string) {
+	if _, ok := c.offsets[s]; !ok && s != "" {
+		c.offsets[s] = len(c.buf)
+		c.buf = append(c.buf, s...)
+	}
+}
+
+func (c *compacter) str(s string) string {
+	if s == "" {
+		return ""
+	}
+	off := c.offsets[s]
+	return c.text[off : off+len(s)]
+}
+
+func (c *compacter) count(e *typedesc.Entity) {
+	if e == nil {
+		return
+	}
+	c.entities++
+	c.intern(e.Name)
+	c.intern(e.Type)
+	for i := range e.Fields {
+		c.count(&e.Fields[i])
+	}
+}
+
+func (c *compacter) top(e *typedesc.Entity) *typedesc.Entity {
+	if e == nil {
+		return nil
+	}
+	c.block = append(c.block, typedesc.Entity{})
+	dst := &c.block[len(c.block)-1]
+	c.copyInto(dst, e)
+	return dst
+}
+
+// entityFields fails to compile when typedesc.Entity gains a field that
+// copyInto would have to copy.
+type entityFields = struct {
+	Name      string            `json:"name,omitempty"`
+	Type      string            `json:"type,omitempty"`
+	Mandatory bool              `json:"mandatory,omitempty"`
+	Fields    []typedesc.Entity `json:"fields,omitempty"`
+}
+
+var _ = entityFields(typedesc.Entity{})
+
+// copyInto fills dst from e. The block never grows past its capacity, so
+// pointers into it stay valid.
+func (c *compacter) copyInto(dst, e *typedesc.Entity) {
+	*dst = typedesc.Entity{Name: c.str(e.Name), Type: c.str(e.Type), Mandatory: e.Mandatory}
+	if len(e.Fields) == 0 {
+		return
+	}
+	start := len(c.block)
+	c.block = c.block[:start+len(e.Fields)]
+	dst.Fields = c.block[start:len(c.block):len(c.block)]
+	for i := range e.Fields {
+		c.copyInto(&dst.Fields[i], &e.Fields[i])
+	}
 }

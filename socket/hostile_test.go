@@ -108,7 +108,7 @@ func hostileCases() []hostileCase {
 			attack: write(junk)},
 		{name: "truncated JSON", reason: "malformed JSON",
 			attack: write(frame(`{"jsonrpc":"2.0","id":1,"method":`))},
-		{name: "id is an object", reason: "malformed JSON",
+		{name: "id is an object", reason: "an id must be a string, a number or null, got an object",
 			attack: write(frame(`{"jsonrpc":"2.0","id":{"a":1},"method":"$/handshake","params":{"name":"x"}}`))},
 		{name: "method is a number", reason: "malformed JSON",
 			attack: write(frame(`{"jsonrpc":"2.0","id":1,"method":7}`))},

@@ -14,6 +14,7 @@ const (
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultAsyncBuffer      = 4096
 	DefaultAsyncWait        = time.Second
+	DefaultCallTimeout      = 60 * time.Second
 )
 
 // Options configure a Socket. Pass them to Serve; they apply to the whole
@@ -34,6 +35,7 @@ type config struct {
 	writeTimeout     time.Duration
 	asyncBuffer      int
 	asyncWait        time.Duration
+	callTimeout      time.Duration
 	guards           // limits.go
 }
 
@@ -46,6 +48,7 @@ func defaults() config {
 		writeTimeout:     DefaultWriteTimeout,
 		asyncBuffer:      DefaultAsyncBuffer,
 		asyncWait:        DefaultAsyncWait,
+		callTimeout:      DefaultCallTimeout,
 		guards:           defaultGuards(),
 	}
 }
@@ -112,4 +115,17 @@ func WithAsyncBuffer(n int) Options {
 			c.asyncBuffer = n
 		}
 	})
+}
+
+// WithCallTimeout bounds every call whose context has no deadline of its
+// own: Call, Broadcast, and CallContext and BroadcastContext given such a
+// context. A plugin that answers its heartbeat but never a call would
+// otherwise hold its callers forever, the heartbeat being no help. A call
+// that runs out of time fails with an error naming the timeout and
+// wrapping context.DeadlineExceeded, and the plugin is told to cancel the
+// method's context. A context's own deadline always wins, longer or
+// shorter. Default DefaultCallTimeout; zero or less turns it off, leaving
+// calls without a deadline to wait until answered or disconnected.
+func WithCallTimeout(d time.Duration) Options {
+	return optionFunc(func(c *config) { c.callTimeout = max(d, 0) })
 }

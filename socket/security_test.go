@@ -245,7 +245,9 @@ func TestSecurityDocDefaults(t *testing.T) {
 	require.NoError(t, err)
 	for _, want := range []string{
 		fmt.Sprintf("%d calls per plugin", socket.DefaultMaxInFlight),
-		fmt.Sprintf("%d MiB of JSON", socket.DefaultAsyncBytes>>20),
+		// Issue 9 (A3): the bound is memory, no longer bytes of JSON.
+		fmt.Sprintf("%d MiB of memory", socket.DefaultAsyncBytes>>20),
+		fmt.Sprintf("`WithCallTimeout(d)` | %v s", socket.DefaultCallTimeout.Seconds()),
 		fmt.Sprintf("%d items", socket.DefaultAsyncBuffer),
 		fmt.Sprintf("%v, %d: found out after about 40 s", strings.TrimSuffix(socket.DefaultHeartbeatInterval.String(), "s")+" s", socket.DefaultHeartbeatMisses),
 	} {

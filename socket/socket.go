@@ -26,6 +26,11 @@ var (
 	ErrMethodNotFound = envelope.ErrMethodNotFound
 	// ErrNoPlugin is wrapped by errors for a name no connected plugin has.
 	ErrNoPlugin = errors.New("no such plugin")
+	// ErrReservedMethod is wrapped by the error for a call to a method
+	// whose name starts with "$/": those are the protocol's own (see
+	// docs/protocol.md), and sending one as a call would, say, make a
+	// plugin leave behind the socket's back. Use Unplug to stop a plugin.
+	ErrReservedMethod = errors.New("reserved method")
 )
 
 // Socket hosts plugins that connect to it over one or more listeners. The
@@ -37,6 +42,8 @@ type Socket struct {
 	conns     map[*remote]struct{}
 	listeners map[net.Listener]struct{}
 	callbacks []func(info *envelope.PluginInfo, graceful bool)
+	pending   []disconnect  // disconnects whose callbacks have yet to run
+	dispatch  chan struct{} // closed when the callbacks' goroutine ends; nil when none runs
 	changed   chan struct{} // closed and replaced whenever a plugin connects
 	shut      bool
 	shutDone  chan struct{}
@@ -57,6 +64,7 @@ type remote struct {
 	cfg     *config       // the socket's settings when it connected
 	calls   atomic.Int64  // calls waiting for an answer
 	hb      *envelope.Heartbeat
+	async   asyncSource // its data in the async queue, guarded by s.async.mu
 
 	// Guarded by s.mu.
 	info     *envelope.PluginInfo // set by the handshake, then read-only
@@ -186,6 +194,7 @@ func (s *Socket) serveConn(nc net.Conn, addr string) {
 	// sees no order between setting a timer and its function running.
 	r.conn = conn
 	s.conns[r] = struct{}{}
+	s.async.setBytes(cfg.asyncBytes)
 	s.wg.Add(1)
 	s.mu.Unlock()
 
@@ -212,12 +221,9 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 	}
 	switch m.Method {
 	case envelope.MethodAsync:
-		var payload any
-		if err := envelope.DecodeParams(m, &payload); err != nil {
-			return // Decode has already checked the JSON; cannot happen
-		}
-		cfg := r.s.settings()
-		r.s.async.add(envelope.AsyncData{Name: info.Name, Payload: payload}, len(m.Params), cfg.asyncBuffer, cfg.asyncBytes, cfg.asyncWait, cfg.log)
+		// Kept as JSON, decoded only when the host reads it (Async):
+		// decoded, a payload can take many times its size.
+		r.s.async.addData(&r.async, info.Name, m.Params, r.s.settings())
 		if m.IsRequest() {
 			// Meant as a notification; answer anyway so the peer never waits.
 			_ = c.Reply(m.ID, nil)
@@ -273,7 +279,6 @@ func (s *Socket) disconnected(r *remote, err error) {
 		info = r.info
 	}
 	graceful := r.graceful && !r.cutoff
-	cbs := s.callbacks
 	cfg := s.config()
 	s.mu.Unlock()
 
@@ -285,12 +290,67 @@ func (s *Socket) disconnected(r *remote, err error) {
 		}
 		s.async.push(envelope.AsyncData{Name: info.Name, Payload: envelope.Disconnected{Info: info.DeepCopy(false), Graceful: graceful}},
 			cfg.asyncBuffer, cfg.asyncWait, cfg.log)
-		for _, cb := range cbs {
-			s.runCallback(cb, info.DeepCopy(true), graceful)
+		s.mu.Lock()
+		if len(s.callbacks) > 0 {
+			s.pending = append(s.pending, disconnect{s.callbacks, info, graceful})
+			if s.dispatch == nil {
+				s.dispatch = make(chan struct{})
+				go s.runCallbacks(s.dispatch)
+			}
 		}
+		s.mu.Unlock()
 	}
 	close(r.gone)
 	s.wg.Done()
+}
+
+// disconnect is one plugin's disconnect, for the callbacks.
+type disconnect struct {
+	callbacks []func(info *envelope.PluginInfo, graceful bool)
+	info      *envelope.PluginInfo
+	graceful  bool
+}
+
+// runCallbacks runs the callbacks for each disconnect queued, in order,
+// and ends once none is left; it closes done as it ends. Running them
+// here rather than on the plugin's connection goroutine is what lets a
+// callback block on whoever called Unplug without deadlocking either.
+func (s *Socket) runCallbacks(done chan struct{}) {
+	defer close(done)
+	for {
+		s.mu.Lock()
+		if len(s.pending) == 0 {
+			s.dispatch = nil
+			s.mu.Unlock()
+			return
+		}
+		d := s.pending[0]
+		s.pending[0] = disconnect{}
+		s.pending = s.pending[1:]
+		s.mu.Unlock()
+		for _, cb := range d.callbacks {
+			s.runCallback(cb, d.info.DeepCopy(true), d.graceful)
+		}
+	}
+}
+
+// waitCallbacks waits for the callbacks queued so far to return, for at
+// most timeout: a callback that never returns is left running, and
+// logged, as a goroutine cannot be stopped from outside.
+func (s *Socket) waitCallbacks(timeout time.Duration, cfg *config) {
+	s.mu.Lock()
+	done := s.dispatch
+	s.mu.Unlock()
+	if done == nil {
+		return
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		cfg.log.Warn("plugsock: a disconnect callback has not returned within the shutdown timeout; it outlives Shutdown", "timeout", timeout)
+	}
 }
 
 func (s *Socket) runCallback(cb func(*envelope.PluginInfo, bool), info *envelope.PluginInfo, graceful bool) {
@@ -306,8 +366,19 @@ func (s *Socket) runCallback(cb func(*envelope.PluginInfo, bool), info *envelope
 // disconnects, after it is gone. graceful is true when the plugin left in
 // good order (Unplug, Shutdown, or its own orderly exit) and false for a
 // crash, a kill, a dropped connection or a plugin cut off at the shutdown
-// timeout. Callbacks run one after another on the disconnected plugin's
-// connection goroutine; a callback must not call Shutdown.
+// timeout.
+//
+// Callbacks run one after another, in the order the plugins disconnected
+// (for one disconnect, in the order they were registered), on a goroutine
+// of the socket's that exists only while there are callbacks to run. No
+// connection waits for them, and Unplug does not either: a callback may
+// block until the code that called Unplug reads what it sends, or call
+// Unplug itself. A slow callback delays only the callbacks after it.
+// Shutdown waits for the callbacks of every plugin it stopped, for at
+// most the shutdown timeout once the plugins are gone; a callback still
+// running then is logged and left running. So a callback should not call
+// Shutdown: it would hold Shutdown up, waiting for itself, for that
+// timeout.
 func (s *Socket) RegisterCallback(callback func(info *envelope.PluginInfo, graceful bool)) {
 	if callback == nil {
 		return
@@ -336,7 +407,8 @@ func (s *Socket) lookup(name string) (*remote, error) {
 
 // Call calls method on the plugin called name with payload and returns the
 // result decoded the way encoding/json decodes into an interface value.
-// id is the call's trace id; an empty id is replaced by a new UUID.
+// id is the call's trace id; an empty id is replaced by a new UUID. The
+// call is bounded by the socket's call timeout (WithCallTimeout).
 func (s *Socket) Call(id, name, method string, payload any) (any, error) {
 	var out any
 	if err := s.CallContext(envelope.WithTrace(context.Background(), id), name, method, payload, &out); err != nil {
@@ -348,11 +420,13 @@ func (s *Socket) Call(id, name, method string, payload any) (any, error) {
 // CallContext calls method on the plugin called name with payload and
 // decodes the result into result, a pointer (or nil to discard it). When
 // ctx ends first the plugin is told to cancel the method's context and
-// CallContext returns ctx's error. ctx bounds the wait for the answer;
-// sending the request is bounded by WithWriteTimeout instead, since a
-// half-written request would leave the connection unusable for every
-// other caller. The trace id comes from envelope.WithTrace on ctx, or is
-// a new UUID.
+// CallContext returns ctx's error. A ctx without a deadline gets the
+// socket's call timeout (WithCallTimeout), so that a plugin that answers
+// its pings but never the call cannot hold the caller forever. ctx bounds
+// the wait for the answer; sending the request is bounded by
+// WithWriteTimeout instead, since a half-written request would leave the
+// connection unusable for every other caller. The trace id comes from
+// envelope.WithTrace on ctx, or is a new UUID.
 //
 // name is a plugin's assigned name (a key of Connected), or
 // name@version for one version of a plugin of which several are
@@ -363,14 +437,49 @@ func (s *Socket) Call(id, name, method string, payload any) (any, error) {
 // A method's own error comes back as an *envelope.Error whose message is
 // the method's error text. Other failures match, with errors.Is,
 // ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin, ErrOverloaded
-// (WithMaxInFlight) or, when the socket is shut down or the connection is
-// lost, ErrShutdown.
+// (WithMaxInFlight), ErrReservedMethod (a method starting with "$/",
+// refused before anything is sent), context.DeadlineExceeded (ctx's
+// deadline or the call timeout) or, when the socket is shut down or the
+// connection is lost, ErrShutdown.
 func (s *Socket) CallContext(ctx context.Context, name, method string, payload, result any) error {
+	if err := reservedMethod(name, method); err != nil {
+		return err
+	}
 	r, err := s.lookup(name)
 	if err != nil {
 		return err
 	}
-	payload, err = r.guard(name, method, payload)
+	ctx, cancel, timeout := withCallTimeout(ctx, r.cfg.callTimeout)
+	defer cancel()
+	return r.call(ctx, name, method, payload, result, timeout)
+}
+
+// reserved reports whether method is one of the protocol's own.
+func reserved(method string) bool { return strings.HasPrefix(method, "$/") }
+
+// reservedMethod refuses the protocol's own methods as calls.
+func reservedMethod(name, method string) error {
+	if reserved(method) {
+		return fmt.Errorf("plugsock: call %s.%s: %w: methods starting with \"$/\" belong to the protocol, not to the plugin (to stop a plugin, use Unplug)", name, method, ErrReservedMethod)
+	}
+	return nil
+}
+
+// withCallTimeout gives ctx the call timeout d when it has no deadline of
+// its own, and returns the timeout it applied (zero when none).
+func withCallTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc, time.Duration) {
+	if _, ok := ctx.Deadline(); ok || d <= 0 {
+		return ctx, func() {}, 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, cancel, d
+}
+
+// call makes one call to r. timeout is the call timeout applied to ctx,
+// zero when ctx brought its own deadline; it is named in the error when
+// it expires.
+func (r *remote) call(ctx context.Context, name, method string, payload, result any, timeout time.Duration) error {
+	payload, err := r.guard(name, method, payload)
 	if err != nil {
 		return err
 	}
@@ -388,39 +497,69 @@ func (s *Socket) CallContext(ctx context.Context, name, method string, payload, 
 	if _, ok := err.(*envelope.Error); ok {
 		return err
 	}
+	if timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("plugsock: call %s.%s (trace %s): no answer within the call timeout of %v (WithCallTimeout): %w", name, method, envelope.TraceFrom(ctx), timeout, err)
+	}
 	return fmt.Errorf("plugsock: call %s.%s (trace %s): %w", name, method, envelope.TraceFrom(ctx), err)
 }
 
-// Broadcast calls method on every connected plugin at once with the same
-// payload and trace id (a new UUID when id is empty), and returns each
-// plugin's result or error by name. Both maps are never nil.
+// Broadcast is BroadcastContext with the trace id id (a new UUID when id
+// is empty) and the socket's call timeout.
 func (s *Socket) Broadcast(id, method string, payload any) (map[string]any, map[string]error) {
 	if id == "" {
 		id = newTraceID()
 	}
+	return s.BroadcastContext(envelope.WithTrace(context.Background(), id), method, payload)
+}
+
+// BroadcastContext calls method on every connected plugin at once with the
+// same payload and trace id (from envelope.WithTrace on ctx, or a new
+// UUID), and returns each plugin's result or error by name. Both maps are
+// never nil. ctx bounds the whole broadcast, each call as in CallContext;
+// a ctx without a deadline gets the socket's call timeout, once for all
+// the calls, so that one plugin that never answers holds the broadcast up
+// for that long and no longer. A method starting with "$/" reaches no
+// plugin: every connected plugin's error wraps ErrReservedMethod (with
+// none connected, both maps are empty, as for any method).
+func (s *Socket) BroadcastContext(ctx context.Context, method string, payload any) (map[string]any, map[string]error) {
+	if envelope.TraceFrom(ctx) == "" {
+		ctx = envelope.WithTrace(ctx, newTraceID())
+	}
 	results, errs := make(map[string]any), make(map[string]error)
+	type target struct {
+		name string
+		r    *remote
+	}
+	var targets []target
 	s.mu.Lock()
-	var names []string
 	for name, r := range s.plugins {
 		if r.live && !r.stopping {
-			names = append(names, name)
+			targets = append(targets, target{name, r})
 		}
 	}
+	cfg := s.config()
 	s.mu.Unlock()
+	if reserved(method) {
+		for _, t := range targets {
+			errs[t.name] = reservedMethod(t.name, method)
+		}
+		return results, errs
+	}
+	ctx, cancel, timeout := withCallTimeout(ctx, cfg.callTimeout)
+	defer cancel()
 	var (
 		mu sync.Mutex
 		wg sync.WaitGroup
 	)
-	ctx := envelope.WithTrace(context.Background(), id)
-	for _, name := range names {
+	for _, t := range targets {
 		wg.Go(func() {
 			var out any
-			err := s.CallContext(ctx, name, method, payload, &out)
+			err := t.r.call(ctx, t.name, method, payload, &out, timeout)
 			mu.Lock()
 			if err != nil {
-				errs[name] = err
+				errs[t.name] = err
 			} else {
-				results[name] = out
+				results[t.name] = out
 			}
 			mu.Unlock()
 		})
@@ -431,27 +570,39 @@ func (s *Socket) Broadcast(id, method string, payload any) (map[string]any, map[
 
 // Async returns the next item from the plugins: data a plugin sent through
 // its async hook (Name is the plugin, Payload the data as encoding/json
-// decodes it into an interface value), or an envelope.Connected or
-// envelope.Disconnected event. It blocks until there is one, and returns
-// ErrShutdown once the socket is shut down and every item has been read.
+// decodes it into an interface value, except that a number a float64
+// cannot hold, such as 1e400 or a 400-digit integer, is a json.Number
+// with its exact text), or an envelope.Connected or envelope.Disconnected
+// event. It blocks until there is one, and returns ErrShutdown once the
+// socket is shut down and every item has been read.
 //
-// Items from one plugin come in the order it sent them. The queue holds
-// WithAsyncBuffer items and WithAsyncBytes of their JSON. While it has
+// Items from one plugin come in the order it sent them, after its
+// Connected event and before its Disconnected one. A plugin's data waits
+// as the JSON it arrived as and is decoded here, by the caller. The queue
+// holds WithAsyncBuffer items and WithAsyncBytes of memory. While it has
 // room nothing waits. When it is full and the host reads Async, a
 // plugin's next item waits for room up to a second, so a host that keeps
 // reading loses nothing, at the cost of delaying that plugin's answers
 // meanwhile. A host that has never called Async, or that has not made
-// room within that second, loses the oldest items instead, and from then
-// on nothing waits until it calls Async again: a host that stops reading
-// stalls a plugin once, for a second, not once per item. Drops are counted
-// in Stats and logged once a burst.
+// room within that second, loses items instead, and from then on nothing
+// waits until it calls Async again: a host that stops reading stalls a
+// plugin once, for a second, not once per item.
+//
+// What is lost is shared fairly. Each plugin with data queued has an
+// equal share of both bounds: a plugin at or over its share loses its own
+// oldest items to make room for its new ones, a plugin within its share
+// takes the room of the oldest items of one over its share, so one
+// plugin's flood never drops another's data. Connected and Disconnected
+// events are never dropped for data: data gives way to them, and only if
+// events alone, unread, fill a bound does the oldest event go. Drops are
+// counted in Stats and logged once a burst.
 func (s *Socket) Async() (*envelope.AsyncData, error) {
 	return s.AsyncContext(context.Background())
 }
 
 // AsyncContext is Async, giving up with ctx's error when ctx ends first.
 func (s *Socket) AsyncContext(ctx context.Context) (*envelope.AsyncData, error) {
-	return s.async.pop(ctx)
+	return s.async.pop(ctx, s.settings().log)
 }
 
 // WaitFor waits until a plugin called name is connected and reports
@@ -513,7 +664,8 @@ func (s *Socket) PluginInfo(name string) *envelope.PluginInfo {
 type Stats struct {
 	Plugins      int    // plugins connected
 	AsyncQueued  int    // items waiting to be read from Async
-	AsyncDropped uint64 // items dropped because the async queue was full
+	AsyncBytes   int    // the memory they are counted as (WithAsyncBytes)
+	AsyncDropped uint64 // items dropped because the async queue was full, or that could not be decoded
 }
 
 // Stats returns the socket's counters.
@@ -526,15 +678,18 @@ func (s *Socket) Stats() Stats {
 		}
 	}
 	s.mu.Unlock()
-	q, d := s.async.stats()
-	return Stats{Plugins: n, AsyncQueued: q, AsyncDropped: d}
+	q, b, d := s.async.stats()
+	return Stats{Plugins: n, AsyncQueued: q, AsyncBytes: b, AsyncDropped: d}
 }
 
 // Unplug asks the plugin called name to stop: it refuses new calls,
 // finishes and answers those in flight, and disconnects. Unplug returns
-// when it is gone and the disconnect callbacks have run; a plugin that
-// takes longer than the shutdown timeout is cut off (and reported as not
-// graceful). id is the trace id of the request. Unplugging a name that is
+// when it is gone: its connection closed, every call to it answered or
+// failed, its Disconnected event queued for Async and its disconnect
+// callbacks queued. It does not wait for the callbacks to run (see
+// RegisterCallback), so a callback may block until Unplug's caller
+// receives what it sends. A plugin that takes longer than the shutdown
+// timeout is cut off (and reported as not graceful). id is the trace id of the request. Unplugging a name that is
 // not connected does nothing. name is an address as for CallContext. A
 // plugin started by Launch is
 // stopped for good, process and all, even between restarts.
@@ -640,8 +795,12 @@ func (s *Socket) waitAttached(deadline time.Time, cfg *config) {
 
 // Shutdown stops the socket: it closes every listener, unplugs every
 // plugin at once (each finishes and answers its calls in flight), waits
-// for all of them up to the shutdown timeout and cuts off the rest. After
-// it returns no goroutine of the socket's is left, calls fail with
+// for all of them up to the shutdown timeout and cuts off the rest. Then
+// it waits for the disconnect callbacks to return, for at most the
+// shutdown timeout again; a callback that has not returned by then is
+// logged and left running, the one goroutine of the socket's that may
+// outlive Shutdown (see RegisterCallback). Otherwise, after it returns no
+// goroutine of the socket's is left, calls fail with
 // ErrShutdown and Async returns ErrShutdown once drained. It returns an
 // error naming the plugins it had to cut off. Calling it again waits for
 // the first call to finish and returns nil. id is the trace id sent with
@@ -691,6 +850,10 @@ func (s *Socket) Shutdown(id string) error {
 	s.wg.Wait()
 	s.waitAttached(deadline, cfg)
 	s.async.close()
+	// Every plugin is gone, so every callback is queued. They get a
+	// timeout of their own: a plugin cut off at the deadline should
+	// still have its callbacks run before Shutdown returns.
+	s.waitCallbacks(cfg.shutdownTimeout, cfg)
 
 	var cut []string
 	s.mu.Lock()

@@ -209,9 +209,14 @@ func TestAsyncNeverStallsAHostThatDoesNotRead(t *testing.T) {
 	st := h.s.Stats()
 	assert.Equal(t, 8, st.AsyncQueued)
 	assert.EqualValues(t, 301-8, st.AsyncDropped)
+	// Issue 9 (A4): the connect event is never dropped for data; the
+	// newest data items are kept beside it.
 	it, err := h.s.Async()
 	require.NoError(t, err)
-	assert.Equal(t, "92", it.Payload, "the newest items are kept")
+	require.IsType(t, envelope.Connected{}, it.Payload, "the connect event is kept")
+	it, err = h.s.Async()
+	require.NoError(t, err)
+	assert.Equal(t, "93", it.Payload, "the newest items are kept")
 }
 
 func TestAsyncLosesNothingWhileTheHostReads(t *testing.T) {

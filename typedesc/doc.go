@@ -73,4 +73,13 @@
 // change their types. [Entity.JSONSchema] exports a description as JSON
 // Schema for tools that speak it. [Entity.Validate] checks a payload
 // against a description before it is sent, and says which field is wrong.
+//
+// # Descriptions from elsewhere
+//
+// A description received over the wire may be hostile. [Entity.Check]
+// refuses one that nests deeper than [MaxDepth] levels, as the host does
+// at the handshake; and every walk in this package (JSONSchema, Validate,
+// Check itself) stops at MaxDepth and does work linear in the description
+// and the payload, so even an unchecked description, or one that contains
+// itself, costs bounded stack and time.
 package typedesc

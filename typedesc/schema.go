@@ -15,14 +15,23 @@ package typedesc
 //
 // The schema states what a caller should send. It does not allow null
 // where a value is expected, although Validate and encoding/json accept it.
+//
+// The schema goes at most MaxDepth levels deep: a value nested deeper in a
+// description that [Entity.Check] would refuse becomes the empty schema,
+// with a "$comment" that says so.
 func (e *Entity) JSONSchema() map[string]any {
 	if e == nil {
 		return map[string]any{}
 	}
-	return schema(e.Type, e.Fields)
+	return schema(e.Type, e.Fields, 0)
 }
 
-func schema(typ string, fields []Entity) map[string]any {
+// schema describes typ, whose value sits inside depth levels of arrays and
+// objects; it recurses once per level, so MaxDepth bounds it.
+func schema(typ string, fields []Entity, depth int) map[string]any {
+	if depth >= MaxDepth && opens(typ) {
+		return map[string]any{"$comment": ErrTooDeep.Error() + "; not described further"}
+	}
 	switch typ {
 	case "struct":
 		s := map[string]any{"type": "object"}
@@ -32,7 +41,7 @@ func schema(typ string, fields []Entity) map[string]any {
 		props := make(map[string]any, len(fields))
 		var required []string
 		for _, f := range fields {
-			props[f.Name] = schema(f.Type, f.Fields)
+			props[f.Name] = schema(f.Type, f.Fields, depth+1)
 			if f.Mandatory {
 				required = append(required, f.Name)
 			}
@@ -48,10 +57,10 @@ func schema(typ string, fields []Entity) map[string]any {
 		return map[string]any{"type": "boolean"}
 	}
 	if elem, ok := sliceElem(typ); ok {
-		return map[string]any{"type": "array", "items": schema(elem, fields)}
+		return map[string]any{"type": "array", "items": schema(elem, fields, depth+1)}
 	}
 	if key, elem, ok := mapParts(typ); ok {
-		s := map[string]any{"type": "object", "additionalProperties": schema(elem, fields)}
+		s := map[string]any{"type": "object", "additionalProperties": schema(elem, fields, depth+1)}
 		switch class, _ := numberKind(key); class {
 		case signed:
 			s["propertyNames"] = map[string]any{"pattern": "^-?[0-9]+$"}
@@ -78,4 +87,14 @@ func schema(typ string, fields []Entity) map[string]any {
 		return map[string]any{"type": "number"}
 	}
 	return map[string]any{}
+}
+
+// opens reports whether a value of Type typ is an array or an object: a
+// level of nesting.
+func opens(typ string) bool {
+	if _, ok := sliceElem(typ); ok {
+		return true
+	}
+	_, _, ok := mapParts(typ)
+	return ok || typ == "struct"
 }

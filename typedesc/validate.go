@@ -29,7 +29,10 @@ const maxDepth = 10000
 // accepts any JSON.
 //
 // The error wraps ErrInvalid and names the path of the offending value, as
-// in `field "items[2].price": expected float64, got string`.
+// in `field "items[2].price": expected float64, got string`. A payload that
+// reaches a level of e deeper than MaxDepth is refused with an error that
+// also wraps ErrTooDeep, so Validate's work is bounded by MaxDepth and the
+// payload's size whatever e holds.
 func (e *Entity) Validate(payload []byte) error {
 	payload = bytes.Trim(payload, " \t\r\n")
 	if len(payload) == 0 {
@@ -50,7 +53,7 @@ func (e *Entity) Validate(payload []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	v := validator{dec: dec}
-	if err := v.value(e.Type, e.Fields, ""); err != nil {
+	if err := v.value(e.Type, e.Fields); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -61,14 +64,51 @@ func (e *Entity) Validate(payload []byte) error {
 
 // validator walks the payload's tokens and the description together, so
 // that no intermediate value is built and every duplicate key is seen, as
-// encoding/json sees it.
+// encoding/json sees it. Its work is linear in the payload and in the parts
+// of the description the payload reaches: the path is kept as a stack of
+// segments and spelled only for an error, and long field lists are
+// indexed once per Validate.
 type validator struct {
-	dec   *json.Decoder
-	depth int // of objects and arrays open
+	dec     *json.Decoder
+	depth   int                     // of objects and arrays open
+	trail   []segment               // the path of the value being read
+	indexes map[*Entity]*fieldIndex // of long field lists, by their first field
+}
+
+// segment is one step of a path: a field or map key, or an array index.
+type segment struct {
+	key   string
+	index int
+	elem  bool
+}
+
+// push and pop bracket the reading of a nested value.
+func (v *validator) push(s segment) { v.trail = append(v.trail, s) }
+func (v *validator) pop()           { v.trail = v.trail[:len(v.trail)-1] }
+
+// path spells the trail as in `items[2].price`, as join does.
+func (v *validator) path() string {
+	var b strings.Builder
+	for _, s := range v.trail {
+		if s.elem {
+			b.WriteString("[" + strconv.Itoa(s.index) + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.key)
+	}
+	return b.String()
+}
+
+// mismatch reports a value that does not fit, at the current path.
+func (v *validator) mismatch(format string, args ...any) error {
+	return mismatch(v.path(), format, args...)
 }
 
 // value reads one JSON value and checks it against typ and fields.
-func (v *validator) value(typ string, fields []Entity, path string) error {
+func (v *validator) value(typ string, fields []Entity) error {
 	tok, err := v.dec.Token()
 	if err != nil {
 		return syntaxError(err)
@@ -77,14 +117,23 @@ func (v *validator) value(typ string, fields []Entity, path string) error {
 	case nil:
 		return nil
 	case json.Delim:
+		// Every level open here was matched against a level of the
+		// description (values any JSON will do are skipped without
+		// recursing), so v.depth is also how deep the description is.
+		if v.depth >= MaxDepth && opens(typ) {
+			if len(v.trail) == 0 {
+				return fmt.Errorf("%w: %w", ErrInvalid, ErrTooDeep)
+			}
+			return fmt.Errorf("%w: field %q: %w", ErrInvalid, v.path(), ErrTooDeep)
+		}
 		if err := v.open(); err != nil {
 			return err
 		}
 		defer v.close()
 		if tok == '{' {
-			return v.object(typ, fields, path)
+			return v.object(typ, fields)
 		}
-		return v.array(typ, fields, path)
+		return v.array(typ, fields)
 	case string:
 		if typ == "string" {
 			return nil
@@ -96,7 +145,7 @@ func (v *validator) value(typ string, fields []Entity, path string) error {
 	case json.Number:
 		if class, bits := numberKind(typ); class != notNumber {
 			if !fits(class, bits, string(tok)) {
-				return mismatch(path, "expected %s, got number %s", typ, tok)
+				return v.mismatch("expected %s, got number %s", typ, tok)
 			}
 			return nil
 		}
@@ -104,7 +153,7 @@ func (v *validator) value(typ string, fields []Entity, path string) error {
 	if !known(typ) {
 		return nil
 	}
-	return mismatch(path, "expected %s, got %s", typ, kindOf(tok))
+	return v.mismatch("expected %s, got %s", typ, kindOf(tok))
 }
 
 func (v *validator) open() error {
@@ -116,17 +165,18 @@ func (v *validator) open() error {
 
 func (v *validator) close() { v.depth-- }
 
-func (v *validator) object(typ string, fields []Entity, path string) error {
+func (v *validator) object(typ string, fields []Entity) error {
 	keyKind, elem, isMap := mapParts(typ)
 	if !isMap && typ != "struct" {
 		if known(typ) {
-			return mismatch(path, "expected %s, got object", typ)
+			return v.mismatch("expected %s, got object", typ)
 		}
 		return v.skipRest()
 	}
-	var seen []bool
+	var seen fieldsSeen
 	if !isMap {
-		seen = make([]bool, len(fields))
+		seen = v.seen(fields)
+		defer seen.done()
 	}
 	for v.dec.More() {
 		tok, err := v.dec.Token()
@@ -138,49 +188,53 @@ func (v *validator) object(typ string, fields []Entity, path string) error {
 			return fmt.Errorf("%w: object key is not a string", ErrInvalid)
 		}
 		if isMap {
-			if err := checkKey(keyKind, key, path); err != nil {
+			if class, bits := numberKind(keyKind); class != notNumber && !fits(class, bits, key) {
+				return v.mismatch("expected %s key, got %q", keyKind, key)
+			}
+			v.push(segment{key: key})
+			if err := v.value(elem, fields); err != nil {
 				return err
 			}
-			if err := v.value(elem, fields, join(path, key)); err != nil {
-				return err
-			}
+			v.pop()
 			continue
 		}
-		i := matchField(fields, key)
+		i := seen.match(key)
 		if i < 0 {
-			if err := v.value("any", nil, ""); err != nil {
+			if err := v.value("any", nil); err != nil {
 				return err
 			}
 			continue
 		}
-		seen[i] = true
-		if err := v.value(fields[i].Type, fields[i].Fields, join(path, fields[i].Name)); err != nil {
+		v.push(segment{key: fields[i].Name})
+		if err := v.value(fields[i].Type, fields[i].Fields); err != nil {
 			return err
 		}
+		v.pop()
 	}
 	if _, err := v.dec.Token(); err != nil {
 		return syntaxError(err)
 	}
-	for i := range seen {
-		if fields[i].Mandatory && !seen[i] {
-			return mismatch(join(path, fields[i].Name), "mandatory field is missing")
-		}
+	if i := seen.missing(); i >= 0 {
+		v.push(segment{key: fields[i].Name})
+		return v.mismatch("mandatory field is missing")
 	}
 	return nil
 }
 
-func (v *validator) array(typ string, fields []Entity, path string) error {
+func (v *validator) array(typ string, fields []Entity) error {
 	elem, ok := sliceElem(typ)
 	if !ok {
 		if known(typ) {
-			return mismatch(path, "expected %s, got array", typ)
+			return v.mismatch("expected %s, got array", typ)
 		}
 		return v.skipRest()
 	}
 	for i := 0; v.dec.More(); i++ {
-		if err := v.value(elem, fields, path+"["+strconv.Itoa(i)+"]"); err != nil {
+		v.push(segment{index: i, elem: true})
+		if err := v.value(elem, fields); err != nil {
 			return err
 		}
+		v.pop()
 	}
 	if _, err := v.dec.Token(); err != nil {
 		return syntaxError(err)
@@ -226,14 +280,6 @@ func matchField(fields []Entity, key string) int {
 	return -1
 }
 
-// checkKey checks a key of a map with keys of the given kind.
-func checkKey(kind, key, path string) error {
-	if class, bits := numberKind(kind); class != notNumber && !fits(class, bits, key) {
-		return mismatch(path, "expected %s key, got %q", kind, key)
-	}
-	return nil
-}
-
 // fits reports whether encoding/json can store the number literal s in a
 // number of the given class and size. It parses the literal as written, as
 // encoding/json does, so 1.0 and 1e3 are not integers.
@@ -274,13 +320,6 @@ func kindOf(tok json.Token) string {
 		return "number"
 	}
 	return "null"
-}
-
-func join(path, name string) string {
-	if path == "" {
-		return name
-	}
-	return path + "." + name
 }
 
 func mismatch(path, format string, args ...any) error {

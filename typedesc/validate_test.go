@@ -155,7 +155,10 @@ func TestValidateDepth(t *testing.T) {
 	}
 	deep := &typedesc.Entity{Type: strings.Repeat("[]", 10001) + "int"}
 	assert.ErrorIs(t, deep.Validate(nested(10001)), typedesc.ErrInvalid)
-	assert.NoError(t, deep.Validate(nested(10000)))
+	// Such a description is past MaxDepth: payloads that reach beyond it
+	// are refused for that, not checked level by level.
+	assert.ErrorIs(t, deep.Validate(nested(10000)), typedesc.ErrTooDeep)
+	assert.NoError(t, deep.Validate(nested(typedesc.MaxDepth)))
 }
 
 func TestValidateAgreesWithUnmarshal(t *testing.T) {

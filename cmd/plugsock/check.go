@@ -60,10 +60,14 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *skip != "" {
 		opts = append(opts, plugintest.SkipFunctions(strings.Split(*skip, ",")...))
 	}
-	fmt.Fprintf(stdout, "plugsock check: %s\n", strings.Join(argv, " "))
-	report, err := plugintest.Check(ctx, exec.Command(argv[0], argv[1:]...), stdout, opts...)
+	// The report quotes what the plugin answered and wrote on its
+	// stderr: escape it, as all plugin-controlled text (see text).
+	out := &escapingWriter{w: stdout}
+	defer out.Flush()
+	fmt.Fprintf(out, "plugsock check: %s\n", strings.Join(argv, " "))
+	report, err := plugintest.Check(ctx, exec.Command(argv[0], argv[1:]...), out, opts...)
 	if err != nil {
-		fmt.Fprintf(stderr, "plugsock check: %v\n", err)
+		fmt.Fprintf(stderr, "plugsock check: %s\n", oneLine(err.Error()))
 		return exitFail
 	}
 	if !report.Passed() {

@@ -22,7 +22,8 @@ import (
 // fakeAdmin stands in for admin.Client and records what it was asked.
 type fakeAdmin struct {
 	baseURL string
-	err     error // returned by every method when set
+	cfg     adminConfig // what the command configured
+	err     error       // returned by every method when set
 
 	plugins   map[string]*envelope.PluginInfo
 	result    json.RawMessage
@@ -75,8 +76,8 @@ func useFake(t *testing.T, f *fakeAdmin) {
 	t.Helper()
 	t.Setenv("PLUGSOCK_ADMIN", "")
 	old := newAdmin
-	newAdmin = func(baseURL string) adminAPI {
-		f.baseURL = baseURL
+	newAdmin = func(cfg adminConfig) adminAPI {
+		f.baseURL, f.cfg = cfg.BaseURL, cfg
 		return f
 	}
 	t.Cleanup(func() { newAdmin = old })
@@ -328,10 +329,12 @@ func TestUnreachable(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	useFake(t, &fakeAdmin{err: context.DeadlineExceeded})
+	f := &fakeAdmin{err: context.DeadlineExceeded}
+	useFake(t, f)
 	code, _, errOut := runCLI(t, "list", "--timeout", "2s")
 	assert.Equal(t, exitFail, code)
 	assert.Equal(t, "plugsock list: no answer from the admin API at http://127.0.0.1:7701 within 2s\n", errOut)
+	assert.Zero(t, f.cfg.Timeout, "list calls no plugin: the API is given no timeout")
 }
 
 func TestOtherErrorsOnOneLine(t *testing.T) {

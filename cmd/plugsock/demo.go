@@ -216,7 +216,7 @@ func (d *demo) run(ctx context.Context) error {
 		case envelope.Connected, envelope.Disconnected:
 			continue
 		}
-		fmt.Fprintf(d.out, "  %-5s %s\n", item.Name, compact(item.Payload))
+		fmt.Fprintf(d.out, "  %-5s %s\n", text(item.Name), compact(item.Payload))
 		n++
 	}
 
@@ -310,7 +310,7 @@ func (d *demo) reportGone(ctx context.Context, name string) error {
 	defer t.Stop()
 	select {
 	case msg := <-d.gone:
-		fmt.Fprintf(d.out, "  callback: %s\n", msg)
+		fmt.Fprintf(d.out, "  callback: %s\n", text(msg))
 	case <-t.C:
 		return fmt.Errorf("no disconnect reported for %s", name)
 	case <-ctx.Done():
@@ -380,14 +380,14 @@ func (h *tidyHandler) Handle(_ context.Context, r slog.Record) error {
 				line = a.Value.String()
 			}
 		}
-		fmt.Fprintf(&b, "%s: %s\n", plugin, line)
+		fmt.Fprintf(&b, "%s: %s\n", text(plugin), text(line))
 	} else {
 		if r.Level < slog.LevelWarn {
 			return nil
 		}
-		b.WriteString(strings.TrimPrefix(r.Message, "plugsock: "))
+		b.WriteString(text(strings.TrimPrefix(r.Message, "plugsock: ")))
 		for _, a := range attrs {
-			fmt.Fprintf(&b, " %s=%s", a.Key, a.Value)
+			fmt.Fprintf(&b, " %s=%s", text(a.Key), text(a.Value.String()))
 		}
 		b.WriteByte('\n')
 	}

@@ -1,17 +1,20 @@
 // Command plugsock hosts plugins, shows them at work and talks to a running
 // host's admin API.
 //
-//	plugsock demo                   watch two plugins connect, answer, push data and leave
-//	plugsock serve                  host a socket, its admin API and web console until interrupted
-//	plugsock list                   list the plugins connected to a running host
-//	plugsock describe NAME          show a plugin's functions and their shapes
+//	plugsock demo                       watch two plugins connect, answer, push data and leave
+//	plugsock serve                      host a socket, its admin API and web console until interrupted
+//	plugsock list                       list the plugins connected to a running host
+//	plugsock describe NAME [FUNCTION]   show a plugin's functions and their shapes
 //	plugsock call NAME METHOD [JSON]
 //	plugsock broadcast METHOD [JSON]
 //	plugsock unplug NAME
-//	plugsock check -- COMMAND [ARGS...]   check that a plugin executable keeps the protocol
+//	plugsock check -- COMMAND [ARGS...] check that a plugin executable keeps the protocol
 //
 // Every subcommand has --help. The exit status is 0 on success, 1 when the
-// command failed and 2 when it was used wrongly.
+// command failed and 2 when it was used wrongly. The client commands send
+// the admin token from --admin-token or $PLUGSOCK_ADMIN_TOKEN. Text that
+// plugins control is printed with terminal controls and bidi characters
+// escaped; --json prints the same values as JSON.
 package main
 
 import (
@@ -23,6 +26,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Exit statuses.
@@ -128,10 +133,13 @@ func hasFlags(fs *flag.FlagSet) bool {
 }
 
 // parse parses args, allowing flags after positional arguments
-// ("plugsock call calc Add '{}' --json"); "--" ends the flags. It returns
-// the positional arguments, or, when parsing should stop the command, the
-// exit status: 0 after --help (printed on stdout), 2 after a usage error
-// (reported on stderr).
+// ("plugsock call calc Add '{}' --json"). A flag is "-" or "--" and a
+// letter; anything else is a positional argument, so that a negative
+// number ("plugsock call calc Neg -5") and "-" (stdin) are payloads.
+// "--" ends the flags: what follows is positional however it looks. It
+// returns the positional arguments, or, when parsing should stop the
+// command, the exit status: 0 after --help (printed on stdout), 2 after a
+// usage error (reported on stderr).
 func (c command) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (pos []string, code int, ok bool) {
 	var flags []string
 	for i := 0; i < len(args); i++ {
@@ -140,7 +148,7 @@ func (c command) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer
 		case a == "--":
 			pos = append(pos, args[i+1:]...)
 			i = len(args)
-		case len(a) > 1 && a[0] == '-':
+		case isFlag(a):
 			flags = append(flags, a)
 			name := strings.TrimLeft(a, "-")
 			if strings.Contains(name, "=") {
@@ -165,20 +173,32 @@ func (c command) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer
 	return pos, 0, true
 }
 
+// isFlag reports whether a looks like a flag: one or two dashes, then a
+// letter. No flag name starts with anything else, and no JSON payload
+// starts with a dash unless it is a negative number.
+func isFlag(a string) bool {
+	name := strings.TrimPrefix(a, "-")
+	name = strings.TrimPrefix(name, "-")
+	r, _ := utf8.DecodeRuneInString(name)
+	return len(name) < len(a) && unicode.IsLetter(r)
+}
+
 func isBool(f *flag.Flag) bool {
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()
 }
 
-// usageError reports a misuse of c and returns exitUsage.
+// usageError reports a misuse of c on one line, escaped (see text), and
+// returns exitUsage.
 func (c command) usageError(stderr io.Writer, format string, args ...any) int {
 	fmt.Fprintf(stderr, "plugsock %s: %s\nUsage: plugsock %s %s\nRun 'plugsock %s --help' for more.\n",
-		c.name, fmt.Sprintf(format, args...), c.name, c.usage, c.name)
+		c.name, oneLine(fmt.Sprintf(format, args...)), c.name, c.usage, c.name)
 	return exitUsage
 }
 
-// fail reports that c failed and returns exitFail.
+// fail reports that c failed on one line, escaped (see text), and returns
+// exitFail.
 func (c command) fail(stderr io.Writer, format string, args ...any) int {
-	fmt.Fprintf(stderr, "plugsock %s: %s\n", c.name, fmt.Sprintf(format, args...))
+	fmt.Fprintf(stderr, "plugsock %s: %s\n", c.name, oneLine(fmt.Sprintf(format, args...)))
 	return exitFail
 }

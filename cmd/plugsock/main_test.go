@@ -82,6 +82,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"call", "calc", "Add", "{oops"}, "payload is not valid JSON: {oops"},
 		{[]string{"broadcast"}, "too few arguments"},
 		{[]string{"unplug", "a", "b"}, "too many arguments"},
+		{[]string{"call", "calc", "Add", "--timeout", "0s"}, "--timeout must be positive, such as 500ms or 5s, not 0s"},
 		{[]string{"serve", "--log-format", "xml"}, "--log-format must be text or json"},
 		{[]string{"serve", "--log-level", "loud"}, "--log-level must be debug, info, warn or error"},
 		{[]string{"serve", "now"}, "unexpected argument \"now\""},

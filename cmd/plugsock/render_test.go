@@ -5,8 +5,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/plugsock/plugsock/envelope"
 	"github.com/plugsock/plugsock/typedesc"
@@ -127,4 +129,170 @@ func TestPlural(t *testing.T) {
 	assert.Equal(t, "0 functions", plural(0, "function"))
 	assert.Equal(t, "1 function", plural(1, "function"))
 	assert.Equal(t, "5 functions", plural(5, "function"))
+}
+
+type address struct {
+	Street   string `json:"street"`
+	City     string `json:"city"`
+	Postcode string `json:"postcode,omitempty"`
+	Country  string `json:"country"`
+}
+
+type lineItem struct {
+	SKU      string            `json:"sku"`
+	Name     string            `json:"name"`
+	Quantity int               `json:"quantity"`
+	Price    float64           `json:"price"`
+	Options  map[string]string `json:"options,omitempty"`
+}
+
+type order struct {
+	ID       int64 `json:"id"`
+	Customer struct {
+		Name  string `json:"name"`
+		Email string `json:"email"`
+	} `json:"customer"`
+	Shipping address    `json:"shipping"`
+	Billing  *address   `json:"billing,omitempty"`
+	Items    []lineItem `json:"items"`
+	Notes    []string   `json:"notes,omitempty"`
+	Placed   time.Time  `json:"placed"`
+}
+
+type orderID struct {
+	ID int64 `json:"id"`
+}
+
+func shop() *fakeAdmin {
+	return &fakeAdmin{plugins: map[string]*envelope.PluginInfo{"shop": {Name: "shop", Version: "2.1.0", Functions: map[string]typedesc.Function{
+		"Place":  {Name: "Place", Input: typedesc.TypeDescription(order{}), Output: typedesc.TypeDescription(orderID{})},
+		"Cancel": {Name: "Cancel", Input: typedesc.TypeDescription(orderID{}), Output: typedesc.TypeDescription(false)},
+		"List":   {Name: "List", Output: typedesc.TypeDescription([]order{})},
+	}}}}
+}
+
+// TestDescribeLaysOutWideShapes describes a plugin whose types do not
+// fit on a line: each function gets a block, and a struct too wide for
+// describeWidth gets one field per line, at every level.
+func TestDescribeLaysOutWideShapes(t *testing.T) {
+	useFake(t, shop())
+	code, out, errOut := runCLI(t, "describe", "shop")
+	require.Equal(t, exitOK, code, errOut)
+	orderLines := "" +
+		"    id int64\n" +
+		"    customer {name string, email string}\n" +
+		"    shipping {street string, city string, postcode? string, country string}\n" +
+		"    billing? {street string, city string, postcode? string, country string}\n" +
+		"    items []{\n" +
+		"      sku string\n" +
+		"      name string\n" +
+		"      quantity int\n" +
+		"      price float64\n" +
+		"      options? map[string]string\n" +
+		"    }\n" +
+		"    notes? []string\n" +
+		"    placed string\n" +
+		"  }\n"
+	assert.Equal(t, ""+
+		"shop 2.1.0 — 3 functions\n"+
+		"\n"+
+		"Cancel\n"+
+		"  input  {id int64}\n"+
+		"  output bool\n"+
+		"\n"+
+		"List\n"+
+		"  input  -\n"+
+		"  output []{\n"+
+		orderLines+
+		"\n"+
+		"Place\n"+
+		"  input  {\n"+
+		orderLines+
+		"  output {id int64}\n"+
+		"\n"+
+		shapeLegend, out)
+	for _, line := range strings.Split(out, "\n") {
+		assert.LessOrEqual(t, utf8.RuneCountInString(line), describeWidth, line)
+	}
+}
+
+func TestDescribeOneFunction(t *testing.T) {
+	useFake(t, shop())
+	code, out, errOut := runCLI(t, "describe", "shop", "Cancel")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, "shop 2.1.0: Cancel\n  input  {id int64}\n  output bool\n\n"+shapeLegend, out)
+
+	code, out, _ = runCLI(t, "describe", "shop", "Cancel", "--json")
+	require.Equal(t, exitOK, code)
+	var fn typedesc.Function
+	require.NoError(t, json.Unmarshal([]byte(out), &fn))
+	assert.Equal(t, typedesc.Function{Name: "Cancel", Input: typedesc.TypeDescription(orderID{}), Output: typedesc.TypeDescription(false)}, fn)
+
+	code, out, errOut = runCLI(t, "describe", "shop", "Refund")
+	assert.Equal(t, exitFail, code)
+	assert.Empty(t, out)
+	assert.Equal(t, "plugsock describe: plugin shop has no function \"Refund\"; it has Cancel, List, Place\n", errOut)
+
+	code, _, errOut = runCLI(t, "describe", "shop", "Cancel", "extra")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "too many arguments")
+}
+
+// TestDescribeHostileDepth describes what a hostile plugin can declare:
+// fields nested far deeper than any type, and a Type of two million
+// "[]". Rendering stops at maxShapeDepth, so it neither recurses without
+// bound nor prints megabytes.
+func TestDescribeHostileDepth(t *testing.T) {
+	deep := &typedesc.Entity{Type: "int"}
+	for range 100_000 {
+		deep = &typedesc.Entity{Type: "struct", Fields: []typedesc.Entity{{Name: "x", Type: deep.Type, Mandatory: true, Fields: deep.Fields}}}
+	}
+	arrays := &typedesc.Entity{Type: strings.Repeat("[]", 2_000_000) + "int"}
+	maps := &typedesc.Entity{Type: strings.Repeat("map[string]", 100_000) + "int"}
+	useFake(t, &fakeAdmin{plugins: map[string]*envelope.PluginInfo{"deep": {Name: "deep", Functions: map[string]typedesc.Function{
+		"Fields": {Input: deep}, "Arrays": {Input: arrays}, "Maps": {Output: maps},
+	}}}})
+
+	code, out, errOut := runCLI(t, "describe", "deep")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Less(t, len(out), 20_000, "bounded by the depth limit, not by what was sent")
+	assert.Contains(t, out, "  input  "+strings.Repeat("[]", maxShapeDepth)+"…\n")
+	assert.Contains(t, out, "  output "+strings.Repeat("map[string]", maxShapeDepth)+"…\n")
+	assert.Contains(t, out, "\n"+strings.Repeat("  ", maxShapeDepth+1)+"x …\n", "fields one per line, cut off at the limit")
+	assert.Less(t, strings.Count(out, "\n"), 2*maxShapeDepth+20)
+
+	for _, e := range []*typedesc.Entity{deep, arrays, maps} {
+		s := shape(e)
+		assert.Less(t, len(s), 2_000, "one-line shape is bounded too")
+		assert.True(t, strings.HasSuffix(strings.TrimRight(s, "}"), "…"), s)
+	}
+	assert.Equal(t, strings.Repeat("{x ", maxShapeDepth)+"…"+strings.Repeat("}", maxShapeDepth), shape(deep))
+}
+
+// TestShapeAtMaxDepth: a description as deep as the host accepts is shown
+// whole; one level more is cut off.
+func TestShapeAtMaxDepth(t *testing.T) {
+	nest := func(levels int) *typedesc.Entity {
+		e := &typedesc.Entity{Type: "struct", Fields: []typedesc.Entity{{Name: "v", Type: "[]int", Mandatory: true}}}
+		for range levels - 2 { // the innermost struct and its []int are two
+			e = &typedesc.Entity{Type: "struct", Fields: []typedesc.Entity{{Name: "x", Type: e.Type, Mandatory: true, Fields: e.Fields}}}
+		}
+		return e
+	}
+	atLimit, over := nest(typedesc.MaxDepth), nest(typedesc.MaxDepth+1)
+	require.NoError(t, atLimit.Check())
+	require.ErrorIs(t, over.Check(), typedesc.ErrTooDeep)
+
+	assert.Equal(t, strings.Repeat("{x ", typedesc.MaxDepth-2)+"{v []int}"+strings.Repeat("}", typedesc.MaxDepth-2), shape(atLimit))
+	assert.NotContains(t, shapeBlock(atLimit, 0, 0, describeWidth), "…")
+	assert.Equal(t, strings.Repeat("{x ", typedesc.MaxDepth-1)+"{v …}"+strings.Repeat("}", typedesc.MaxDepth-1), shape(over))
+}
+
+func TestShapeLongNames(t *testing.T) {
+	long := strings.Repeat("é", 4<<20)
+	e := &typedesc.Entity{Type: "struct", Fields: []typedesc.Entity{{Name: long, Type: long, Mandatory: true}}}
+	want := strings.Repeat("é", maxToken-1) + "…"
+	assert.Equal(t, "{"+want+" "+want+"}", shape(e))
+	exact := strings.Repeat("x", maxToken)
+	assert.Equal(t, exact, shape(&typedesc.Entity{Type: exact}), "a name of maxToken runes is kept whole")
 }
