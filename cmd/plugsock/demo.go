@@ -92,7 +92,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "\nDone in %v; every plugin process has exited.\n", time.Since(start).Round(time.Millisecond))
 	fmt.Fprint(stdout, "\nNext: 'plugsock serve' hosts a socket you can plug the examples into\n"+
 		"(go run ./examples/calc), then try 'plugsock list', 'plugsock describe calc'\n"+
-		"or the console at http://"+defaultAdmin+"/.\n")
+		"or the console at the URL serve prints (it carries the admin token).\n")
 	return exitOK
 }
 
