@@ -45,3 +45,6 @@ func WatchFD(fd int, gone func()) (stop func()) { return watchFD(fd, gone) }
 
 // Backoff exposes the reconnection delay.
 func Backoff(n int, lo, hi time.Duration) time.Duration { return backoff(n, lo, hi) }
+
+// WatchStdin exposes the lifeline watcher on standard input.
+func WatchStdin(gone func()) (stop func()) { return watchStdin(gone) }

@@ -50,7 +50,7 @@ import (
 // set envelope.EnvLifeline also leaves when its standard input reaches
 // end of file, which is how it learns that the host died. Run returns an
 // error at once for what retrying cannot mend: a value with no callable
-// methods (ErrNoMethods), a missing or malformed address, a handshake
+// methods (ErrNoMethods), a malformed address, a handshake
 // refused as unauthorised or malformed.
 //
 // Run with the single argument "describe" (os.Args[1]) prints the

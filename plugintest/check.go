@@ -223,9 +223,12 @@ func Check(ctx context.Context, cmd *exec.Cmd, w io.Writer, opts ...CheckOption)
 	c.run(ctx, r.l)
 	r.end()
 	c.report.Output = out.lines()
-	if c.report.Plugin == nil {
+	switch {
+	case c.report.Plugin == nil:
 		c.add("extra headers", Skip, "no handshake")
-	} else {
+	case ctx.Err() != nil:
+		c.add("extra headers", Skip, "%v", ctx.Err())
+	default:
 		c.extraHeaders(ctx, again())
 	}
 

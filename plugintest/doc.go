@@ -47,7 +47,12 @@
 // (which is how a method's errors and panics get exercised); a healthy
 // connection after $/cancelRequest; the $/shutdown sequence (calls in
 // flight answered first, new calls refused with -32003, null answer,
-// close, exit 0); framing; and $/async sent as notifications.
+// close, exit 0); framing; and $/async sent as notifications. What the
+// battery sends is what the host sends, byte for byte, so a plugin that
+// works against the host passes. Outside the battery, the extra headers
+// check sees whether the plugin also reads frames with a Content-Type
+// header line, which LSP clients send and the host does not: a plugin that
+// does not gets a WARN (Status Warn) and still passes.
 //
 // The battery calls every function the plugin declares, with made-up
 // input; leave out those that must not be called that way, or that block

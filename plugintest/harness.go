@@ -213,7 +213,8 @@ func (h *Harness) NextAsync() any {
 }
 
 // Unplug stops the plugin in good order, as a host's Unplug does, and
-// reports whether it left gracefully.
+// reports whether it left gracefully: false too when it was not
+// connected.
 func (h *Harness) Unplug() (graceful bool) {
 	done := make(chan bool, 1)
 	h.s.RegisterCallback(func(info *envelope.PluginInfo, g bool) {
@@ -224,12 +225,20 @@ func (h *Harness) Unplug() (graceful bool) {
 			}
 		}
 	})
+	// Registered first, the callback hears of any disconnect after this.
+	if h.s.PluginInfo(h.name) == nil {
+		return false
+	}
 	h.s.Unplug("", h.name)
+	// Unplug queues the disconnect callbacks without waiting for them.
+	t := time.NewTimer(h.timeout)
+	defer t.Stop()
 	select {
 	case g := <-done:
 		return g
-	default:
-		return false // it was not connected
+	case <-t.C:
+		h.t.Errorf("plugintest: %s was unplugged, but its disconnect was not reported within %v", h.name, h.timeout)
+		return false
 	}
 }
 

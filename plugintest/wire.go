@@ -77,7 +77,7 @@ type wire struct {
 	problems []string // framing and message-shape problems, in order
 	asyncs   int
 	asyncBad []string
-	leaving  bool // the plugin sent a $/shutdown notification
+	leaving  bool // the plugin sent $/shutdown: it is leaving on its own
 	late     []*message
 
 	hs     chan *message // the first message, which must be the handshake
@@ -102,9 +102,14 @@ func newWire(nc net.Conn) *wire {
 // out under the same lock as the requests the battery writes itself.
 type outbound struct{ w *wire }
 
-func (o outbound) Read([]byte) (int, error)    { return 0, io.EOF } // never called: w.out is not started
-func (o outbound) Write(b []byte) (int, error) { return len(b), o.w.writeRaw(b) }
-func (o outbound) Close() error                { return o.w.nc.Close() }
+func (o outbound) Read([]byte) (int, error) { return 0, io.EOF } // never called: w.out is not started
+func (o outbound) Write(b []byte) (int, error) {
+	if err := o.w.writeRaw(b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+func (o outbound) Close() error { return o.w.nc.Close() }
 
 func (w *wire) problem(format string, args ...any) {
 	w.mu.Lock()
@@ -265,10 +270,13 @@ func (w *wire) route(m *message) {
 		}
 	case m.Method == "$/ping" && m.isRequest():
 		_ = w.reply(m.ID, nil)
-	case m.Method == "$/shutdown" && m.isNotification():
+	case m.Method == "$/shutdown":
 		w.mu.Lock()
 		w.leaving = true
 		w.mu.Unlock()
+		if m.isRequest() {
+			_ = w.reply(m.ID, nil) // as a host does
+		}
 	case m.Method == "$/handshake":
 		w.problem("a second $/handshake")
 		if m.isRequest() {

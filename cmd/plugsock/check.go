@@ -18,8 +18,9 @@ const (
 
 Starts COMMAND with PLUGSOCK_ADDR and PLUGSOCK_LAUNCH in its environment,
 plays a host's part over the raw protocol (docs/protocol.md) and prints one
-line per check, PASS, FAIL or SKIP and why, then a summary. The exit status
-is 0 when no check failed, 1 otherwise.
+line per check, PASS, FAIL, SKIP or WARN and why, then a summary. The exit
+status is 0 when no check failed, 1 otherwise; a WARN (the extra headers
+check, which the host never needs) does not count as a failure.
 
 Every function the plugin declares is called with the simplest payload its
 description accepts; leave out those that must not be, or that wait for

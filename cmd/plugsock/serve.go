@@ -27,7 +27,7 @@ import (
 
 // defaultListen is where serve accepts plugins, and where the example
 // plugins dial when PLUGSOCK_ADDR is not set.
-const defaultListen = "127.0.0.1:7700"
+const defaultListen = envelope.DefaultAddr
 
 var serveCmd = command{
 	name:  "serve",
