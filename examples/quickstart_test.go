@@ -66,6 +66,11 @@ func TestREADMEQuickStart(t *testing.T) {
 	}
 	gomod := "module quickstart\n\ngo 1.25\n\nrequire github.com/plugsock/plugsock v0.0.0\n\nreplace github.com/plugsock/plugsock => " + root + "\n"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644))
+	// The new module needs the same checksums as this one, and with
+	// GOPROXY=off it cannot ask the checksum database for them.
+	sums, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.sum"), sums, 0o644))
 
 	gocmd := func(args ...string) {
 		t.Helper()
