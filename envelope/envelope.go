@@ -140,7 +140,10 @@ type Disconnected struct {
 	Graceful bool        `json:"graceful"`
 }
 
-// Handshake is the params of a $/handshake request.
+// Handshake is the params of a $/handshake request. The host reads
+// "token", "launch" and "functions" by their exact names, checks the
+// token before it decodes anything else, and refuses functions nested
+// deeper than typedesc.MaxDepth (docs/protocol.md, sections 5 and 6).
 type Handshake struct {
 	PluginInfo
 	// Token is the shared secret a socket may require.

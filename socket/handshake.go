@@ -40,15 +40,22 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	malformed := func(err error) {
 		r.refuse(c, m, envelope.Errorf(envelope.CodeInvalidParams, "malformed handshake: %v", err))
 	}
+	// JSON text is UTF-8 (RFC 8259). Decoding replaces each invalid byte
+	// with three, which would let a description cost three times what
+	// it was sent as.
+	if !utf8.Valid(m.Params) {
+		malformed(errors.New("params are not valid UTF-8"))
+		return
+	}
 	sc, err := scanHandshake(m.Params)
 	if err != nil {
 		malformed(err)
 		return
 	}
 	r.launch = sc.launch
-	if !r.cfg.authorised(sc.token) {
+	if r.cfg.token != nil && (sc.tokenTooLong || !r.cfg.authorised(sc.token)) {
 		why := "wrong token"
-		if sc.token == "" {
+		if sc.token == "" && !sc.tokenTooLong {
 			why = "missing token"
 		}
 		r.refuse(c, m, envelope.Errorf(envelope.CodeUnauthorized, "unauthorised: %s", why))
@@ -154,18 +161,33 @@ func validName(name string) error { return names.Check(name) }
 // handshakeScan is what scanHandshake finds in a handshake's params.
 type handshakeScan struct {
 	token, launch string
+	// tokenTooLong reports a token longer than maxToken, left undecoded;
+	// token is then "".
+	tokenTooLong bool
 	// functions is the raw "functions" member; nil when absent or null.
 	functions []byte
-	// objects counts the JSON objects in functions: one per function and
-	// one per entity, at most.
-	objects int
+	// objects counts the JSON objects in functions: the functions object,
+	// one per function and one per entity, at most; members counts the
+	// members of functions itself, the functions.
+	objects, members int
 }
+
+// maxToken bounds the tokens decoded, as sent, quotes included: a longer
+// one is refused as wrong unread. The bound is the same whatever token the
+// socket requires, so that refusing early tells a stranger nothing about
+// it. maxLaunch bounds the launch ids worth decoding: the host's are UUIDs.
+const (
+	maxToken  = 64 << 10
+	maxLaunch = 256
+)
 
 // scanHandshake reads the "token", "launch" and "functions" members of a
 // handshake's params, matched by their exact names, without decoding
 // anything else. params are valid JSON (the envelope was decoded), but the
 // scan does not rely on it for its safety: it never recurses, and bad
-// input gives an error. It allocates nothing but the two strings.
+// input gives an error. It allocates nothing but the two strings, and
+// decodes neither when it is longer than it can usefully be: a token
+// longer than maxToken bytes as sent, a launch id longer than maxLaunch.
 func scanHandshake(params []byte) (handshakeScan, error) {
 	var sc handshakeScan
 	p := params
@@ -191,7 +213,7 @@ func scanHandshake(params []byte) (handshakeScan, error) {
 			return sc, errors.New("params are not an object")
 		}
 		i = skipSpace(p, i+1)
-		end, objects, ok := skipValue(p, i)
+		end, objects, members, ok := skipValue(p, i)
 		if !ok {
 			return sc, errors.New("params are not valid JSON")
 		}
@@ -199,16 +221,21 @@ func scanHandshake(params []byte) (handshakeScan, error) {
 		var err error
 		switch string(key) {
 		case "token":
-			sc.token, err = member("token", val, &seenToken)
+			if sc.token, err = member("token", val, &seenToken, maxToken); err == errTooLong {
+				sc.tokenTooLong, err = true, nil
+			}
 		case "launch":
-			sc.launch, err = member("launch", val, &seenLaunch)
+			// No launch id is that long: it matches no process.
+			if sc.launch, err = member("launch", val, &seenLaunch, maxLaunch); err == errTooLong {
+				err = nil
+			}
 		case "functions":
 			if seenFunctions {
 				return sc, errors.New(`member "functions" appears twice`)
 			}
 			seenFunctions = true
 			if string(val) != "null" {
-				sc.functions, sc.objects = val, objects
+				sc.functions, sc.objects, sc.members = val, objects, members
 			}
 		}
 		if err != nil {
@@ -226,9 +253,13 @@ func scanHandshake(params []byte) (handshakeScan, error) {
 	return sc, nil
 }
 
+// errTooLong is member's answer for a string longer than it may decode.
+var errTooLong = errors.New("too long")
+
 // member decodes the string value of a member the scan reads; null is
-// the empty string, as encoding/json has it.
-func member(name string, val []byte, seen *bool) (string, error) {
+// the empty string, as encoding/json has it. A string of more than max
+// bytes, quotes included, is left undecoded with errTooLong.
+func member(name string, val []byte, seen *bool, max int) (string, error) {
 	if *seen {
 		return "", fmt.Errorf("member %q appears twice", name)
 	}
@@ -238,6 +269,8 @@ func member(name string, val []byte, seen *bool) (string, error) {
 		return "", nil
 	case len(val) < 2 || val[0] != '"':
 		return "", fmt.Errorf("member %q is not a string", name)
+	case len(val) > max:
+		return "", errTooLong
 	}
 	raw := val[1 : len(val)-1]
 	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
@@ -257,23 +290,23 @@ func skipSpace(p []byte, i int) int {
 	return i
 }
 
-// skipValue returns the end of the JSON value that starts at p[i], and
-// how many objects it holds. It counts brackets rather than recursing, so
-// any depth costs nothing.
-func skipValue(p []byte, i int) (end, objects int, ok bool) {
+// skipValue returns the end of the JSON value that starts at p[i], how
+// many objects it holds, and, if it is an object, how many members it has.
+// It counts brackets rather than recursing, so any depth costs nothing.
+func skipValue(p []byte, i int) (end, objects, members int, ok bool) {
 	if i >= len(p) {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	switch p[i] {
 	case '"':
 		end, ok := skipString(p, i)
-		return end, 0, ok
+		return end, 0, 0, ok
 	case '{', '[':
 	default:
 		// A number or a literal: it runs to the next delimiter.
 		for end = i; end < len(p) && !strings.ContainsRune(",]} \t\r\n", rune(p[end])); end++ {
 		}
-		return end, 0, end > i
+		return end, 0, 0, end > i
 	}
 	depth := 0
 	for end = i; end < len(p); {
@@ -281,9 +314,13 @@ func skipValue(p []byte, i int) (end, objects int, ok bool) {
 		case '"':
 			var ok bool
 			if end, ok = skipString(p, end); !ok {
-				return 0, 0, false
+				return 0, 0, 0, false
 			}
 			continue
+		case ':':
+			if depth == 1 {
+				members++ // only objects have colons
+			}
 		case '{':
 			objects++
 			depth++
@@ -291,12 +328,12 @@ func skipValue(p []byte, i int) (end, objects int, ok bool) {
 			depth++
 		case '}', ']':
 			if depth--; depth == 0 {
-				return end + 1, objects, true
+				return end + 1, objects, members, true
 			}
 		}
 		end++
 	}
-	return 0, 0, false
+	return 0, 0, 0, false
 }
 
 // skipString returns the end of the JSON string that starts at p[i].
@@ -326,13 +363,15 @@ type sharedEntry struct {
 	refs int
 }
 
-// objectCost bounds what one JSON object of a description costs the host
-// once decoded: an Entity is 64 bytes, and a function's map entry about
-// as much. A handshake may describe one object per objectCost bytes of the
-// frame limit, so its descriptions take at most about the frame limit in
+// objectCost is what one JSON object of a description costs the host once
+// decoded: an Entity is 64 bytes. A function's entry in the map costs up to
+// twice that (slots are 48 bytes, and the table rounds up to a power of
+// two), so a function counts as two objects: its own and its member. A
+// handshake may describe one object per objectCost bytes of the frame
+// limit, so its descriptions take at most about the frame limit in
 // Entities and map entries, plus their strings, which are no longer than
-// the bytes that spelled them. minObjects keeps small frame limits usable;
-// they cost at most 64 KiB.
+// the bytes that spelled them. minObjects keeps small frame limits
+// usable; they cost at most 64 KiB.
 const (
 	objectCost = 64
 	minObjects = 1024
@@ -344,9 +383,9 @@ func sharedFunctions(sc handshakeScan, maxFrame int) (map[string]typedesc.Functi
 	if sc.functions == nil {
 		return nil, func() {}, nil
 	}
-	if limit := max(maxFrame/objectCost, minObjects); sc.objects > limit {
-		return nil, nil, fmt.Errorf("functions hold %d JSON objects; at most %d allowed with a %d-byte frame limit",
-			sc.objects, limit, maxFrame)
+	if limit, n := max(maxFrame/objectCost, minObjects), sc.objects+sc.members; n > limit {
+		return nil, nil, fmt.Errorf("functions are too large: they count %d (each JSON object one, each function two); at most %d allowed with a %d-byte frame limit",
+			n, limit, maxFrame)
 	}
 	key := sha256.Sum256(sc.functions)
 	release := func() {
@@ -378,7 +417,7 @@ func sharedFunctions(sc handshakeScan, maxFrame int) (map[string]typedesc.Functi
 			return nil, nil, err
 		}
 	}
-	fns = compact(fns)
+	fns = compact(fns, len(sc.functions))
 
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
@@ -396,11 +435,12 @@ func sharedFunctions(sc handshakeScan, maxFrame int) (map[string]typedesc.Functi
 // compact copies checked functions into one block of Entities and one
 // string, so that a description costs 64 bytes an Entity plus its
 // distinct strings, without the spare capacity and the per-string
-// allocations decoding leaves. Its recursion is bounded by
-// typedesc.MaxDepth, which every function has been checked against.
-func compact(fns map[string]typedesc.Function) map[string]typedesc.Function {
-	var c compacter
-	c.offsets = make(map[string]int)
+// allocations decoding leaves. rawLen, the length of the JSON they were
+// decoded from, bounds the strings' length, which the check for valid
+// UTF-8 ensures. Its recursion is bounded by typedesc.MaxDepth, which
+// every function has been checked against.
+func compact(fns map[string]typedesc.Function, rawLen int) map[string]typedesc.Function {
+	c := compacter{buf: make([]byte, 0, rawLen), offsets: make(map[string]int)}
 	for name, fn := range fns {
 		c.intern(name)
 		c.intern(fn.Name)

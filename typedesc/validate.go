@@ -72,7 +72,7 @@ type validator struct {
 	dec     *json.Decoder
 	depth   int                     // of objects and arrays open
 	trail   []segment               // the path of the value being read
-	indexes map[*Entity]*fieldIndex // of long field lists, by their first field
+	indexes map[listKey]*fieldIndex // of long field lists
 }
 
 // segment is one step of a path: a field or map key, or an array index.
