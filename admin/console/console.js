@@ -255,11 +255,17 @@ function renderShape(box, e) {
     return;
   }
   const top = el("li", { "data-field": "" }, el("span", { class: "ftype" }, e.type || "any"), e.name && e.name !== e.type ? el("span", { class: "tname" }, " " + e.name) : null);
-  if (e.fields && e.fields.length) top.append(fieldList(e.fields));
+  if (e.fields && e.fields.length) top.append(fieldList(e.fields, 1));
   box.replaceChildren(el("ul", {}, top));
 }
 
-function fieldList(fields) {
+// maxDepth is typedesc.MaxDepth: the host refuses deeper descriptions at
+// the handshake, and the console stops there too, so that no document can
+// make it recurse without bound.
+const maxDepth = 64;
+
+function fieldList(fields, depth) {
+  if (depth > maxDepth) return el("ul", {}, el("li", { class: "hint" }, "… (deeper than " + maxDepth + " levels)"));
   return el(
     "ul",
     {},
@@ -272,7 +278,7 @@ function fieldList(fields) {
         el("span", { class: "ftype" }, f.type || "any"),
         f.mandatory ? el("span", { class: "req", title: "always sent; must be present" }, "required") : el("span", { class: "opt" }, "optional"),
       );
-      if (f.fields && f.fields.length) li.append(fieldList(f.fields));
+      if (f.fields && f.fields.length) li.append(fieldList(f.fields, depth + 1));
       return li;
     }),
   );
