@@ -43,8 +43,5 @@ func RunWith(ctx context.Context, v any, info *envelope.PluginInfo, o RunOptions
 // WatchFD exposes the lifeline watcher on any descriptor.
 func WatchFD(fd int, gone func()) (stop func()) { return watchFD(fd, gone) }
 
-// Backoff exposes the reconnection delay.
-func Backoff(n int, lo, hi time.Duration) time.Duration { return backoff(n, lo, hi) }
-
 // WatchStdin exposes the lifeline watcher on standard input.
 func WatchStdin(gone func()) (stop func()) { return watchStdin(gone) }

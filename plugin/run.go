@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/backoff"
 )
 
 // Run is the whole main of a plugin executable:
@@ -173,7 +173,9 @@ func (r *runner) run(ctx context.Context, v any, info *envelope.PluginInfo) erro
 			// while to come up does not flood the log.
 			log.Info("plugsock: cannot reach the host yet; retrying", "addr", addr, "attempt", failures+1, "err", err)
 		}
-		delay := backoff(failures, minDelay, maxDelay)
+		// Jittered, so that plugins cut off together do not reconnect
+		// together.
+		delay := backoff.Delay(failures, minDelay, maxDelay)
 		failures++
 		t := time.NewTimer(delay)
 		select {
@@ -228,17 +230,6 @@ func permanent(err error) bool {
 		errors.Is(err, envelope.ErrInvalidParams) ||
 		errors.Is(err, ErrNoMethods) ||
 		errors.Is(err, ErrRunning)
-}
-
-// backoff returns the wait before attempt n+1: exponential from lo,
-// capped at hi, with jitter so that plugins cut off together do not
-// reconnect together.
-func backoff(n int, lo, hi time.Duration) time.Duration {
-	d := hi
-	if n < 30 && lo<<n < hi && lo<<n > 0 {
-		d = lo << n
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // describe writes what the handshake would say about v.

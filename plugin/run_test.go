@@ -405,18 +405,3 @@ func TestWatchFD(t *testing.T) {
 	stop = plugin.WatchFD(int(pr2.Fd()), func() { t.Error("gone called after stop") })
 	stop()
 }
-
-func TestBackoff(t *testing.T) {
-	lo, hi := 10*time.Millisecond, time.Second
-	for n := range 40 {
-		want := hi
-		if n < 7 {
-			want = lo << n
-		}
-		for range 20 {
-			d := plugin.Backoff(n, lo, hi)
-			assert.GreaterOrEqual(t, d, want/2, "attempt %d", n)
-			assert.LessOrEqual(t, d, want, "attempt %d", n)
-		}
-	}
-}

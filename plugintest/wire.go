@@ -466,3 +466,20 @@ func clip(b []byte) string {
 	}
 	return string(b)
 }
+
+// answeredAfter reports whether the answer to the request with id a came
+// after the answer to b.
+func (w *wire) answeredAfter(a, b string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ia, ib := -1, -1
+	for i, id := range w.order {
+		switch id {
+		case a:
+			ia = i
+		case b:
+			ib = i
+		}
+	}
+	return ia > ib && ib >= 0
+}

@@ -37,6 +37,43 @@ func WithAsyncBytes(n int) Options {
 	})
 }
 
+// Async returns the next item from the plugins: data a plugin sent through
+// its async hook (Name is the plugin, Payload the data as encoding/json
+// decodes it into an interface value, except that a number a float64
+// cannot hold, such as 1e400 or a 400-digit integer, is a json.Number
+// with its exact text), or an envelope.Connected or envelope.Disconnected
+// event. It blocks until there is one, and returns ErrShutdown once the
+// socket is shut down and every item has been read.
+//
+// Items from one plugin come in the order it sent them, after its
+// Connected event and before its Disconnected one. A plugin's data waits
+// as the JSON it arrived as and is decoded here, by the caller. The queue
+// holds WithAsyncBuffer items and WithAsyncBytes of memory. While it has
+// room nothing waits. When it is full and the host reads Async, a
+// plugin's next item waits for room up to a second, so a host that keeps
+// reading loses nothing, at the cost of delaying that plugin's answers
+// meanwhile. A host that has never called Async, or that has not made
+// room within that second, loses items instead, and from then on nothing
+// waits until it calls Async again: a host that stops reading stalls a
+// plugin once, for a second, not once per item.
+//
+// What is lost is shared fairly. Each plugin with data queued has an
+// equal share of both bounds: a plugin at or over its share loses its own
+// oldest items to make room for its new ones, a plugin within its share
+// takes the room of the oldest items of one over its share, so one
+// plugin's flood never drops another's data. Connected and Disconnected
+// events are never dropped for data: data gives way to them, and only if
+// events alone, unread, fill a bound does the oldest event go. Drops are
+// counted in Stats and logged once a burst.
+func (s *Socket) Async() (*envelope.AsyncData, error) {
+	return s.AsyncContext(context.Background())
+}
+
+// AsyncContext is Async, giving up with ctx's error when ctx ends first.
+func (s *Socket) AsyncContext(ctx context.Context) (*envelope.AsyncData, error) {
+	return s.async.pop(ctx, s.settings().log)
+}
+
 // asyncOverhead is what one queued item costs besides the capacity of its
 // copy of the JSON: the asyncItem (96 bytes on 64-bit platforms, a size
 // class of its own) and 8 bytes the allocator adds to the smallest

@@ -1,13 +1,10 @@
 package socket
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -35,33 +32,6 @@ const (
 // ErrNoListener is returned by Launch on a socket with no TCP or Unix
 // listener for the process to dial.
 var ErrNoListener = errors.New("plugsock: the socket has no TCP or Unix listener to launch a plugin against; call Serve first")
-
-// RestartPolicy says when Launch starts a plugin's process again after it
-// exits. The zero value is RestartOnFailure.
-type RestartPolicy int
-
-const (
-	// RestartOnFailure restarts a process that exits with a non-zero
-	// status, is killed by a signal, or does not handshake in time.
-	RestartOnFailure RestartPolicy = iota
-	// RestartNever lets the plugin go when its process exits.
-	RestartNever
-	// RestartAlways restarts a process whenever it exits, even with
-	// status 0.
-	RestartAlways
-)
-
-func (p RestartPolicy) String() string {
-	switch p {
-	case RestartOnFailure:
-		return "on-failure"
-	case RestartNever:
-		return "never"
-	case RestartAlways:
-		return "always"
-	}
-	return fmt.Sprintf("RestartPolicy(%d)", int(p))
-}
 
 // LaunchOption configures one Launch.
 type LaunchOption interface{ applyLaunch(*launchConfig) }
@@ -180,7 +150,7 @@ type instance struct {
 	p       *proc.Process
 	hello   chan string // the assigned name, on the first handshake
 	refused chan error  // a refused handshake
-	logs    []*lineLog
+	logs    []*proc.Lines
 }
 
 // Launch starts the plugin executable cmd and waits until it has
@@ -329,22 +299,11 @@ func (e *launched) start(cmd *exec.Cmd) (*instance, error) {
 		s.mu.Unlock()
 		return nil, err
 	}
-	env := cmd.Env
-	if env == nil {
-		env = os.Environ()
-	}
-	clean := make([]string, 0, len(env)+3)
-	for _, kv := range env {
-		// Whatever the host itself inherited is not for its plugins.
-		if !strings.HasPrefix(kv, "PLUGSOCK_") {
-			clean = append(clean, kv)
-		}
-	}
-	clean = append(clean, envelope.EnvAddr+"="+addr, envelope.EnvLaunch+"="+in.id)
+	set := []string{envelope.EnvAddr + "=" + addr, envelope.EnvLaunch + "=" + in.id}
 	if tok := s.config().launchToken(); tok != "" {
-		clean = append(clean, envelope.EnvToken+"="+tok)
+		set = append(set, envelope.EnvToken+"="+tok)
 	}
-	cmd.Env = clean
+	cmd.Env = proc.Env(cmd.Env, set...)
 	if cmd.Stdout == nil {
 		cmd.Stdout = in.newLog("stdout")
 	}
@@ -386,184 +345,19 @@ func (e *launched) awaitFirst(ctx context.Context, in *instance) (string, error)
 		e.s.mu.Lock()
 		defer e.s.mu.Unlock()
 		if e.abandoned {
-			return "", fmt.Errorf("process exited right after its handshake: %s", exitStatus(in.p.Err()))
+			return "", fmt.Errorf("process exited right after its handshake: %s", in.p.Status())
 		}
 		e.accepted = true
 		return name, nil
 	case err := <-in.refused:
 		return "", fmt.Errorf("handshake refused: %w", err)
 	case <-in.p.Exited():
-		return "", fmt.Errorf("process exited before its handshake: %s", exitStatus(in.p.Err()))
+		return "", fmt.Errorf("process exited before its handshake: %s", in.p.Status())
 	case <-t.C:
 		return "", fmt.Errorf("no handshake within %v", e.cfg.startTimeout)
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
-}
-
-// abort gives up on a plugin whose Launch failed: its process is killed
-// at once (it has no connection to be asked to leave on) and reaped.
-func (e *launched) abort() {
-	e.s.mu.Lock()
-	e.stopping = true
-	in := e.cur
-	e.s.mu.Unlock()
-	e.stopOnce.Do(func() { close(e.stopCh) })
-	if in != nil {
-		in.p.Kill()
-	}
-	<-e.done
-}
-
-// stop stops the plugin for good: $/shutdown on its connection, bounded
-// by deadline, then the grace periods, SIGTERM and SIGKILL. It returns
-// once the process is reaped and the supervisor has ended.
-func (e *launched) stop(trace string, deadline time.Time) {
-	s := e.s
-	s.mu.Lock()
-	e.stopping = true
-	in, r := e.cur, e.remote
-	s.mu.Unlock()
-	e.stopOnce.Do(func() { close(e.stopCh) })
-	if r != nil {
-		select {
-		case <-r.gone:
-		default:
-			r.stop(trace, deadline)
-		}
-	}
-	if in != nil {
-		in.p.Stop(e.cfg.grace)
-	}
-	<-e.done
-}
-
-// supervise waits for each process of the plugin to exit and starts the
-// next one as the policy says. It is the plugin's only long-lived
-// goroutine and ends when the plugin is stopped or given up on.
-func (e *launched) supervise(in *instance) {
-	s := e.s
-	defer s.wg.Done()
-	defer close(e.done)
-	defer func() {
-		s.mu.Lock()
-		delete(s.procs.all, e)
-		s.mu.Unlock()
-	}()
-	for in != nil {
-		<-in.p.Exited()
-		exitErr := in.p.Err()
-		for _, l := range in.logs {
-			l.flush()
-		}
-		s.mu.Lock()
-		delete(s.procs.byID, in.id)
-		e.cur = nil
-		stopping := e.stopping || s.shut
-		if !e.accepted {
-			e.abandoned = true
-		}
-		accepted := e.accepted
-		s.mu.Unlock()
-
-		attrs := []any{"plugin", e.displayName(), "pid", in.p.Pid(), "status", exitStatus(exitErr)}
-		switch {
-		case stopping || !accepted:
-			e.log.Info("plugsock: plugin process exited", attrs...)
-			return
-		case exitErr != nil:
-			e.log.Warn("plugsock: plugin process failed", attrs...)
-		default:
-			e.log.Info("plugsock: plugin process exited", attrs...)
-		}
-		in = e.restart(exitErr)
-	}
-}
-
-// restart decides whether to start the plugin again, waits the backoff,
-// starts it and waits for its handshake. It returns the new process, or
-// nil when the plugin is stopped or given up on. A process that does not
-// handshake in time or is refused is killed and returned, so that its
-// exit counts as the next failure.
-func (e *launched) restart(exitErr error) *instance {
-	for {
-		delay, why := e.next(exitErr)
-		if why != "" {
-			e.log.Warn("plugsock: not restarting plugin", "plugin", e.displayName(), "reason", why)
-			return nil
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-e.stopCh:
-			t.Stop()
-			return nil
-		}
-		cmd := e.tmpl // a fresh copy: an exec.Cmd runs once
-		in, err := e.start(&cmd)
-		if errors.Is(err, ErrShutdown) {
-			return nil
-		}
-		if err != nil {
-			e.log.Error("plugsock: cannot restart plugin", "plugin", e.displayName(), "err", err)
-			exitErr = err
-			continue
-		}
-		t = time.NewTimer(e.cfg.startTimeout)
-		select {
-		case <-in.hello:
-		case err := <-in.refused:
-			e.log.Warn("plugsock: restarted plugin refused; killing it", "plugin", e.displayName(), "err", err)
-			in.p.Kill()
-		case <-t.C:
-			e.log.Warn("plugsock: restarted plugin did not handshake in time; killing it", "plugin", e.displayName(), "timeout", e.cfg.startTimeout)
-			in.p.Kill()
-		case <-in.p.Exited():
-		case <-e.stopCh: // stop deals with the process
-		}
-		t.Stop()
-		return in
-	}
-}
-
-// next applies the policy and the limit to an exit: the wait before the
-// restart, or why there is none.
-func (e *launched) next(exitErr error) (time.Duration, string) {
-	s := e.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case e.stopping || s.shut:
-		return 0, "stopping"
-	case e.cfg.policy == RestartNever:
-		return 0, "restart policy is never"
-	case e.cfg.policy == RestartOnFailure && exitErr == nil:
-		return 0, "exited with status 0 and the restart policy is on-failure"
-	}
-	now := time.Now()
-	kept := e.restarts[:0]
-	for _, at := range e.restarts {
-		if now.Sub(at) < e.cfg.window {
-			kept = append(kept, at)
-		}
-	}
-	e.restarts = kept
-	if len(kept) >= e.cfg.limit {
-		return 0, fmt.Sprintf("restarted %d times within %v", len(kept), e.cfg.window)
-	}
-	e.restarts = append(e.restarts, now)
-	d := e.cfg.maxDelay
-	if n := len(kept); n < 30 && e.cfg.firstDelay<<n < d && e.cfg.firstDelay<<n > 0 {
-		d = e.cfg.firstDelay << n
-	}
-	return d/2 + rand.N(d/2+1), ""
-}
-
-func exitStatus(err error) string {
-	if err == nil {
-		return "exit status 0"
-	}
-	return err.Error()
 }
 
 // launchConnected ties a connection that has just gone live to the
@@ -624,58 +418,4 @@ func (s *Socket) launchedAll() []*launched {
 		all = append(all, e)
 	}
 	return all
-}
-
-// maxLogLine bounds one logged line of a plugin's output; longer lines
-// are logged in pieces.
-const maxLogLine = 16 << 10
-
-// lineLog logs what a process writes, one line at a time.
-type lineLog struct {
-	in     *instance
-	stream string
-	mu     sync.Mutex
-	buf    []byte
-}
-
-func (in *instance) newLog(stream string) *lineLog {
-	l := &lineLog{in: in, stream: stream}
-	in.logs = append(in.logs, l)
-	return l
-}
-
-func (l *lineLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			break
-		}
-		l.emit(l.buf[:i])
-		l.buf = l.buf[i+1:]
-	}
-	for len(l.buf) >= maxLogLine {
-		l.emit(l.buf[:maxLogLine])
-		l.buf = l.buf[maxLogLine:]
-	}
-	l.buf = append(make([]byte, 0, len(l.buf)), l.buf...)
-	return len(p), nil
-}
-
-// flush logs a last line that had no newline.
-func (l *lineLog) flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.buf) > 0 {
-		l.emit(l.buf)
-		l.buf = nil
-	}
-}
-
-func (l *lineLog) emit(line []byte) {
-	e := l.in.owner
-	e.log.Info("plugsock: plugin output", "plugin", e.displayName(), "stream", l.stream,
-		"line", string(bytes.TrimRight(line, "\r")))
 }

@@ -9,6 +9,10 @@
 // envelope.EnvLifeline), so that it can tell when its host has died; and
 // exactly one goroutine waits for it, which ends once it has exited and
 // been reaped.
+//
+// Both hosts also take from here what they do around a process: the
+// environment it starts with (Env), its output line by line (Lines) and
+// the text of how it ended (Status).
 package proc
 
 import (

@@ -1,0 +1,192 @@
+package socket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/plugsock/plugsock/envelope"
+)
+
+// lookup returns the live plugin called name.
+func (s *Socket) lookup(name string) (*remote, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return nil, ErrShutdown
+	}
+	r := s.resolve(name)
+	switch {
+	case r == nil || !r.live:
+		return nil, fmt.Errorf("plugsock: %w: %q", ErrNoPlugin, name)
+	case r.stopping:
+		return nil, fmt.Errorf("plugsock: plugin %q is being unplugged: %w", name, ErrShutdown)
+	}
+	return r, nil
+}
+
+// Call calls method on the plugin called name with payload and returns the
+// result decoded the way encoding/json decodes into an interface value.
+// id is the call's trace id; an empty id is replaced by a new UUID. The
+// call is bounded by the socket's call timeout (WithCallTimeout).
+func (s *Socket) Call(id, name, method string, payload any) (any, error) {
+	var out any
+	if err := s.CallContext(envelope.WithTrace(context.Background(), id), name, method, payload, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CallContext calls method on the plugin called name with payload and
+// decodes the result into result, a pointer (or nil to discard it). When
+// ctx ends first the plugin is told to cancel the method's context and
+// CallContext returns ctx's error. A ctx without a deadline gets the
+// socket's call timeout (WithCallTimeout), so that a plugin that answers
+// its pings but never the call cannot hold the caller forever. ctx bounds
+// the wait for the answer; sending the request is bounded by
+// WithWriteTimeout instead, since a half-written request would leave the
+// connection unusable for every other caller. The trace id comes from
+// envelope.WithTrace on ctx, or is a new UUID.
+//
+// name is a plugin's assigned name (a key of Connected), or
+// name@version for one version of a plugin of which several are
+// connected, or the plain name, which reaches the plugin holding it and,
+// when none does, the highest version connected (see "Versions" in the
+// package documentation).
+//
+// A method's own error comes back as an *envelope.Error whose message is
+// the method's error text. Other failures match, with errors.Is,
+// ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin, ErrOverloaded
+// (WithMaxInFlight), ErrReservedMethod (a method starting with "$/",
+// refused before anything is sent), context.DeadlineExceeded (ctx's
+// deadline or the call timeout) or, when the socket is shut down or the
+// connection is lost, ErrShutdown.
+func (s *Socket) CallContext(ctx context.Context, name, method string, payload, result any) error {
+	if err := reservedMethod(name, method); err != nil {
+		return err
+	}
+	r, err := s.lookup(name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel, timeout := withCallTimeout(ctx, r.cfg.callTimeout)
+	defer cancel()
+	return r.call(ctx, name, method, payload, result, timeout)
+}
+
+// reserved reports whether method is one of the protocol's own.
+func reserved(method string) bool { return strings.HasPrefix(method, "$/") }
+
+// reservedMethod refuses the protocol's own methods as calls.
+func reservedMethod(name, method string) error {
+	if reserved(method) {
+		return fmt.Errorf("plugsock: call %s.%s: %w: methods starting with \"$/\" belong to the protocol, not to the plugin (to stop a plugin, use Unplug)", name, method, ErrReservedMethod)
+	}
+	return nil
+}
+
+// withCallTimeout gives ctx the call timeout d when it has no deadline of
+// its own, and returns the timeout it applied (zero when none).
+func withCallTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc, time.Duration) {
+	if _, ok := ctx.Deadline(); ok || d <= 0 {
+		return ctx, func() {}, 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, cancel, d
+}
+
+// call makes one call to r. timeout is the call timeout applied to ctx,
+// zero when ctx brought its own deadline; it is named in the error when
+// it expires.
+func (r *remote) call(ctx context.Context, name, method string, payload, result any, timeout time.Duration) error {
+	payload, err := r.guard(name, method, payload)
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	if envelope.TraceFrom(ctx) == "" {
+		ctx = envelope.WithTrace(ctx, newTraceID())
+	}
+	err = r.conn.Call(ctx, method, payload, result)
+	if err == nil {
+		return nil
+	}
+	// Only failures are logged: a line per successful call would cost
+	// more than the call. The trace id ties this line to the plugin's.
+	r.cfg.log.Debug("plugsock: call failed", "plugin", name, "method", method, "trace", envelope.TraceFrom(ctx), "err", err)
+	if _, ok := err.(*envelope.Error); ok {
+		return err
+	}
+	if timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("plugsock: call %s.%s (trace %s): no answer within the call timeout of %v (WithCallTimeout): %w", name, method, envelope.TraceFrom(ctx), timeout, err)
+	}
+	return fmt.Errorf("plugsock: call %s.%s (trace %s): %w", name, method, envelope.TraceFrom(ctx), err)
+}
+
+// Broadcast is BroadcastContext with the trace id id (a new UUID when id
+// is empty) and the socket's call timeout.
+func (s *Socket) Broadcast(id, method string, payload any) (map[string]any, map[string]error) {
+	if id == "" {
+		id = newTraceID()
+	}
+	return s.BroadcastContext(envelope.WithTrace(context.Background(), id), method, payload)
+}
+
+// BroadcastContext calls method on every connected plugin at once with the
+// same payload and trace id (from envelope.WithTrace on ctx, or a new
+// UUID), and returns each plugin's result or error by name. Both maps are
+// never nil. ctx bounds the whole broadcast, each call as in CallContext;
+// a ctx without a deadline gets the socket's call timeout, once for all
+// the calls, so that one plugin that never answers holds the broadcast up
+// for that long and no longer. A method starting with "$/" reaches no
+// plugin: every connected plugin's error wraps ErrReservedMethod (with
+// none connected, both maps are empty, as for any method).
+func (s *Socket) BroadcastContext(ctx context.Context, method string, payload any) (map[string]any, map[string]error) {
+	if envelope.TraceFrom(ctx) == "" {
+		ctx = envelope.WithTrace(ctx, newTraceID())
+	}
+	results, errs := make(map[string]any), make(map[string]error)
+	type target struct {
+		name string
+		r    *remote
+	}
+	var targets []target
+	s.mu.Lock()
+	for name, r := range s.plugins {
+		if r.live && !r.stopping {
+			targets = append(targets, target{name, r})
+		}
+	}
+	cfg := s.config()
+	s.mu.Unlock()
+	if reserved(method) {
+		for _, t := range targets {
+			errs[t.name] = reservedMethod(t.name, method)
+		}
+		return results, errs
+	}
+	ctx, cancel, timeout := withCallTimeout(ctx, cfg.callTimeout)
+	defer cancel()
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for _, t := range targets {
+		wg.Go(func() {
+			var out any
+			err := t.r.call(ctx, t.name, method, payload, &out, timeout)
+			mu.Lock()
+			if err != nil {
+				errs[t.name] = err
+			} else {
+				results[t.name] = out
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return results, errs
+}
