@@ -16,12 +16,15 @@ import (
 
 // ConnOptions configure a Conn. The zero value is usable.
 type ConnOptions struct {
-	// Handler receives every request and notification, one at a time on
-	// the connection's read loop and in the order they arrived. It must
-	// not block unless it has called Detach first: other work that takes
-	// time belongs on a goroutine the handler starts. A request must be
-	// answered with Reply or ReplyError. A nil Handler answers requests
-	// with "method not found".
+	// Handler receives every request and notification, in the order they
+	// arrived, on the connection's read loop, which reads nothing else
+	// while it runs. It must not block unless it has called Detach first:
+	// other work that takes time belongs on a goroutine the handler
+	// starts. Once a Handler has detached, reading may move on while it
+	// runs, and the Handler is called for the next messages meanwhile, so
+	// a Handler that detaches must be safe for concurrent use. A request
+	// must be answered with Reply or ReplyError. A nil Handler answers
+	// requests with "method not found".
 	Handler func(c *Conn, m *Envelope)
 	// MaxFrameSize bounds an incoming frame's body; DefaultMaxFrameSize
 	// when zero. A larger frame closes the connection.
@@ -31,7 +34,9 @@ type ConnOptions struct {
 	// cut off rather than allowed to block every writer. Zero means none.
 	WriteTimeout time.Duration
 	// Logger receives the reason a connection was closed for a protocol
-	// violation. slog.Default() when nil.
+	// violation, an error the peer reported with a null id (a warning),
+	// and answers that came after their call gave up (at debug level).
+	// slog.Default() when nil.
 	Logger *slog.Logger
 	// OnClose, when set, runs on the read loop once the connection has
 	// ended and every pending Call has failed, just before Done closes.
@@ -58,12 +63,10 @@ type Conn struct {
 	wmu    sync.Mutex
 	gather *frameWriter // on byte streams, writes go through it instead (writer.go)
 
-	mu       sync.Mutex
-	seq      uint64
-	pending  map[uint64]chan *Envelope
-	closing  bool
-	draining bool  // writes have failed; reading what is left (drain.go)
-	reason   error // why the connection ended; set once
+	mu      sync.Mutex
+	seq     uint64
+	pending map[uint64]chan *Envelope
+	state   connState // open, draining, closing, ended (state.go)
 
 	fr      *FrameReader             // used only by the goroutine that is the reader
 	handing atomic.Pointer[Envelope] // the message the reader is running the Handler for
@@ -118,7 +121,7 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 func (c *Conn) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.reason
+	return c.state.reason
 }
 
 // Close ends the connection. Calls still waiting fail with ErrShutdown.
@@ -130,12 +133,7 @@ func (c *Conn) Close() error {
 // CloseWithError ends the connection and records reason as the cause that
 // Err reports, unless a cause was already recorded.
 func (c *Conn) CloseWithError(reason error) {
-	c.mu.Lock()
-	if c.reason == nil {
-		c.reason = reason
-	}
-	c.closing = true
-	c.mu.Unlock()
+	c.closeWith(reason)
 	_ = c.rwc.Close()
 }
 
@@ -189,14 +187,7 @@ func (c *Conn) readLoop() (detached bool) {
 			runtime.Gosched()
 		}
 	}
-	c.mu.Lock()
-	if c.reason == nil {
-		c.reason = err
-	}
-	c.closing = true
-	pending := c.pending
-	c.pending = nil
-	c.mu.Unlock()
+	pending := c.ended(err)
 	_ = c.rwc.Close()
 	for _, ch := range pending {
 		ch <- nil
@@ -215,14 +206,7 @@ func (c *Conn) readLoop() (detached bool) {
 // (the peer is often gone already) does not replace it as the reason Err
 // reports.
 func (c *Conn) refuse(code int64, err error) {
-	c.mu.Lock()
-	first := c.reason == nil
-	if first {
-		c.reason = err
-	}
-	c.closing = true
-	c.mu.Unlock()
-	if !first {
+	if !c.violated(err) {
 		// Closed on purpose already; the violation is an echo of that.
 		return
 	}
@@ -267,7 +251,7 @@ func (c *Conn) deliver(m *Envelope) error {
 // closedErr is what calls get once the connection is gone.
 func (c *Conn) closedErr() error {
 	c.mu.Lock()
-	r := c.reason
+	r := c.state.reason
 	c.mu.Unlock()
 	switch {
 	case r == nil || r == ErrShutdown:
@@ -298,7 +282,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	}
 	ch := make(chan *Envelope, 1)
 	c.mu.Lock()
-	if c.closing {
+	if !c.state.open() {
 		c.mu.Unlock()
 		return c.closedErr()
 	}
@@ -393,7 +377,10 @@ func (c *Conn) Reply(id ID, result any) error {
 // ReplyFirst answers the request with the given id with result, and runs
 // first (when not nil) while no other message can be written: whatever
 // first enables, such as calls to a peer that has just been admitted,
-// cannot overtake this answer on the wire.
+// cannot overtake this answer on the wire. first runs under the
+// connection's write lock, so any lock it takes comes after that one: it
+// must not write to c, and no goroutine may write to c while holding a
+// lock first takes.
 func (c *Conn) ReplyFirst(id ID, result any, first func()) error {
 	m := newMsg()
 	defer m.free()

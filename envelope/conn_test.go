@@ -656,7 +656,7 @@ func TestConnForgedResponseCloses(t *testing.T) {
 	for _, id := range forged {
 		forEachTransport(t, func(t *testing.T, tr transport) {
 			wg := newWorkers(t)
-			srv, cli := startPair(t, tr, envelope.ConnOptions{Handler: calcHandler(wg)}, envelope.ConnOptions{Logger: hbQuiet})
+			srv, cli := startPair(t, tr, envelope.ConnOptions{Handler: calcHandler(wg)}, envelope.ConnOptions{Logger: quiet})
 			_ = srv.Reply(id, "nobody asked")
 			select {
 			case <-cli.Done():

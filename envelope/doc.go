@@ -92,13 +92,15 @@
 // [CodeInternalError] -32603, which is also what a recovered panic becomes)
 // and plugsock's own ([CodeMethodError] -32000 for a method's error,
 // [CodeNameTaken] -32001, [CodeUnauthorized] -32002, [CodeShuttingDown]
-// -32003, and the LSP's [CodeRequestCancelled] -32800).
+// -32003, [CodeOverloaded] -32004 for a limit reached, and the LSP's
+// [CodeRequestCancelled] -32800).
 //
 // [Error.Is] maps codes onto the package's sentinel errors, so callers test
 // what went wrong with errors.Is however many layers wrapped the answer:
 //
 //	-32601 ErrMethodNotFound   -32602 ErrInvalidParams   -32003 ErrShutdown
 //	-32001 ErrNameTaken        -32002 ErrUnauthorized    -32800 ErrCancelled
+//	-32004 ErrOverloaded
 //
 // Errors that are not answers wrap sentinels directly: a Call on a closed or
 // lost connection wraps [ErrShutdown], a malformed stream [ErrProtocol], an
@@ -124,17 +126,20 @@
 //	err := c.Call(ctx, "Add", args, &sum)
 //
 // The read loop decodes each message once. Responses go to the [Conn.Call]
-// waiting for their id; requests and notifications go to the Handler, one at
-// a time and in the order they arrived. The Handler runs on the read loop and
-// must not block: while it runs, no other message on the connection, not even
-// the answer to a call, is read. Work that takes time, or that calls back
-// over the same connection, belongs on a goroutine the Handler starts, or
-// after [Conn.Detach]: a Handler that detaches its message goes on with the
-// work where it is, and if the work takes more than a moment (50 µs) another
+// waiting for their id; requests and notifications go to the Handler, in the
+// order they arrived. The Handler runs on the read loop and must not block:
+// while it runs, no other message on the connection, not even the answer to
+// a call, is read. Work that takes time, or that calls back over the same
+// connection, belongs on a goroutine the Handler starts, or after
+// [Conn.Detach]: a Handler that detaches its message goes on with the work
+// where it is, and if the work takes more than a moment (50 µs) another
 // goroutine takes over reading. Most calls are over by then, and skipping
 // the hand-over to another goroutine is most of what makes a short call
-// cheap (see docs/performance.md). [Conn.Wait] waits for such Handlers as
-// well as for the connection's end. Every request must be answered once
+// cheap (see docs/performance.md). Until a Handler detaches, it is called
+// for one message at a time; after, it is called for the next messages
+// while the detached one still runs, so a Handler that detaches must be
+// safe for concurrent use. [Conn.Wait] waits for detached Handlers as well
+// as for the connection's end. Every request must be answered once
 // with [Conn.Reply] or [Conn.ReplyError]; a nil Handler answers every
 // request with "method not found". A result that cannot be encoded as JSON
 // is answered with [CodeInternalError] instead, and Reply returns the
@@ -142,8 +147,8 @@
 //
 // [Conn.Call] sends a request with the next of the ids 1, 2, 3, ..., waits
 // for its answer and decodes the result. The answer is matched by the id's
-// numeric value, so a peer that writes 3 back as 3.0 or 3e0 is understood. Any number of goroutines may call at
-// once; each gets its own answer. When the context ends first, Call sends
+// numeric value, so a peer that writes 3 back as 3.0 or 3e0 is understood.
+// Any number of goroutines may call at once; each gets its own answer. When the context ends first, Call sends
 // [MethodCancel] for the id and returns the context's error; an answer that
 // arrives later is dropped. [Conn.Notify] sends a notification. Every frame
 // is written whole, with one Write under a mutex, so concurrent writers never
@@ -179,6 +184,14 @@
 // up between messages, ErrShutdown after Close, otherwise the violation or
 // I/O error. Calls made after that fail at once with an error wrapping
 // ErrShutdown.
+//
+// A Conn's locks are leaves but one: [Conn.ReplyFirst] runs its function
+// under the connection's write lock, and that function may take a lock of
+// the caller's (the host takes Socket.mu there to admit a plugin). So the
+// write lock comes before any lock such a function takes, and nothing may
+// write to the Conn while holding one. The lock that guards the pending
+// calls and the connection's state is never held while writing, closing
+// or calling out.
 //
 // # Trace ids
 //

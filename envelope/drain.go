@@ -24,15 +24,7 @@ func (c *Conn) writeFailed(err error) {
 		c.CloseWithError(err)
 		return
 	}
-	c.mu.Lock()
-	if c.reason == nil {
-		c.reason = err
-	}
-	c.closing = true
-	first := !c.draining
-	c.draining = true
-	c.mu.Unlock()
-	if first && rd.SetReadDeadline(time.Now().Add(drainTimeout)) != nil {
+	if c.drainAfter(err) && rd.SetReadDeadline(time.Now().Add(drainTimeout)) != nil {
 		c.CloseWithError(err)
 	}
 }

@@ -83,8 +83,9 @@ func (c *Conn) run() {
 // already waiting, another goroutine takes over reading the connection,
 // and this one stops being the read loop when the Handler returns. So a
 // quick Handler costs no goroutine switch at all, and a slow one holds up
-// later messages only briefly. Messages still reach the Handler one at a
-// time and in order.
+// later messages only briefly. Messages still reach the Handler in the
+// order they arrived, but once reading has moved on, the Handler is called
+// for the next ones while this call still runs.
 //
 // Detach reports whether it did that. It does nothing and returns false
 // when m is not the message the Handler is running for at that moment (a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -17,40 +16,16 @@ import (
 	"github.com/plugsock/plugsock/envelope"
 )
 
-// hbWait bounds every wait in these tests; a passing run is far below it.
-const hbWait = 10 * time.Second
-
-var hbQuiet = slog.New(slog.DiscardHandler)
-
-// hbTCP returns the two ends of a loopback TCP connection.
-func hbTCP(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	b := <-accepted
-	require.NotNil(t, b)
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return a, b
-}
-
 func hbStart(t *testing.T, nc net.Conn, opts envelope.ConnOptions) *envelope.Conn {
 	t.Helper()
-	opts.Logger = hbQuiet
+	opts.Logger = quiet
 	c := envelope.NewConn(nc, opts)
 	c.Start()
 	t.Cleanup(func() {
 		c.Close()
 		select {
 		case <-c.Done():
-		case <-time.After(hbWait):
+		case <-time.After(waitLimit):
 			t.Errorf("connection did not end")
 		}
 	})
@@ -60,7 +35,7 @@ func hbStart(t *testing.T, nc net.Conn, opts envelope.ConnOptions) *envelope.Con
 func TestHeartbeatClosesASilentPeer(t *testing.T) {
 	for _, silence := range []string{"reads but never answers", "stops reading"} {
 		t.Run(silence, func(t *testing.T) {
-			ours, theirs := hbTCP(t)
+			theirs, ours := tcpPair(t)
 			if silence == "reads but never answers" {
 				go func() { _, _ = io.Copy(io.Discard, theirs) }()
 			}
@@ -75,7 +50,7 @@ func TestHeartbeatClosesASilentPeer(t *testing.T) {
 			assert.ErrorContains(t, err, "no answer for 3 intervals")
 			select {
 			case <-c.Done():
-			case <-time.After(hbWait):
+			case <-time.After(waitLimit):
 				t.Fatal("connection still open")
 			}
 			assert.ErrorIs(t, c.Err(), envelope.ErrUnresponsive)
@@ -90,13 +65,13 @@ func TestHeartbeatTiming(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			ours, theirs := net.Pipe()
 			var pings atomic.Int64
-			peer := envelope.NewConn(theirs, envelope.ConnOptions{Logger: hbQuiet, Handler: func(c *envelope.Conn, m *envelope.Envelope) {
+			peer := envelope.NewConn(theirs, envelope.ConnOptions{Logger: quiet, Handler: func(c *envelope.Conn, m *envelope.Envelope) {
 				if m.Method == envelope.MethodPing {
 					pings.Add(1)
 					_ = c.Reply(m.ID, nil)
 				}
 			}})
-			c := envelope.NewConn(ours, envelope.ConnOptions{Logger: hbQuiet})
+			c := envelope.NewConn(ours, envelope.ConnOptions{Logger: quiet})
 			peer.Start()
 			c.Start()
 			hb := envelope.StartHeartbeat(c, time.Second, 1)
@@ -127,7 +102,7 @@ func TestHeartbeatTiming(t *testing.T) {
 					} else {
 						close(drained) // net.Pipe: every write now blocks
 					}
-					c := envelope.NewConn(ours, envelope.ConnOptions{Logger: hbQuiet})
+					c := envelope.NewConn(ours, envelope.ConnOptions{Logger: quiet})
 					c.Start()
 					start := time.Now()
 					hb := envelope.StartHeartbeat(c, time.Second, 3)
@@ -144,14 +119,14 @@ func TestHeartbeatTiming(t *testing.T) {
 	t.Run("a late answer counts", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			ours, theirs := net.Pipe()
-			peer := envelope.NewConn(theirs, envelope.ConnOptions{Logger: hbQuiet, Handler: func(c *envelope.Conn, m *envelope.Envelope) {
+			peer := envelope.NewConn(theirs, envelope.ConnOptions{Logger: quiet, Handler: func(c *envelope.Conn, m *envelope.Envelope) {
 				if m.Method == envelope.MethodPing {
 					// Answer after two and a half intervals: two misses,
 					// one short of giving up.
 					time.AfterFunc(2500*time.Millisecond, func() { _ = c.Reply(m.ID, nil) })
 				}
 			}})
-			c := envelope.NewConn(ours, envelope.ConnOptions{Logger: hbQuiet})
+			c := envelope.NewConn(ours, envelope.ConnOptions{Logger: quiet})
 			peer.Start()
 			c.Start()
 			hb := envelope.StartHeartbeat(c, time.Second, 3)
@@ -168,7 +143,7 @@ func TestHeartbeatTiming(t *testing.T) {
 }
 
 func TestHeartbeatCountsErrorAnswersAsAlive(t *testing.T) {
-	ours, theirs := hbTCP(t)
+	theirs, ours := tcpPair(t)
 	answered := make(chan struct{}, 64)
 	// A peer that does not know $/ping but answers it.
 	hbStart(t, theirs, envelope.ConnOptions{Handler: func(c *envelope.Conn, m *envelope.Envelope) {
@@ -181,7 +156,7 @@ func TestHeartbeatCountsErrorAnswersAsAlive(t *testing.T) {
 	for range 5 {
 		select {
 		case <-answered:
-		case <-time.After(hbWait):
+		case <-time.After(waitLimit):
 			t.Fatal("no ping")
 		}
 	}
@@ -189,7 +164,7 @@ func TestHeartbeatCountsErrorAnswersAsAlive(t *testing.T) {
 }
 
 func TestHeartbeatOff(t *testing.T) {
-	ours, _ := hbTCP(t)
+	_, ours := tcpPair(t)
 	c := hbStart(t, ours, envelope.ConnOptions{})
 	hb := envelope.StartHeartbeat(c, 0, 3)
 	assert.Nil(t, hb)
@@ -203,13 +178,13 @@ func TestResponseToAnIDNeverSentClosesTheConnection(t *testing.T) {
 		"string":            `{"jsonrpc":"2.0","id":"x","error":{"code":1,"message":"m"}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			ours, theirs := hbTCP(t)
+			theirs, ours := tcpPair(t)
 			c := hbStart(t, ours, envelope.ConnOptions{})
 			_, err := theirs.Write(envelope.AppendFrame(nil, []byte(body)))
 			require.NoError(t, err)
 			select {
 			case <-c.Done():
-			case <-time.After(hbWait):
+			case <-time.After(waitLimit):
 				t.Fatal("connection still open")
 			}
 			assert.ErrorIs(t, c.Err(), envelope.ErrProtocol)
@@ -219,7 +194,7 @@ func TestResponseToAnIDNeverSentClosesTheConnection(t *testing.T) {
 }
 
 func TestLateAnswerIsIgnored(t *testing.T) {
-	ours, theirs := hbTCP(t)
+	theirs, ours := tcpPair(t)
 	got := make(chan *envelope.Envelope, 4)
 	peer := hbStart(t, theirs, envelope.ConnOptions{Handler: func(c *envelope.Conn, m *envelope.Envelope) {
 		if m.IsRequest() {
@@ -233,7 +208,7 @@ func TestLateAnswerIsIgnored(t *testing.T) {
 	var req *envelope.Envelope
 	select {
 	case req = <-got:
-	case <-time.After(hbWait):
+	case <-time.After(waitLimit):
 		t.Fatal("no request")
 	}
 	cancel()
@@ -256,7 +231,7 @@ func TestLateAnswerIsIgnored(t *testing.T) {
 // hangs up makes the next write fail; what it sent before hanging up must
 // still be read, or an orderly exit would look like a crash.
 func TestAFailedWriteStillReadsWhatThePeerSaid(t *testing.T) {
-	ours, theirs := hbTCP(t)
+	theirs, ours := tcpPair(t)
 	entered, release := make(chan struct{}), make(chan struct{})
 	got := make(chan string, 4)
 	c := hbStart(t, ours, envelope.ConnOptions{Handler: func(_ *envelope.Conn, m *envelope.Envelope) {
@@ -273,7 +248,7 @@ func TestAFailedWriteStillReadsWhatThePeerSaid(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Notify("unread", nil))
 	require.NoError(t, theirs.Close()) // with our data unread: a reset
-	require.Eventually(t, func() bool { return c.Notify("after", nil) != nil }, hbWait, time.Millisecond)
+	require.Eventually(t, func() bool { return c.Notify("after", nil) != nil }, waitLimit, time.Millisecond)
 	assert.ErrorIs(t, c.Call(context.Background(), "Late", nil, nil), envelope.ErrShutdown, "no new calls once writes fail")
 
 	close(release)
@@ -281,12 +256,12 @@ func TestAFailedWriteStillReadsWhatThePeerSaid(t *testing.T) {
 	select {
 	case m := <-got:
 		assert.Equal(t, "goodbye", m)
-	case <-time.After(hbWait):
+	case <-time.After(waitLimit):
 		t.Fatal("the goodbye was lost")
 	}
 	select {
 	case <-c.Done():
-	case <-time.After(hbWait):
+	case <-time.After(waitLimit):
 		t.Fatal("connection still open")
 	}
 	assert.ErrorContains(t, c.Err(), "write:")

@@ -1,11 +1,13 @@
 package envelope
 
+import "encoding/json"
+
 // unmarshal decodes raw into v, treating absent data as null.
 func unmarshal(raw []byte, v any) error {
 	if len(raw) == 0 {
 		raw = []byte("null")
 	}
-	return decodeValue(raw, v)
+	return json.Unmarshal(raw, v)
 }
 
 // DecodeParams decodes a request's params into v. Absent params leave v

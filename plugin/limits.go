@@ -10,8 +10,10 @@ import (
 )
 
 // DefaultMaxInFlight bounds the calls a plugin runs at once when
-// Plugin.MaxInFlight is zero. Each call runs on its own goroutine, so the
-// bound is what keeps a flood of requests from costing the plugin memory
+// Plugin.MaxInFlight is zero. A call still running after a moment keeps
+// the goroutine that read its request, and reading moves to another, so
+// every call in flight can hold a goroutine and its stack: the bound is
+// what keeps a flood of slow requests from costing the plugin memory
 // without end.
 const DefaultMaxInFlight = 1024
 

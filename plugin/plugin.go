@@ -82,9 +82,11 @@ type Plugin struct {
 // decides which functions and fields exist.
 //
 // Inside a method, envelope.TraceFrom(ctx) returns the call's trace id, as
-// does ctx.Value(ctxKey) when ctxKey is not nil. Each call runs on its own
-// goroutine; a panic becomes an error answer and the plugin goes on.
-// Start closes conn before it returns.
+// does ctx.Value(ctxKey) when ctxKey is not nil. Each call runs on the
+// goroutine that read its request (envelope.Conn.Detach); one still
+// running after a moment keeps that goroutine, and another goes on
+// reading, so calls run concurrently. A panic becomes an error answer and
+// the plugin goes on. Start closes conn before it returns.
 func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser, ctxKey any) error {
 	ms, err := methods(v)
 	if err != nil {
@@ -308,8 +310,11 @@ type call struct {
 	cancel context.CancelFunc
 }
 
-// handle runs on the connection's read loop; anything slow goes on its own
-// goroutine.
+// handle is the connection's Handler, on its read loop. Protocol methods
+// and refusals are answered right there; a call is detached and run where
+// it was read (serve), and reading moves to another goroutine if it takes
+// more than a moment. So handle runs concurrently with calls still
+// running, and with other runs of itself.
 func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 	switch m.Method {
 	case envelope.MethodCancel:

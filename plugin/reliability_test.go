@@ -95,18 +95,24 @@ func TestInvalidParamsNameTheMethodAndTheField(t *testing.T) {
 	host := servedHost(t, &plugin.Plugin{}, &Shop{})
 	for _, tc := range []struct {
 		params, want string
+		v2           string // what encoding/json v2 (GOEXPERIMENT=jsonv2) says instead, if it differs
 	}{
-		{`{"id":"seven"}`, `invalid params for Total: field "id": expected int, got string`},
-		{`{"items":[{"price":1},{"price":"x"}]}`, `invalid params for Total: field "items.price": expected float64, got string`},
-		{`{"items":{"price":1}}`, `invalid params for Total: field "items": expected []struct, got object`},
-		{`{"id":1.5}`, `invalid params for Total: field "id": expected int, got number 1.5`},
-		{`"an order"`, `invalid params for Total: expected struct, got string`},
+		{`{"id":"seven"}`, `invalid params for Total: field "id": expected int, got string`, ""},
+		// v2 names the array element as well.
+		{`{"items":[{"price":1},{"price":"x"}]}`, `invalid params for Total: field "items.price": expected float64, got string`,
+			`invalid params for Total: field "items.1.price": expected float64, got string`},
+		{`{"items":{"price":1}}`, `invalid params for Total: field "items": expected []struct, got object`, ""},
+		{`{"id":1.5}`, `invalid params for Total: field "id": expected int, got number 1.5`, ""},
+		{`"an order"`, `invalid params for Total: expected struct, got string`, ""},
 	} {
 		err := host.Call(context.Background(), "Total", json.RawMessage(tc.params), nil)
 		var e *envelope.Error
 		require.ErrorAs(t, err, &e, tc.params)
 		assert.EqualValues(t, envelope.CodeInvalidParams, e.Code, tc.params)
 		assert.ErrorIs(t, err, envelope.ErrInvalidParams)
+		if tc.v2 != "" && e.Message == tc.v2 {
+			continue
+		}
 		assert.Equal(t, tc.want, e.Message)
 	}
 	var total float64

@@ -3,7 +3,8 @@ package plugintest
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/plugsock/plugsock/internal/names"
@@ -100,7 +101,7 @@ func parseFunctions(raw json.RawMessage) (map[string]function, []string) {
 	}
 	fns := make(map[string]function, len(entries))
 	var ps []string
-	for _, name := range sortedKeys(entries) {
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
 		var f function
 		if err := json.Unmarshal(entries[name], &f); err != nil {
 			ps = append(ps, fmt.Sprintf("%s: %v", name, err))
@@ -198,13 +199,4 @@ func nameProblem(name string) string {
 		return err.Error()
 	}
 	return ""
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

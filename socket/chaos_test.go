@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -326,13 +327,13 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("calls %d: %d answered right, %d wrong answers, %d late (worst return %v after the deadline)",
 		sum.calls, sum.ok, sum.wrong, sum.late, sum.worst.Round(time.Millisecond))
-	for _, k := range sortedKeys(sum.errs) {
+	for _, k := range slices.Sorted(maps.Keys(sum.errs)) {
 		t.Logf("  error %-42s %d", k, sum.errs[k])
 	}
 	t.Logf("plugins cut off and replaced: %d crashed, %d unplugged, %d left", actions["crash"], actions["unplug"], actions["leave"])
 	t.Logf("stranger connections: %d", strangeConns.Load())
 	logs.mu.Lock()
-	for _, k := range sortedKeys(logs.n) {
+	for _, k := range slices.Sorted(maps.Keys(logs.n)) {
 		t.Logf("  log %-70s %d", k, logs.n[k])
 	}
 	logs.mu.Unlock()
@@ -347,10 +348,4 @@ func TestChaos(t *testing.T) {
 	assert.Positive(t, actions["crash"]+actions["unplug"]+actions["leave"])
 	goleak.VerifyNone(t, ignore)
 	t.Logf("goroutines left after Shutdown: none (goleak)")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := keys(m)
-	sort.Strings(out)
-	return out
 }

@@ -11,10 +11,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -219,7 +221,7 @@ func runList(ctx context.Context, c command, api adminAPI, f *clientFlags, _ []s
 		out := struct {
 			Plugins []item `json:"plugins"`
 		}{Plugins: []item{}}
-		for _, name := range sortedKeys(plugins) {
+		for _, name := range slices.Sorted(maps.Keys(plugins)) {
 			out.Plugins = append(out.Plugins, item{Name: name, Version: plugins[name].Version})
 		}
 		return writeJSON(stdout, out)
@@ -230,7 +232,7 @@ func runList(ctx context.Context, c command, api adminAPI, f *clientFlags, _ []s
 	}
 	t := &table{}
 	t.row("NAME", "VERSION")
-	for _, name := range sortedKeys(plugins) {
+	for _, name := range slices.Sorted(maps.Keys(plugins)) {
 		t.row(name, orDash(plugins[name].Version))
 	}
 	t.write(stdout)
@@ -251,7 +253,7 @@ func runDescribe(ctx context.Context, c command, api adminAPI, f *clientFlags, a
 	}
 	fn, ok := info.Functions[args[1]]
 	if !ok {
-		names := sortedKeys(info.Functions)
+		names := slices.Sorted(maps.Keys(info.Functions))
 		if len(names) == 0 {
 			return c.fail(stderr, "plugin %s has no function %q; it declared none", info.Name, args[1])
 		}
@@ -294,7 +296,7 @@ func describe(w io.Writer, info *envelope.PluginInfo) {
 		functionsTable(t, info, false)
 		t.write(w)
 	} else {
-		for i, name := range sortedKeys(info.Functions) {
+		for i, name := range slices.Sorted(maps.Keys(info.Functions)) {
 			if i > 0 {
 				fmt.Fprintln(w)
 			}
@@ -399,7 +401,7 @@ func runBroadcast(ctx context.Context, c command, api adminAPI, f *clientFlags, 
 	}
 	t := &table{}
 	t.row("PLUGIN", "RESULT")
-	for _, name := range sortedKeys(results) {
+	for _, name := range slices.Sorted(maps.Keys(results)) {
 		r := results[name]
 		if r.Error != nil {
 			t.row(name, "error: "+errorText(r.Error.Code, r.Error.Message))

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -253,7 +254,7 @@ func shapeBlock(e *typedesc.Entity, col, indent, width int) string {
 // set, the plugin's name is the first column, written on its first row
 // only so that each plugin's functions read as a group.
 func functionsTable(t *table, info *envelope.PluginInfo, plugin bool) {
-	for i, name := range sortedKeys(info.Functions) {
+	for i, name := range slices.Sorted(maps.Keys(info.Functions)) {
 		f := info.Functions[name]
 		cells := []string{text(name), shape(f.Input), shape(f.Output)}
 		if plugin {
@@ -265,15 +266,6 @@ func functionsTable(t *table, info *envelope.PluginInfo, plugin bool) {
 		}
 		t.row(cells...)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // compact renders a JSON value on one line, for tables, escaped: a
