@@ -220,15 +220,7 @@ func TestClientEvents(t *testing.T) {
 	e := newEnv(t)
 	e.forward()
 	ctx, cancel := context.WithCancel(context.Background())
-	events := make(chan admin.Event, 64)
-	done := make(chan error, 1)
-	go func() {
-		done <- e.c.Events(ctx, func(ev admin.Event) error {
-			events <- ev
-			return nil
-		})
-	}()
-	e.waitSubscribers(1)
+	events, done := e.events(ctx)
 	e.attach(newCalc(), "calc", "")
 	_, err := e.c.Call(ctx, "calc", "Emit", json.RawMessage(`["x"]`))
 	require.NoError(t, err)

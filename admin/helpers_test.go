@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/plugsock/plugsock/admin"
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/plugin"
 	"github.com/plugsock/plugsock/socket"
 )
@@ -26,13 +26,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // quiet keeps expected warnings out of test output.
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// Args is the input of Calc's arithmetic.
-type Args struct {
-	A int `json:"a"`
-	B int `json:"b"`
-}
+var quiet = slog.New(slog.DiscardHandler)
 
 // Item and Order give the schema tests nested and optional fields.
 type Item struct {
@@ -46,60 +40,17 @@ type Order struct {
 	Note  string `json:"note,omitempty"`
 }
 
-// Calc is the test plugin: plain methods plus ones that block, panic and
-// push async data, so tests can observe each path.
-type Calc struct {
-	hook    chan any
-	entered chan struct{} // Block reports here once running
-	release chan struct{} // Block returns when this is closed
-	ctxDone chan struct{} // Block reports here when its context ends
-}
+// Calc is the test plugin, with Total for the schema tests.
+type Calc struct{ *testplugins.Calc }
 
-func newCalc() *Calc {
-	return &Calc{entered: make(chan struct{}, 16), release: make(chan struct{}), ctxDone: make(chan struct{}, 16)}
-}
+func newCalc() *Calc { return &Calc{testplugins.NewCalc()} }
 
-func (c *Calc) UseAsyncHook(h chan any) { c.hook = h }
-
-func (c *Calc) Add(_ context.Context, in Args) (int, error) { return in.A + in.B, nil }
-
-func (c *Calc) Div(_ context.Context, in Args) (int, error) {
-	if in.B == 0 {
-		return 0, errors.New("division by zero")
-	}
-	return in.A / in.B, nil
-}
-
-func (c *Calc) Echo(_ context.Context, in string) (string, error) { return in, nil }
-
-func (c *Calc) Panic(context.Context, struct{}) (int, error) { panic("boom") }
-
-func (c *Calc) Total(_ context.Context, o Order) (float64, error) {
+func (*Calc) Total(_ context.Context, o Order) (float64, error) {
 	var t float64
 	for _, it := range o.Items {
 		t += it.Price
 	}
 	return t, nil
-}
-
-// Block waits until released or cancelled.
-func (c *Calc) Block(ctx context.Context, n int) (int, error) {
-	c.entered <- struct{}{}
-	select {
-	case <-c.release:
-		return n, nil
-	case <-ctx.Done():
-		c.ctxDone <- struct{}{}
-		return 0, ctx.Err()
-	}
-}
-
-// Emit pushes each item through the async hook.
-func (c *Calc) Emit(_ context.Context, items []string) (int, error) {
-	for _, it := range items {
-		c.hook <- it
-	}
-	return len(items), nil
 }
 
 // Greeter is a second kind of plugin, without Calc's functions.
@@ -242,6 +193,23 @@ func (e *env) forward() {
 		cancel()
 		<-done
 	})
+}
+
+// events streams the Server's events through Client.Events until ctx
+// ends, and returns once the stream is open; done receives what Events
+// returned.
+func (e *env) events(ctx context.Context) (events <-chan admin.Event, done <-chan error) {
+	e.t.Helper()
+	evs := make(chan admin.Event, 64)
+	ended := make(chan error, 1)
+	go func() {
+		ended <- e.c.Events(ctx, func(ev admin.Event) error {
+			evs <- ev
+			return nil
+		})
+	}()
+	e.waitSubscribers(1)
+	return evs, ended
 }
 
 // waitSubscribers waits until n event streams are open.

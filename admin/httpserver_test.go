@@ -194,8 +194,8 @@ func TestLongCallOutlivesServerTimeouts(t *testing.T) {
 	e.attach(c, "calc", "")
 	srv := e.ts.Config
 	go func() {
-		<-c.entered
-		time.AfterFunc(2*max(srv.ReadTimeout, srv.WriteTimeout), func() { close(c.release) })
+		<-c.Entered
+		time.AfterFunc(2*max(srv.ReadTimeout, srv.WriteTimeout), func() { close(c.Release) })
 	}()
 	start := time.Now()
 	r := e.do("POST", "/api/plugins/calc/call/Block", "7")
@@ -203,7 +203,7 @@ func TestLongCallOutlivesServerTimeouts(t *testing.T) {
 	assert.JSONEq(t, `{"result":7}`, string(r.body))
 	assert.Greater(t, time.Since(start), max(srv.ReadTimeout, srv.WriteTimeout))
 	select {
-	case <-c.ctxDone:
+	case <-c.CtxDone:
 		t.Fatal("the call was cancelled")
 	default:
 	}
@@ -213,8 +213,8 @@ func TestLongCallOutlivesServerTimeouts(t *testing.T) {
 	c = newCalc()
 	e.attach(c, "calc", "")
 	go func() {
-		<-c.entered
-		time.AfterFunc(2*max(srv.ReadTimeout, srv.WriteTimeout), func() { close(c.release) })
+		<-c.Entered
+		time.AfterFunc(2*max(srv.ReadTimeout, srv.WriteTimeout), func() { close(c.Release) })
 	}()
 	r = e.do("POST", "/api/broadcast/Block", "8")
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)

@@ -121,15 +121,7 @@ func TestReservedMethodsRefused(t *testing.T) {
 	e.forward()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	events := make(chan admin.Event, 16)
-	streamDone := make(chan error, 1)
-	go func() {
-		streamDone <- e.c.Events(ctx, func(ev admin.Event) error {
-			events <- ev
-			return nil
-		})
-	}()
-	e.waitSubscribers(1)
+	events, streamDone := e.events(ctx)
 	e.attach(newCalc(), "calc", "")
 	e.dial(Greeter{}, "greeter", "") // a real plugin over TCP, which $/shutdown would stop
 	for range 2 {

@@ -249,7 +249,7 @@ func TestCallTimeout(t *testing.T) {
 	assert.Equal(t, "call calc.Block timed out after 20ms", msg)
 	// The plugin was told to give up.
 	select {
-	case <-c.ctxDone:
+	case <-c.CtxDone:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the method's context was not cancelled")
 	}
@@ -271,14 +271,14 @@ func TestCallClientHangUpCancels(t *testing.T) {
 		done <- err
 	}()
 	select {
-	case <-c.entered:
+	case <-c.Entered:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Block was not called")
 	}
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	select {
-	case <-c.ctxDone:
+	case <-c.CtxDone:
 	case <-time.After(5 * time.Second):
 		t.Fatal("hanging up did not cancel the call in the plugin")
 	}
@@ -290,7 +290,7 @@ func TestCallWhileUnplugging(t *testing.T) {
 	e.attach(c, "calc", "")
 	blocked := make(chan response, 1)
 	go func() { blocked <- e.do("POST", "/api/plugins/calc/call/Block", `3`) }()
-	<-c.entered
+	<-c.Entered
 	unplugged := make(chan response, 1)
 	go func() { unplugged <- e.do("DELETE", "/api/plugins/calc", "") }()
 
@@ -305,7 +305,7 @@ func TestCallWhileUnplugging(t *testing.T) {
 	assert.Equal(t, int64(-32003), code)
 	assert.Contains(t, msg, "being unplugged")
 
-	close(c.release)
+	close(c.Release)
 	r := <-blocked
 	require.Equal(t, http.StatusOK, r.status, "the call in flight is answered: %s", r.body)
 	assert.JSONEq(t, `{"result":3}`, string(r.body))
@@ -364,7 +364,7 @@ func TestBroadcastTimeout(t *testing.T) {
 	assert.JSONEq(t, `{"results":{
 		"calc":{"error":{"code":0,"message":"call calc.Block timed out after 20ms"}},
 		"greeter":{"error":{"code":-32601,"message":"method not found: Block"}}}}`, string(r.body))
-	<-c.ctxDone
+	<-c.CtxDone
 }
 
 func TestUnplug(t *testing.T) {

@@ -53,7 +53,7 @@ type system struct {
 	parallel bool
 }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = slog.New(slog.DiscardHandler)
 
 func systems() []system {
 	return []system{

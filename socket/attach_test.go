@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/socket"
 )
 
@@ -20,7 +21,7 @@ func TestAttachedBehavesLikeRemote(t *testing.T) {
 		run  func(t *testing.T, h *host, c *Calc, name string)
 	}{
 		{"calls", func(t *testing.T, h *host, _ *Calc, name string) {
-			got, err := h.s.Call("trace-1", name, "Add", Args{A: 2, B: 3})
+			got, err := h.s.Call("trace-1", name, "Add", testplugins.Args{A: 2, B: 3})
 			require.NoError(t, err)
 			assert.Equal(t, float64(5), got)
 			var echo string
@@ -31,7 +32,7 @@ func TestAttachedBehavesLikeRemote(t *testing.T) {
 			assert.Equal(t, "t-42", traces[0])
 		}},
 		{"errors", func(t *testing.T, h *host, _ *Calc, name string) {
-			_, err := h.s.Call("", name, "Div", Args{A: 1})
+			_, err := h.s.Call("", name, "Div", testplugins.Args{A: 1})
 			var e *envelope.Error
 			require.ErrorAs(t, err, &e)
 			assert.EqualValues(t, envelope.CodeMethodError, e.Code)
@@ -45,7 +46,7 @@ func TestAttachedBehavesLikeRemote(t *testing.T) {
 			_, err = h.s.Call("", name, "Panic", nil)
 			require.ErrorAs(t, err, &e)
 			assert.EqualValues(t, envelope.CodeInternalError, e.Code)
-			got, err := h.s.Call("", name, "Add", Args{A: 1, B: 1})
+			got, err := h.s.Call("", name, "Add", testplugins.Args{A: 1, B: 1})
 			require.NoError(t, err, "serving on after a panic")
 			assert.Equal(t, float64(2), got)
 		}},
@@ -53,10 +54,10 @@ func TestAttachedBehavesLikeRemote(t *testing.T) {
 			ctx, cancel := context.WithCancel(envelope.WithTrace(context.Background(), "cancel-me"))
 			done := make(chan error, 1)
 			go func() { done <- h.s.CallContext(ctx, name, "Block", 1, nil) }()
-			assert.Equal(t, "cancel-me", recv(t, c.entered, "Block to start"))
+			assert.Equal(t, "cancel-me", recv(t, c.Entered, "Block to start"))
 			cancel()
 			assert.ErrorIs(t, recv(t, done, "CallContext to return"), context.Canceled)
-			assert.Equal(t, "cancel-me", recv(t, c.ctxDone, "the method's context to end"))
+			assert.Equal(t, "cancel-me", recv(t, c.CtxDone, "the method's context to end"))
 		}},
 		{"async", func(t *testing.T, h *host, _ *Calc, name string) {
 			ev, err := h.s.Async()
@@ -77,17 +78,17 @@ func TestAttachedBehavesLikeRemote(t *testing.T) {
 			// A call in flight finishes and answers before the plugin goes.
 			done := make(chan error, 1)
 			go func() { done <- h.s.CallContext(t.Context(), name, "Block", 7, nil) }()
-			recv(t, c.entered, "Block to start")
+			recv(t, c.Entered, "Block to start")
 			unplugged := make(chan struct{})
 			go func() {
 				h.s.Unplug("", name)
 				close(unplugged)
 			}()
 			assert.Eventually(t, func() bool {
-				_, err := h.s.Call("", name, "Add", Args{})
+				_, err := h.s.Call("", name, "Add", testplugins.Args{})
 				return err != nil
 			}, 10*time.Second, time.Millisecond, "new calls are refused while unplugging")
-			close(c.release)
+			close(c.Release)
 			assert.NoError(t, recv(t, done, "the call in flight"))
 			recv(t, unplugged, "Unplug to return")
 			assert.Equal(t, name+" graceful=true", recv(t, gone.ch, "callback"))

@@ -11,10 +11,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/socket"
 )
 
-// A Calc whose release is never closed answers its pings (the plugin
+// A testplugins.Calc whose Release is never closed answers its pings (the plugin
 // package does) but never a call to Block: the plugin these tests hold
 // calls against.
 
@@ -35,7 +36,7 @@ func TestCallTimeoutBoundsCallsWithoutADeadline(t *testing.T) {
 	assert.ErrorContains(t, err, "plugsock: call hung.Block (trace call-1): no answer within the call timeout of 150ms (WithCallTimeout)")
 	assert.GreaterOrEqual(t, elapsed, timeout)
 	assert.Less(t, elapsed, 5*time.Second)
-	assert.Equal(t, "call-1", recv(t, c.ctxDone, "the method's context to end"), "the plugin was told to cancel")
+	assert.Equal(t, "call-1", recv(t, c.CtxDone, "the method's context to end"), "the plugin was told to cancel")
 
 	// CallContext with a context that has no deadline gets the same.
 	err = h.s.CallContext(context.Background(), "hung", "Block", 2, nil)
@@ -57,7 +58,7 @@ func TestCallTimeoutBoundsCallsWithoutADeadline(t *testing.T) {
 	assert.GreaterOrEqual(t, time.Since(start), longer, "the context's longer deadline, not the call timeout")
 
 	// The plugin was never at fault: it is still connected and serving.
-	got, err := h.s.Call("", "hung", "Add", Args{A: 1, B: 2})
+	got, err := h.s.Call("", "hung", "Add", testplugins.Args{A: 1, B: 2})
 	require.NoError(t, err)
 	assert.Equal(t, float64(3), got)
 	select {
@@ -78,13 +79,13 @@ func TestCallTimeoutOff(t *testing.T) {
 		_, err := h.s.Call("", "slow", "Block", 1)
 		done <- err
 	}()
-	recv(t, c.entered, "Block to run")
+	recv(t, c.Entered, "Block to run")
 	select {
 	case err := <-done:
 		t.Fatalf("the call ended without an answer: %v", err)
 	case <-time.After(300 * time.Millisecond): // a window for a timeout that must not come
 	}
-	close(c.release)
+	close(c.Release)
 	assert.NoError(t, recv(t, done, "the answer"))
 	assert.Equal(t, socket.DefaultCallTimeout, 60*time.Second, "the documented default")
 }
@@ -99,7 +100,7 @@ func TestBroadcastIsNotHeldUpByAHungPlugin(t *testing.T) {
 	h.plug(hung, "hung")
 	for i := range 3 {
 		ok := newCalc()
-		close(ok.release)
+		close(ok.Release)
 		h.plug(ok, fmt.Sprint("ok", i))
 	}
 
@@ -114,7 +115,7 @@ func TestBroadcastIsNotHeldUpByAHungPlugin(t *testing.T) {
 		res, errs := h.s.Broadcast("bc-1", "Block", 7)
 		done <- answer{res, errs, time.Since(start)}
 	}()
-	assert.Equal(t, "bc-1", recv(t, hung.entered, "the hung plugin's Block"))
+	assert.Equal(t, "bc-1", recv(t, hung.Entered, "the hung plugin's Block"))
 	// Broadcast holds no lock of the socket's while it waits.
 	assert.Len(t, h.s.Connected(false), 4)
 	assert.Equal(t, 4, h.s.Stats().Plugins)
@@ -140,7 +141,7 @@ func TestBroadcastIsNotHeldUpByAHungPlugin(t *testing.T) {
 	require.Len(t, errs, 1)
 	assert.ErrorIs(t, errs["hung"], context.DeadlineExceeded)
 	assert.NotContains(t, errs["hung"].Error(), "call timeout")
-	assert.Equal(t, "bc-2", recv(t, hung.entered, "the second Block"))
+	assert.Equal(t, "bc-2", recv(t, hung.Entered, "the second Block"))
 }
 
 // TestReservedMethodsAreRefused (issue 9, A7): a call to a "$/" method
@@ -175,7 +176,7 @@ func TestReservedMethodsAreRefused(t *testing.T) {
 	}
 
 	// Nothing reached the plugin: it is connected and serving.
-	got, err := h.s.Call("", "calc", "Add", Args{A: 2, B: 3})
+	got, err := h.s.Call("", "calc", "Add", testplugins.Args{A: 2, B: 3})
 	require.NoError(t, err)
 	assert.Equal(t, float64(5), got)
 	assert.NotNil(t, h.s.PluginInfo("calc"))

@@ -2,9 +2,7 @@ package socket_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/plugin"
 	"github.com/plugsock/plugsock/socket"
 )
@@ -37,68 +36,19 @@ func (a afterAll) Run() int {
 }
 
 // quiet keeps expected warnings out of test output.
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// Args is the input of Calc's arithmetic.
-type Args struct {
-	A int `json:"a"`
-	B int `json:"b"`
-}
+var quiet = slog.New(slog.DiscardHandler)
 
 type traceKey struct{}
 
-// Calc is the test plugin: plain methods plus ones that block, panic and
-// push async data, so tests can observe each path.
-type Calc struct {
-	hook    chan any
-	entered chan string   // Block reports its trace id here once running
-	release chan struct{} // Block returns when this is closed
-	ctxDone chan string   // Block reports here when its context ends
-}
+// Calc is the test plugin, with Trace for the tests of trace ids.
+type Calc struct{ *testplugins.Calc }
 
-func newCalc() *Calc {
-	return &Calc{entered: make(chan string, 64), release: make(chan struct{}), ctxDone: make(chan string, 64)}
-}
-
-func (c *Calc) UseAsyncHook(h chan any) { c.hook = h }
-
-func (c *Calc) Add(_ context.Context, in Args) (int, error) { return in.A + in.B, nil }
-
-func (c *Calc) Div(_ context.Context, in Args) (int, error) {
-	if in.B == 0 {
-		return 0, errors.New("division by zero")
-	}
-	return in.A / in.B, nil
-}
-
-func (c *Calc) Echo(_ context.Context, in string) (string, error) { return in, nil }
-
-func (c *Calc) Panic(context.Context, struct{}) (int, error) { panic("boom") }
+func newCalc() *Calc { return &Calc{testplugins.NewCalc()} }
 
 // Trace returns what the method sees of its call's trace id.
-func (c *Calc) Trace(ctx context.Context, _ struct{}) ([]string, error) {
+func (*Calc) Trace(ctx context.Context, _ struct{}) ([]string, error) {
 	v, _ := ctx.Value(traceKey{}).(string)
 	return []string{envelope.TraceFrom(ctx), v}, nil
-}
-
-// Block waits until released or cancelled.
-func (c *Calc) Block(ctx context.Context, n int) (int, error) {
-	c.entered <- envelope.TraceFrom(ctx)
-	select {
-	case <-c.release:
-		return n, nil
-	case <-ctx.Done():
-		c.ctxDone <- envelope.TraceFrom(ctx)
-		return 0, ctx.Err()
-	}
-}
-
-// Emit pushes each item through the async hook.
-func (c *Calc) Emit(_ context.Context, items []string) (int, error) {
-	for _, it := range items {
-		c.hook <- it
-	}
-	return len(items), nil
 }
 
 // host is a Socket under test with helpers to connect plugins to it.

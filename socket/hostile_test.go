@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/socket"
 )
 
@@ -170,7 +171,7 @@ func TestHostileInput(t *testing.T) {
 	keeperWorks := func(t *testing.T) {
 		t.Helper()
 		calls++
-		got, err := h.s.Call("", "keeper", "Add", Args{A: calls, B: 1})
+		got, err := h.s.Call("", "keeper", "Add", testplugins.Args{A: calls, B: 1})
 		require.NoError(t, err, "the well-behaved plugin is not disturbed")
 		require.Equal(t, float64(calls+1), got)
 	}

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/socket"
 )
 
@@ -126,7 +127,7 @@ func TestLaunch(t *testing.T) {
 	assert.Equal(t, "launchee", name)
 
 	var sum int
-	require.NoError(t, h.s.CallContext(t.Context(), name, "Add", Args{A: 20, B: 22}, &sum))
+	require.NoError(t, h.s.CallContext(t.Context(), name, "Add", testplugins.Args{A: 20, B: 22}, &sum))
 	assert.Equal(t, 42, sum)
 	pid := callInt(t, h.s, name, "Pid")
 
@@ -160,7 +161,7 @@ func TestLaunchRestartsAfterSIGKILL(t *testing.T) {
 	require.True(t, h.s.WaitFor(name, 10*time.Second), "restarted under the same name")
 
 	var sum int
-	require.NoError(t, h.s.CallContext(t.Context(), name, "Add", Args{A: 1, B: 2}, &sum), "callable again")
+	require.NoError(t, h.s.CallContext(t.Context(), name, "Add", testplugins.Args{A: 1, B: 2}, &sum), "callable again")
 	assert.Equal(t, 3, sum)
 	newPid := callInt(t, h.s, name, "Pid")
 	assert.NotEqual(t, pid, newPid, "a new process")
@@ -429,7 +430,7 @@ func TestLaunchPassesTheToken(t *testing.T) {
 	name, err := h.s.Launch(t.Context(), launcheeCmd(t), fast...)
 	require.NoError(t, err, "the launched plugin presented the socket's token")
 	var sum int
-	require.NoError(t, h.s.CallContext(t.Context(), name, "Add", Args{A: 1, B: 2}, &sum))
+	require.NoError(t, h.s.CallContext(t.Context(), name, "Add", testplugins.Args{A: 1, B: 2}, &sum))
 	assert.Equal(t, 3, sum)
 
 	conn, err := net.Dial("tcp", h.addr.String())

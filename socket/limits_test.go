@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/socket"
 )
 
@@ -26,24 +27,24 @@ func TestMaxInFlightRefusesAtOnce(t *testing.T) {
 	for i := range 2 {
 		go func() { results <- h.s.CallContext(context.Background(), "calc", "Block", i, nil) }()
 	}
-	recv(t, c.entered, "the first Block")
-	recv(t, c.entered, "the second Block")
+	recv(t, c.Entered, "the first Block")
+	recv(t, c.Entered, "the second Block")
 
-	_, err := h.s.Call("", "calc", "Add", Args{A: 1, B: 2})
+	_, err := h.s.Call("", "calc", "Add", testplugins.Args{A: 1, B: 2})
 	assert.ErrorIs(t, err, socket.ErrOverloaded)
 	assert.ErrorIs(t, err, envelope.ErrOverloaded)
 	assert.ErrorContains(t, err, "calc.Add: 2 calls in flight, the limit")
-	_, errs := h.s.Broadcast("", "Add", Args{})
+	_, errs := h.s.Broadcast("", "Add", testplugins.Args{})
 	assert.ErrorIs(t, errs["calc"], socket.ErrOverloaded, "Broadcast counts too")
 
-	close(c.release)
+	close(c.Release)
 	require.NoError(t, recv(t, results, "a Block"))
 	require.NoError(t, recv(t, results, "a Block"))
-	got, err := h.s.Call("", "calc", "Add", Args{A: 1, B: 2})
+	got, err := h.s.Call("", "calc", "Add", testplugins.Args{A: 1, B: 2})
 	require.NoError(t, err, "room again once the calls have returned")
 	assert.Equal(t, float64(3), got)
 	select {
-	case <-c.entered:
+	case <-c.Entered:
 		t.Error("a refused call reached the plugin")
 	default:
 	}
@@ -97,7 +98,7 @@ func TestWriteTimeoutIsolatesAPluginThatStopsReading(t *testing.T) {
 	require.NoError(t, err)
 
 	for i := range 20 {
-		got, err := h.s.Call("", "good", "Add", Args{A: i, B: 1})
+		got, err := h.s.Call("", "good", "Add", testplugins.Args{A: i, B: 1})
 		require.NoError(t, err)
 		require.Equal(t, float64(i+1), got)
 	}
@@ -112,7 +113,7 @@ func TestWriteTimeoutIsolatesAPluginThatStopsReading(t *testing.T) {
 		assert.ErrorIs(t, err, socket.ErrShutdown)
 	}
 	assert.Equal(t, "stuck graceful=false", recv(t, cbs.ch, "the callback"))
-	got, err := h.s.Call("", "good", "Add", Args{A: 1, B: 1})
+	got, err := h.s.Call("", "good", "Add", testplugins.Args{A: 1, B: 1})
 	require.NoError(t, err)
 	assert.Equal(t, float64(2), got)
 }
@@ -173,7 +174,7 @@ func TestShutdownReportsPluginsCutOff(t *testing.T) {
 		_, err := h.s.Call("", "slow", "Block", 1)
 		blocked <- err
 	}()
-	recv(t, c.entered, "Block to start")
+	recv(t, c.Entered, "Block to start")
 
 	err := h.s.Shutdown("")
 	assert.EqualError(t, err, "plugsock: shutdown: cut off 1 plugin(s) after 100ms: slow")

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/plugin"
 	"github.com/plugsock/plugsock/socket"
 )
@@ -82,7 +83,7 @@ func TestTokenIsRequired(t *testing.T) {
 	require.NoError(t, err)
 	connected, _ := runPlugin(t, &plugin.Plugin{Token: token}, newCalc(), "member", conn)
 	require.True(t, connected)
-	got, err := h.s.Call("", "member", "Add", Args{A: 2, B: 2})
+	got, err := h.s.Call("", "member", "Add", testplugins.Args{A: 2, B: 2})
 	require.NoError(t, err)
 	assert.Equal(t, float64(4), got)
 
@@ -206,7 +207,7 @@ func TestMutualTLSWithToken(t *testing.T) {
 	connected, _ := runPlugin(t, &plugin.Plugin{Token: "t0ken"}, newCalc(), "member",
 		dial(&tls.Config{Certificates: []tls.Certificate{ca.client}}))
 	require.True(t, connected)
-	got, err := s.Call("", "member", "Add", Args{A: 20, B: 22})
+	got, err := s.Call("", "member", "Add", testplugins.Args{A: 20, B: 22})
 	require.NoError(t, err)
 	assert.Equal(t, float64(42), got)
 
@@ -259,7 +260,7 @@ func TestAttachWithToken(t *testing.T) {
 	h := newHost(t, "tcp", socket.WithToken("t"))
 	name, err := h.s.Attach(newCalc(), &envelope.PluginInfo{Name: "inside"})
 	require.NoError(t, err, "a plugin the socket runs itself has the token")
-	got, err := h.s.Call("", name, "Add", Args{A: 1, B: 1})
+	got, err := h.s.Call("", name, "Add", testplugins.Args{A: 1, B: 1})
 	require.NoError(t, err)
 	assert.Equal(t, float64(2), got)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/socket"
 )
 
@@ -25,7 +26,7 @@ func TestCallOverEveryTransport(t *testing.T) {
 			h := newHost(t, tr)
 			name := h.plugVia(tr, newCalc(), "calc")
 
-			got, err := h.s.Call("", name, "Add", Args{A: 2, B: 3})
+			got, err := h.s.Call("", name, "Add", testplugins.Args{A: 2, B: 3})
 			require.NoError(t, err)
 			assert.Equal(t, float64(5), got, "Call decodes like encoding/json into any")
 
@@ -37,7 +38,7 @@ func TestCallOverEveryTransport(t *testing.T) {
 			require.NoError(t, h.s.CallContext(context.Background(), name, "Echo", "héllo \"wörld\"\n", &echo))
 			assert.Equal(t, "héllo \"wörld\"\n", echo)
 
-			require.NoError(t, h.s.CallContext(context.Background(), name, "Add", Args{}, nil), "nil result discards")
+			require.NoError(t, h.s.CallContext(context.Background(), name, "Add", testplugins.Args{}, nil), "nil result discards")
 		})
 	}
 }
@@ -46,7 +47,7 @@ func TestErrors(t *testing.T) {
 	h := newHost(t, "tcp")
 	h.plug(newCalc(), "calc")
 
-	_, err := h.s.Call("", "calc", "Div", Args{A: 1})
+	_, err := h.s.Call("", "calc", "Div", testplugins.Args{A: 1})
 	require.Error(t, err)
 	assert.Equal(t, "division by zero", err.Error(), "a method's error reaches the caller unchanged")
 	var e *envelope.Error
@@ -69,7 +70,7 @@ func TestErrors(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	assert.EqualValues(t, envelope.CodeInternalError, e.Code)
 	assert.Contains(t, e.Message, "boom")
-	got, err := h.s.Call("", "calc", "Add", Args{A: 1, B: 1})
+	got, err := h.s.Call("", "calc", "Add", testplugins.Args{A: 1, B: 1})
 	require.NoError(t, err, "the plugin keeps serving after a panic")
 	assert.Equal(t, float64(2), got)
 
@@ -105,19 +106,19 @@ func TestCancellationReachesThePlugin(t *testing.T) {
 			ctx, cancel := context.WithCancel(envelope.WithTrace(context.Background(), "cancel-me"))
 			done := make(chan error, 1)
 			go func() { done <- h.s.CallContext(ctx, name, "Block", 1, nil) }()
-			assert.Equal(t, "cancel-me", recv(t, c.entered, "Block to start"))
+			assert.Equal(t, "cancel-me", recv(t, c.Entered, "Block to start"))
 			cancel()
 			err := recv(t, done, "CallContext to return")
 			assert.ErrorIs(t, err, context.Canceled)
-			assert.Equal(t, "cancel-me", recv(t, c.ctxDone, "the method's context to end"))
+			assert.Equal(t, "cancel-me", recv(t, c.CtxDone, "the method's context to end"))
 
 			ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
 			err = h.s.CallContext(ctx, name, "Block", 2, nil)
 			assert.ErrorIs(t, err, context.DeadlineExceeded)
-			recv(t, c.ctxDone, "the method's context to end at the deadline")
+			recv(t, c.CtxDone, "the method's context to end at the deadline")
 
-			got, err := h.s.Call("", name, "Add", Args{A: 1, B: 2})
+			got, err := h.s.Call("", name, "Add", testplugins.Args{A: 1, B: 2})
 			require.NoError(t, err, "the connection survives cancellations")
 			assert.Equal(t, float64(3), got)
 		})
@@ -129,11 +130,11 @@ func TestBroadcast(t *testing.T) {
 	for _, n := range []string{"a", "b", "c"} {
 		h.plug(newCalc(), n)
 	}
-	results, errs := h.s.Broadcast("b-1", "Add", Args{A: 1, B: 2})
+	results, errs := h.s.Broadcast("b-1", "Add", testplugins.Args{A: 1, B: 2})
 	assert.Empty(t, errs)
 	assert.Equal(t, map[string]any{"a": float64(3), "b": float64(3), "c": float64(3)}, results)
 
-	results, errs = h.s.Broadcast("", "Div", Args{A: 1})
+	results, errs = h.s.Broadcast("", "Div", testplugins.Args{A: 1})
 	assert.Empty(t, results)
 	require.Len(t, errs, 3)
 	for name, err := range errs {
@@ -312,7 +313,7 @@ func TestKeySequencer(t *testing.T) {
 	third := h.plug(newCalc(), "calc")
 	assert.Equal(t, []string{"calc", "calc-1", "calc-2"}, []string{first.name, second.name, third.name})
 
-	got, err := h.s.Call("", "calc-2", "Add", Args{A: 1, B: 1})
+	got, err := h.s.Call("", "calc-2", "Add", testplugins.Args{A: 1, B: 1})
 	require.NoError(t, err)
 	assert.Equal(t, float64(2), got)
 
@@ -334,14 +335,14 @@ func TestUnplugFinishesCallsInFlight(t *testing.T) {
 			answer := make(chan error, 1)
 			var got int
 			go func() { answer <- h.s.CallContext(context.Background(), name, "Block", 7, &got) }()
-			recv(t, c.entered, "Block to start")
+			recv(t, c.Entered, "Block to start")
 
 			unplugged := make(chan struct{})
 			go func() { h.s.Unplug("unplug-1", name); close(unplugged) }()
 			// New calls are refused from the moment Unplug begins; poll the
 			// refusal, not the clock.
 			require.Eventually(t, func() bool {
-				_, err := h.s.Call("", name, "Add", Args{})
+				_, err := h.s.Call("", name, "Add", testplugins.Args{})
 				return errors.Is(err, socket.ErrShutdown)
 			}, 5*time.Second, time.Millisecond)
 			select {
@@ -349,13 +350,13 @@ func TestUnplugFinishesCallsInFlight(t *testing.T) {
 				t.Fatal("Unplug returned while a call was in flight")
 			default:
 			}
-			close(c.release)
+			close(c.Release)
 			require.NoError(t, recv(t, answer, "the call in flight to answer"))
 			assert.Equal(t, 7, got)
 			recv(t, unplugged, "Unplug to return")
 			assert.Equal(t, "calc graceful=true", recv(t, cbs.ch, "the callback"))
 			assert.Nil(t, h.s.PluginInfo(name))
-			_, err := h.s.Call("", name, "Add", Args{})
+			_, err := h.s.Call("", name, "Add", testplugins.Args{})
 			assert.ErrorIs(t, err, socket.ErrNoPlugin)
 		})
 	}
@@ -369,7 +370,7 @@ func TestCrashIsNotGraceful(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- h.s.CallContext(context.Background(), "calc", "Block", 1, nil) }()
-	recv(t, c.entered, "Block to start")
+	recv(t, c.Entered, "Block to start")
 	require.NoError(t, st.conn.Close()) // the plugin's process "dies"
 
 	err := recv(t, done, "the pending call to fail")
@@ -405,7 +406,7 @@ func TestShutdownCutsOffPluginsPastTheTimeout(t *testing.T) {
 	c := newCalc()
 	h.plug(c, "slow")
 	go func() { _, _ = h.s.Call("", "slow", "Block", 1) }()
-	recv(t, c.entered, "Block to start")
+	recv(t, c.Entered, "Block to start")
 
 	err := h.s.Shutdown("")
 	assert.ErrorContains(t, err, "cut off 1 plugin(s)")

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,33 +44,16 @@ type live struct {
 type child struct {
 	name   string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *logBuffer
 	exited chan struct{} // closed once Wait has returned; err is set then
 	err    error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startChild starts cmd, with stderr collected unless cmd already sends
 // it somewhere, and kills it at the end of the test if it is still there.
 func startChild(t *testing.T, name string, cmd *exec.Cmd) *child {
 	t.Helper()
-	c := &child{name: name, cmd: cmd, stderr: new(syncBuffer), exited: make(chan struct{})}
+	c := &child{name: name, cmd: cmd, stderr: new(logBuffer), exited: make(chan struct{})}
 	if cmd.Stderr == nil {
 		cmd.Stderr = c.stderr
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ func TestMain(m *testing.M) {
 }
 
 // quiet keeps expected warnings out of test output.
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = slog.New(slog.DiscardHandler)
 
 // runCLI runs the command line args in-process and returns the exit status
 // and what was printed.

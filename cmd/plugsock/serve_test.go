@@ -24,7 +24,8 @@ import (
 	"github.com/plugsock/plugsock/plugin"
 )
 
-// logBuffer collects JSON log lines written by serve.
+// logBuffer collects what a process or logger writes, from any goroutine:
+// serve's JSON log lines, a child's stderr.
 type logBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
@@ -76,10 +77,11 @@ func (l *logBuffer) waitFor(t *testing.T, msg string, attrs map[string]any) map[
 	require.Eventually(t, func() bool {
 		rec = l.find(t, msg, attrs)
 		return rec != nil
-	}, 10*time.Second, 5*time.Millisecond, "no log record %q %v in:\n%s", msg, attrs, &l.b)
+	}, 10*time.Second, 5*time.Millisecond, "no log record %q %v in:\n%s", msg, attrs, l)
 	return rec
 }
 
+// String returns everything written so far.
 func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -24,7 +23,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = slog.New(slog.DiscardHandler)
 
 // host is a socket on a free loopback port that reports disconnects.
 type host struct {
@@ -44,11 +43,20 @@ func newHost(t *testing.T) *host {
 	return h
 }
 
-// start runs the calc program against h.
+// start runs the calc program against h and waits for it to connect.
 func (h *host) start(t *testing.T) (*exec.Cmd, *exampletest.Output) {
 	t.Helper()
+	cmd, stderr := startCalc(t, h.addr)
+	require.True(t, h.s.WaitFor(calc.Name, 30*time.Second), "calc did not connect; stderr:\n%s", stderr)
+	return cmd, stderr
+}
+
+// startCalc runs the calc program with PLUGSOCK_ADDR=addr, and kills it
+// at the end of the test if it is still running.
+func startCalc(t *testing.T, addr string) (*exec.Cmd, *exampletest.Output) {
+	t.Helper()
 	cmd := exec.Command(exampletest.Build(t, "."))
-	cmd.Env = append(os.Environ(), "PLUGSOCK_ADDR="+h.addr)
+	cmd.Env = append(os.Environ(), "PLUGSOCK_ADDR="+addr)
 	stderr := new(exampletest.Output)
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
@@ -58,7 +66,6 @@ func (h *host) start(t *testing.T) (*exec.Cmd, *exampletest.Output) {
 			_ = cmd.Wait()
 		}
 	})
-	require.True(t, h.s.WaitFor(calc.Name, 30*time.Second), "calc did not connect; stderr:\n%s", stderr)
 	return cmd, stderr
 }
 
@@ -116,17 +123,7 @@ func TestCalcProgramWaitsForTheHost(t *testing.T) {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
 
-	cmd := exec.Command(exampletest.Build(t, "."))
-	cmd.Env = append(os.Environ(), "PLUGSOCK_ADDR="+addr)
-	stderr := new(exampletest.Output)
-	cmd.Stderr = stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	cmd, stderr := startCalc(t, addr)
 	stderr.WaitFor(t, "plugsock: cannot reach the host yet; retrying", 30*time.Second)
 
 	l, err = net.Listen("tcp", addr)
