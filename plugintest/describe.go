@@ -20,37 +20,26 @@ type function struct {
 	Output *typedesc.Entity `json:"output"`
 }
 
-var scalars = map[string]bool{
-	"bool": true, "string": true,
-	"int": true, "int8": true, "int16": true, "int32": true, "int64": true,
-	"uint": true, "uint8": true, "uint16": true, "uint32": true, "uint64": true, "uintptr": true,
-	"float32": true, "float64": true,
-}
-
-var keys = map[string]bool{
-	"string": true,
-	"int":    true, "int8": true, "int16": true, "int32": true, "int64": true,
-	"uint": true, "uint8": true, "uint16": true, "uint32": true, "uint64": true, "uintptr": true,
-}
-
 // innermost returns the element type of nested slices and maps, and
-// whether typ is in the grammar of docs/protocol.md section 6.
+// whether typ is in the grammar of docs/protocol.md section 6, which
+// typedesc.ParseType reads: every level of a kind it knows, and every map
+// key a string or an integer. It loops, so a Type of any length costs no
+// stack.
 func innermost(typ string) (string, bool) {
 	for {
-		switch {
-		case scalars[typ], typ == "any", typ == "struct":
-			return typ, true
-		case strings.HasPrefix(typ, "[]"):
-			typ = typ[2:]
-		case strings.HasPrefix(typ, "map["):
-			key, elem, ok := strings.Cut(typ[4:], "]")
-			if !ok || !keys[key] {
+		s := typedesc.ParseType(typ)
+		switch s.Kind {
+		case typedesc.Unknown:
+			return typ, false
+		case typedesc.Slice:
+		case typedesc.Map:
+			if k := typedesc.ParseType(s.Key).Kind; k != typedesc.String && k != typedesc.Int && k != typedesc.Uint {
 				return typ, false
 			}
-			typ = elem
 		default:
-			return typ, false
+			return typ, true
 		}
+		typ = s.Elem
 	}
 }
 
@@ -148,10 +137,11 @@ func sample(e *typedesc.Entity) any {
 // sampleOf recurses once per struct level, and stops past
 // typedesc.MaxDepth with null.
 func sampleOf(typ string, fields []typedesc.Entity, depth int) any {
-	switch {
-	case depth > typedesc.MaxDepth:
+	if depth > typedesc.MaxDepth {
 		return nil
-	case typ == "struct":
+	}
+	switch typedesc.ParseType(typ).Kind {
+	case typedesc.Struct:
 		obj := make(map[string]any)
 		for _, f := range fields {
 			if f.Mandatory {
@@ -159,15 +149,15 @@ func sampleOf(typ string, fields []typedesc.Entity, depth int) any {
 			}
 		}
 		return obj
-	case typ == "string":
+	case typedesc.String:
 		return ""
-	case typ == "bool":
+	case typedesc.Bool:
 		return false
-	case scalars[typ]:
+	case typedesc.Int, typedesc.Uint, typedesc.Float:
 		return 0
-	case strings.HasPrefix(typ, "[]"):
+	case typedesc.Slice:
 		return []any{}
-	case strings.HasPrefix(typ, "map["):
+	case typedesc.Map:
 		return map[string]any{}
 	}
 	return nil
@@ -179,15 +169,15 @@ func contradiction(e *typedesc.Entity) json.RawMessage {
 	if e == nil {
 		return nil
 	}
-	switch typ := e.Type; {
-	case typ == "struct", strings.HasPrefix(typ, "map["):
+	switch typedesc.ParseType(e.Type).Kind {
+	case typedesc.Struct, typedesc.Map:
 		return json.RawMessage(`"plugsock check: a string where an object belongs"`)
-	case strings.HasPrefix(typ, "[]"):
+	case typedesc.Slice:
 		return json.RawMessage(`{"plugsock check":"an object where an array belongs"}`)
-	case typ == "string":
+	case typedesc.String:
 		return json.RawMessage(`{"plugsock check":"an object where a string belongs"}`)
-	case scalars[typ]: // numbers and bool
-		return json.RawMessage(`"plugsock check: a string where a ` + typ + ` belongs"`)
+	case typedesc.Bool, typedesc.Int, typedesc.Uint, typedesc.Float:
+		return json.RawMessage(`"plugsock check: a string where a ` + e.Type + ` belongs"`)
 	}
 	return nil
 }

@@ -74,6 +74,17 @@
 // Schema for tools that speak it. [Entity.Validate] checks a payload
 // against a description before it is sent, and says which field is wrong.
 //
+// # Reading a Type
+//
+// An Entity's Type is written in the small grammar of docs/protocol.md
+// section 6: a kind name, "any", "struct", or "[]" or "map[K]" followed by
+// the element's Type. [ParseType] is its one reader, here and for anyone
+// else who looks at a Type: it reads the outermost level into a [Shape],
+// and a caller walks the rest one level at a time, in a loop, so a Type of
+// any length costs no stack. A Type outside the grammar, such as a name
+// another language uses, is [Unknown]: Validate accepts any JSON for it
+// and JSONSchema allows anything.
+//
 // # Descriptions from elsewhere
 //
 // A description received over the wire may be hostile. [Entity.Check]

@@ -5,9 +5,10 @@ package typedesc
 //
 // Type is a Go kind name ("string", "int64", "float64", "bool"), "any",
 // "struct", "[]" followed by the element's Type, or "map[K]" followed by the
-// element's Type, where K is "string" or an integer kind. For a struct,
-// Fields lists its JSON fields in the order encoding/json writes them; for a
-// slice, array or map, Fields are those of the innermost element.
+// element's Type, where K is "string" or an integer kind; [ParseType] reads
+// it. For a struct, Fields lists its JSON fields in the order encoding/json
+// writes them; for a slice, array or map, Fields are those of the innermost
+// element.
 type Entity struct {
 	// Name is the JSON name of a field, or the Go type's name at the top
 	// level ("" for unnamed types).

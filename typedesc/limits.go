@@ -88,7 +88,7 @@ func (f *Function) Check() error {
 func entityDepth(e *Entity, depth int) (int, bool) {
 	n, inner := containers(e.Type, MaxDepth-depth)
 	depth += n
-	if inner == "struct" || len(e.Fields) > 0 {
+	if ParseType(inner).Kind == Struct || len(e.Fields) > 0 {
 		depth++
 	}
 	return depth, depth <= MaxDepth
@@ -99,13 +99,11 @@ func entityDepth(e *Entity, depth int) (int, bool) {
 // of levels costs no more than one of limit+1; inner is then "".
 func containers(typ string, limit int) (n int, inner string) {
 	for {
-		if elem, ok := sliceElem(typ); ok {
-			typ = elem
-		} else if _, elem, ok := mapParts(typ); ok {
-			typ = elem
-		} else {
+		s := ParseType(typ)
+		if !s.container() {
 			return n, typ
 		}
+		typ = s.Elem
 		if n++; n > limit {
 			return n, ""
 		}

@@ -29,11 +29,12 @@ func (e *Entity) JSONSchema() map[string]any {
 // schema describes typ, whose value sits inside depth levels of arrays and
 // objects; it recurses once per level, so MaxDepth bounds it.
 func schema(typ string, fields []Entity, depth int) map[string]any {
-	if depth >= MaxDepth && opens(typ) {
+	t := ParseType(typ)
+	if depth >= MaxDepth && t.opens() {
 		return map[string]any{"$comment": ErrTooDeep.Error() + "; not described further"}
 	}
-	switch typ {
-	case "struct":
+	switch t.Kind {
+	case Struct:
 		s := map[string]any{"type": "object"}
 		if len(fields) == 0 {
 			return s
@@ -51,50 +52,36 @@ func schema(typ string, fields []Entity, depth int) map[string]any {
 			s["required"] = required
 		}
 		return s
-	case "string":
+	case String:
 		return map[string]any{"type": "string"}
-	case "bool":
+	case Bool:
 		return map[string]any{"type": "boolean"}
-	}
-	if elem, ok := sliceElem(typ); ok {
-		return map[string]any{"type": "array", "items": schema(elem, fields, depth+1)}
-	}
-	if key, elem, ok := mapParts(typ); ok {
-		s := map[string]any{"type": "object", "additionalProperties": schema(elem, fields, depth+1)}
-		switch class, _ := numberKind(key); class {
-		case signed:
+	case Slice:
+		return map[string]any{"type": "array", "items": schema(t.Elem, fields, depth+1)}
+	case Map:
+		s := map[string]any{"type": "object", "additionalProperties": schema(t.Elem, fields, depth+1)}
+		switch ParseType(t.Key).Kind {
+		case Int:
 			s["propertyNames"] = map[string]any{"pattern": "^-?[0-9]+$"}
-		case unsigned:
+		case Uint:
 			s["propertyNames"] = map[string]any{"pattern": "^[0-9]+$"}
 		}
 		return s
-	}
-	switch class, bits := numberKind(typ); class {
-	case signed:
+	case Int:
 		s := map[string]any{"type": "integer"}
-		if bits < 64 {
-			s["minimum"] = -int64(1) << (bits - 1)
-			s["maximum"] = int64(1)<<(bits-1) - 1
+		if t.Bits < 64 {
+			s["minimum"] = -int64(1) << (t.Bits - 1)
+			s["maximum"] = int64(1)<<(t.Bits-1) - 1
 		}
 		return s
-	case unsigned:
+	case Uint:
 		s := map[string]any{"type": "integer", "minimum": 0}
-		if bits < 64 {
-			s["maximum"] = uint64(1)<<bits - 1
+		if t.Bits < 64 {
+			s["maximum"] = uint64(1)<<t.Bits - 1
 		}
 		return s
-	case float:
+	case Float:
 		return map[string]any{"type": "number"}
 	}
 	return map[string]any{}
-}
-
-// opens reports whether a value of Type typ is an array or an object: a
-// level of nesting.
-func opens(typ string) bool {
-	if _, ok := sliceElem(typ); ok {
-		return true
-	}
-	_, _, ok := mapParts(typ)
-	return ok || typ == "struct"
 }

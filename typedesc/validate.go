@@ -43,7 +43,7 @@ func (e *Entity) Validate(payload []byte) error {
 	}
 	// A null payload leaves every field out, unlike a null nested value,
 	// which at least sends the field itself.
-	if e.Type == "struct" && string(payload) == "null" {
+	if ParseType(e.Type).Kind == Struct && string(payload) == "null" {
 		for _, f := range e.Fields {
 			if f.Mandatory {
 				return mismatch(f.Name, "mandatory field is missing")
@@ -113,6 +113,7 @@ func (v *validator) value(typ string, fields []Entity) error {
 	if err != nil {
 		return syntaxError(err)
 	}
+	s := ParseType(typ)
 	switch tok := tok.(type) {
 	case nil:
 		return nil
@@ -120,7 +121,7 @@ func (v *validator) value(typ string, fields []Entity) error {
 		// Every level open here was matched against a level of the
 		// description (values any JSON will do are skipped without
 		// recursing), so v.depth is also how deep the description is.
-		if v.depth >= MaxDepth && opens(typ) {
+		if v.depth >= MaxDepth && s.opens() {
 			if len(v.trail) == 0 {
 				return fmt.Errorf("%w: %w", ErrInvalid, ErrTooDeep)
 			}
@@ -131,26 +132,26 @@ func (v *validator) value(typ string, fields []Entity) error {
 		}
 		defer v.close()
 		if tok == '{' {
-			return v.object(typ, fields)
+			return v.object(typ, s, fields)
 		}
-		return v.array(typ, fields)
+		return v.array(typ, s, fields)
 	case string:
-		if typ == "string" {
+		if s.Kind == String {
 			return nil
 		}
 	case bool:
-		if typ == "bool" {
+		if s.Kind == Bool {
 			return nil
 		}
 	case json.Number:
-		if class, bits := numberKind(typ); class != notNumber {
-			if !fits(class, bits, string(tok)) {
+		if s.number() {
+			if !s.fits(string(tok)) {
 				return v.mismatch("expected %s, got number %s", typ, tok)
 			}
 			return nil
 		}
 	}
-	if !known(typ) {
+	if !s.known() {
 		return nil
 	}
 	return v.mismatch("expected %s, got %s", typ, kindOf(tok))
@@ -165,16 +166,20 @@ func (v *validator) open() error {
 
 func (v *validator) close() { v.depth-- }
 
-func (v *validator) object(typ string, fields []Entity) error {
-	keyKind, elem, isMap := mapParts(typ)
-	if !isMap && typ != "struct" {
-		if known(typ) {
+// object reads an object's members against s, the Shape of typ.
+func (v *validator) object(typ string, s Shape, fields []Entity) error {
+	isMap := s.Kind == Map
+	if !isMap && s.Kind != Struct {
+		if s.known() {
 			return v.mismatch("expected %s, got object", typ)
 		}
 		return v.skipRest()
 	}
 	var seen fieldsSeen
-	if !isMap {
+	var key Shape
+	if isMap {
+		key = ParseType(s.Key)
+	} else {
 		seen = v.seen(fields)
 		defer seen.done()
 	}
@@ -183,22 +188,22 @@ func (v *validator) object(typ string, fields []Entity) error {
 		if err != nil {
 			return syntaxError(err)
 		}
-		key, ok := tok.(string)
+		name, ok := tok.(string)
 		if !ok {
 			return fmt.Errorf("%w: object key is not a string", ErrInvalid)
 		}
 		if isMap {
-			if class, bits := numberKind(keyKind); class != notNumber && !fits(class, bits, key) {
-				return v.mismatch("expected %s key, got %q", keyKind, key)
+			if key.number() && !key.fits(name) {
+				return v.mismatch("expected %s key, got %q", s.Key, name)
 			}
-			v.push(segment{key: key})
-			if err := v.value(elem, fields); err != nil {
+			v.push(segment{key: name})
+			if err := v.value(s.Elem, fields); err != nil {
 				return err
 			}
 			v.pop()
 			continue
 		}
-		i := seen.match(key)
+		i := seen.match(name)
 		if i < 0 {
 			if err := v.value("any", nil); err != nil {
 				return err
@@ -221,17 +226,17 @@ func (v *validator) object(typ string, fields []Entity) error {
 	return nil
 }
 
-func (v *validator) array(typ string, fields []Entity) error {
-	elem, ok := sliceElem(typ)
-	if !ok {
-		if known(typ) {
+// array reads an array's elements against s, the Shape of typ.
+func (v *validator) array(typ string, s Shape, fields []Entity) error {
+	if s.Kind != Slice {
+		if s.known() {
 			return v.mismatch("expected %s, got array", typ)
 		}
 		return v.skipRest()
 	}
 	for i := 0; v.dec.More(); i++ {
 		v.push(segment{index: i, elem: true})
-		if err := v.value(elem, fields); err != nil {
+		if err := v.value(s.Elem, fields); err != nil {
 			return err
 		}
 		v.pop()
@@ -278,36 +283,6 @@ func matchField(fields []Entity, key string) int {
 		}
 	}
 	return -1
-}
-
-// fits reports whether encoding/json can store the number literal s in a
-// number of the given class and size. It parses the literal as written, as
-// encoding/json does, so 1.0 and 1e3 are not integers.
-func fits(class, bits int, s string) bool {
-	var err error
-	switch class {
-	case signed:
-		_, err = strconv.ParseInt(s, 10, bits)
-	case unsigned:
-		_, err = strconv.ParseUint(s, 10, bits)
-	case float:
-		_, err = strconv.ParseFloat(s, bits)
-	}
-	return err == nil
-}
-
-// known reports whether typ is a Type this package produces, and so one it
-// can check values against. Descriptions from other languages may use
-// others; those accept anything.
-func known(typ string) bool {
-	if _, ok := sliceElem(typ); ok {
-		return true
-	}
-	if _, _, ok := mapParts(typ); ok {
-		return true
-	}
-	class, _ := numberKind(typ)
-	return class != notNumber || typ == "string" || typ == "bool" || typ == "struct"
 }
 
 func kindOf(tok json.Token) string {

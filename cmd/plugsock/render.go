@@ -143,25 +143,16 @@ func (w *shapeWriter) prefixes(typ string, depth int) (rest string, _ int, ok bo
 		if w.over() {
 			return "", depth, false
 		}
-		var p string
-		switch {
-		case strings.HasPrefix(typ, "[]"):
-			p = "[]"
-		case strings.HasPrefix(typ, "map["):
-			end := strings.IndexByte(typ, ']')
-			if end < 0 {
-				return typ, depth, true // not a map after all: shown as it is
-			}
-			p = typ[:end+1]
-		default:
-			return typ, depth, true
+		s := typedesc.ParseType(typ)
+		if s.Kind != typedesc.Slice && s.Kind != typedesc.Map {
+			return typ, depth, true // "map[broken" too: shown as it is
 		}
 		if depth >= maxShapeDepth {
 			w.str("…")
 			return "", depth, false
 		}
-		w.token(p)
-		typ, depth = typ[len(p):], depth+1
+		w.token(typ[:len(typ)-len(s.Elem)]) // "[]" or "map[K]"
+		typ, depth = s.Elem, depth+1
 	}
 }
 
