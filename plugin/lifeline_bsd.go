@@ -2,7 +2,11 @@
 
 package plugin
 
-import "syscall"
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 // waiter waits for a descriptor, or a wake-up pipe, to be readable,
 // through a kqueue of its own.
@@ -11,20 +15,22 @@ type waiter struct {
 }
 
 func newWaiter(fd, wake int) (*waiter, error) {
+	// Opened under ForkLock and marked close-on-exec before it is
+	// released, like the watch's other descriptors (lifeline_unix.go).
 	syscall.ForkLock.RLock()
-	kq, err := syscall.Kqueue()
+	kq, err := unix.Kqueue()
 	if err == nil {
-		syscall.CloseOnExec(kq)
+		unix.CloseOnExec(kq)
 	}
 	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, err
 	}
-	var changes [2]syscall.Kevent_t
-	syscall.SetKevent(&changes[0], fd, syscall.EVFILT_READ, syscall.EV_ADD)
-	syscall.SetKevent(&changes[1], wake, syscall.EVFILT_READ, syscall.EV_ADD)
-	if _, err := syscall.Kevent(kq, changes[:], nil, nil); err != nil {
-		_ = syscall.Close(kq)
+	var changes [2]unix.Kevent_t
+	unix.SetKevent(&changes[0], fd, unix.EVFILT_READ, unix.EV_ADD)
+	unix.SetKevent(&changes[1], wake, unix.EVFILT_READ, unix.EV_ADD)
+	if _, err := unix.Kevent(kq, changes[:], nil, nil); err != nil {
+		_ = unix.Close(kq)
 		return nil, err
 	}
 	return &waiter{kq: kq, fd: fd, wake: wake}, nil
@@ -33,8 +39,8 @@ func newWaiter(fd, wake int) (*waiter, error) {
 // wait blocks its thread in kevent(2) until fd is readable or at end of
 // file (woken false), or wake is readable (woken true).
 func (w *waiter) wait() (woken bool, err error) {
-	var events [2]syscall.Kevent_t
-	n, err := syscall.Kevent(w.kq, nil, events[:], nil)
+	var events [2]unix.Kevent_t
+	n, err := unix.Kevent(w.kq, nil, events[:], nil)
 	if err != nil {
 		return false, err
 	}
@@ -53,4 +59,4 @@ func (w *waiter) wait() (woken bool, err error) {
 	return false, nil
 }
 
-func (w *waiter) close() { _ = syscall.Close(w.kq) }
+func (w *waiter) close() { _ = unix.Close(w.kq) }

@@ -2,21 +2,8 @@ package plugin
 
 import (
 	"syscall"
-	"unsafe"
-)
 
-// pollFd is struct pollfd, the same on every Linux architecture.
-type pollFd struct {
-	fd      int32
-	events  int16
-	revents int16
-}
-
-const (
-	pollIn   = 0x1
-	pollErr  = 0x8
-	pollHup  = 0x10
-	pollNval = 0x20
+	"golang.org/x/sys/unix"
 )
 
 // waiter waits for a descriptor, or a wake-up pipe, to be readable.
@@ -28,15 +15,14 @@ func newWaiter(fd, wake int) (*waiter, error) { return &waiter{int32(fd), int32(
 // (poll(2) is missing on some), until fd is readable, hung up or in error
 // (woken false), or wake is readable (woken true).
 func (w *waiter) wait() (woken bool, err error) {
-	fds := [2]pollFd{{fd: w.fd, events: pollIn}, {fd: w.wake, events: pollIn}}
-	_, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)), 0, 0, 0, 0)
-	if e != 0 {
-		return false, e
+	fds := []unix.PollFd{{Fd: w.fd, Events: unix.POLLIN}, {Fd: w.wake, Events: unix.POLLIN}}
+	if _, err := unix.Ppoll(fds, nil, nil); err != nil {
+		return false, err
 	}
-	if fds[1].revents != 0 {
+	if fds[1].Revents != 0 {
 		return true, nil
 	}
-	if fds[0].revents&(pollIn|pollHup|pollErr|pollNval) == 0 {
+	if fds[0].Revents&(unix.POLLIN|unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) == 0 {
 		return false, syscall.EINTR // nothing happened; wait again
 	}
 	return false, nil

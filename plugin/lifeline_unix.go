@@ -21,12 +21,13 @@ func watchStdin(gone func()) (stop func()) { return watchFD(0, gone) }
 // processes that inherit fd as their standard input: setting O_NONBLOCK
 // on a duplicate, to read it through the runtime's poller, would give
 // every child a non-blocking standard input that fails with EAGAIN. So
-// the watch never changes a flag. Its goroutine waits in poll(2) (kqueue
-// on the BSDs) for a duplicate of fd to be readable or hung up, or for
-// stop, which writes to a pipe of the watch's own that the same wait
-// watches; only then does it read, which does not block (the host never
-// writes to the lifeline: what there is to read is end of file). stop
-// ends the goroutine and closes every descriptor the watch opened.
+// the watch never changes a flag. Its goroutine waits in ppoll(2)
+// (kevent(2) on the BSDs) for a duplicate of fd to be readable or hung
+// up, or for stop, which writes to a pipe of the watch's own that the
+// same wait watches; only then does it read, which does not block (the
+// host never writes to the lifeline: what there is to read is end of
+// file). stop ends the goroutine and closes every descriptor the watch
+// opened.
 func watchFD(fd int, gone func()) (stop func()) {
 	// The descriptors are opened under ForkLock and marked close-on-exec
 	// before it is released, as package os does, so that no child

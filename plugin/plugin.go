@@ -49,15 +49,22 @@ type Plugin struct {
 	// HeartbeatInterval is how often the plugin pings the socket to find
 	// out whether it is still there; when HeartbeatMisses intervals in a
 	// row pass without an answer, the plugin closes the connection and
-	// Start returns an error wrapping envelope.ErrUnresponsive. Zero
-	// values mean envelope.DefaultHeartbeatInterval and
-	// DefaultHeartbeatMisses; a negative interval turns the heartbeat off.
+	// Start returns an error wrapping envelope.ErrUnresponsive. A zero
+	// interval means envelope.DefaultHeartbeatInterval, and misses below
+	// one envelope.DefaultHeartbeatMisses; a negative interval turns the
+	// heartbeat off.
 	HeartbeatInterval time.Duration
 	HeartbeatMisses   int
 	// MaxInFlight bounds the calls the plugin runs at once; a call past
 	// it is answered at once with code envelope.CodeOverloaded.
 	// DefaultMaxInFlight when zero; negative means no limit.
 	MaxInFlight int
+	// WriteTimeout bounds each write to the socket, on connections that
+	// have write deadlines (a net.Conn does): a socket that stops reading
+	// for longer is cut off, and Start returns an error wrapping
+	// os.ErrDeadlineExceeded, rather than every method's answer waiting
+	// on it. DefaultWriteTimeout when zero; negative turns it off.
+	WriteTimeout time.Duration
 
 	mu  sync.Mutex
 	cur *session
@@ -73,8 +80,9 @@ type Plugin struct {
 //	func (t *T) Name(ctx context.Context, in In) (Out, error)
 //
 // describes their input and output, calls v.UseAsyncHook(ch) if v has that
-// method, handshakes with info's name and version, and serves calls until
-// the socket unplugs the plugin or shuts down (Start returns nil) or the
+// method and was not given the Plugin's channel already, handshakes with
+// info's name and version, and serves calls until the socket unplugs the
+// plugin or shuts down, or Close is called (Start returns nil), or the
 // connection is lost or the handshake refused (Start returns an error that
 // says why). info may be nil; after the handshake info.Name holds the name
 // the socket assigned. info.Functions, when set, refines the reflected
@@ -118,19 +126,19 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		ctxKey:  ctxKey,
 		log:     log.With("plugin", hs.Name),
 		ctx:     ctx,
-		cancel:  cancel,
 		calls:   make(map[envelope.ID]call),
 		stopped: make(chan struct{}),
 		ready:   make(chan struct{}),
+		fwdDone: make(chan struct{}),
 		max:     p.maxInFlight(),
 	}
 	cancel = s.cancelWithCalls(cancel)
 	s.conn = envelope.NewConn(conn, envelope.ConnOptions{
 		Handler:      s.handle,
 		MaxFrameSize: p.MaxFrameSize,
+		WriteTimeout: p.writeTimeout(),
 		Logger:       s.log,
 	})
-	s.fwdDone = make(chan struct{})
 	// Publish the session only now that everything Close uses is set.
 	p.mu.Lock()
 	if p.cur != nil {
@@ -160,20 +168,16 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	var res envelope.HandshakeResult
 	err = s.conn.Call(hctx, envelope.MethodHandshake, &hs, &res)
 	hcancel()
-	s.mu.Lock()
-	closed := s.closed // by Close, before it could say goodbye
-	connected := err == nil && !closed
-	s.connected = connected
-	s.mu.Unlock()
+	connected, cut := s.answered(err)
 	if !connected {
-		close(s.fwdDone)
+		close(s.fwdDone) // forward never runs
 		s.conn.Close()
 		<-s.conn.Done()
 		cancel()
 		s.inflight.Wait()
 		s.conn.Wait()
-		s.waitStops()
-		if closed {
+		s.end()
+		if cut {
 			return nil
 		}
 		return fmt.Errorf("plugsock: plugin %q: handshake: %w", hs.Name, err)
@@ -194,12 +198,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	s.inflight.Wait()
 	s.conn.Wait()
 	<-s.fwdDone
-	s.waitStops()
-
-	s.mu.Lock()
-	graceful := s.graceful
-	s.mu.Unlock()
-	if graceful {
+	if s.end() {
 		return nil
 	}
 	return fmt.Errorf("plugsock: plugin %q: connection lost: %w", res.Name, s.conn.Err())
@@ -224,24 +223,15 @@ func (p *Plugin) Close() error {
 	if s == nil {
 		return nil
 	}
-	// Refuse calls before the host hears the goodbye, and count the exit
-	// as orderly even if the host hangs up the moment it hears it.
-	s.mu.Lock()
-	if s.stopping {
-		s.mu.Unlock()
-		return nil
-	}
-	s.stopping = true
-	s.graceful = true
-	s.closed = true
-	connected := s.connected
-	s.mu.Unlock()
-	if !connected {
+	// leave refuses calls before the host hears the goodbye, and makes
+	// the exit orderly even if the host hangs up the moment it hears it.
+	switch cut, goodbye := s.leave(); {
+	case cut:
 		s.conn.Close()
-		return nil
+	case goodbye:
+		_ = s.conn.Notify(envelope.MethodShutdown, nil)
+		go s.stop(envelope.ID{}, true)
 	}
-	_ = s.conn.Notify(envelope.MethodShutdown, nil)
-	s.startStop(envelope.ID{})
 	return nil
 }
 
@@ -282,25 +272,23 @@ type session struct {
 	conn    *envelope.Conn
 	hook    chan any
 
-	ctx    context.Context // parent of every call's context
-	cancel context.CancelFunc
+	// ctx ends with the session. It is not the calls' parent (callContext
+	// says why); the handshake and the calls waiting for ready watch it.
+	ctx context.Context
 
-	inflight sync.WaitGroup
-	stops    sync.WaitGroup // the goroutines running stop
-	stopOnce sync.Once
-	stopped  chan struct{} // closed once the calls in flight have answered
-	ready    chan struct{} // closed once info.Name is set and OnConnect has returned
-	fwdDone  chan struct{} // closed when forward has flushed and returned
+	// The signals and the goroutines' counts; state.go says who closes
+	// each and who waits.
+	inflight sync.WaitGroup // the calls
+	stops    sync.WaitGroup // the stops
+	stopped  chan struct{}  // closed by the first stop once the calls in flight have answered
+	ready    chan struct{}  // closed once info.Name is set and OnConnect has returned
+	fwdDone  chan struct{}  // closed when forward has flushed and returned
 
 	max int // calls at once; zero: no limit
 
-	mu        sync.Mutex
-	calls     map[envelope.ID]call // the calls in flight, by request id
-	stopping  bool
-	graceful  bool
-	connected bool // the handshake has been answered and Close has not cut it short
-	closed    bool // Close was called
-	ended     bool // Start waits for stops: no new one may begin
+	mu    sync.Mutex
+	calls map[envelope.ID]call // the calls in flight, by request id
+	phase sessionPhase         // handshaking, serving, stopping, cut, ended (state.go)
 }
 
 // call is a call in flight. Its context tells it from a later call that
@@ -311,7 +299,8 @@ type call struct {
 }
 
 // handle is the connection's Handler, on its read loop. Protocol methods
-// and refusals are answered right there; a call is detached and run where
+// and refusals are dealt with right there ($/shutdown begins a stop, which
+// answers once the calls in flight have); a call is detached and run where
 // it was read (serve), and reading moves to another goroutine if it takes
 // more than a moment. So handle runs concurrently with calls still
 // running, and with other runs of itself.
@@ -343,10 +332,9 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 		if m.IsRequest() {
 			// Whatever the host sends after the request is refused; only
 			// the waiting for calls in flight leaves the read loop.
-			s.mu.Lock()
-			s.stopping = true
-			s.mu.Unlock()
-			s.startStop(m.ID)
+			if stop, first := s.shutdownAsked(); stop {
+				go s.stop(m.ID, first)
+			}
 		}
 		return
 	}
@@ -355,7 +343,7 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 		return
 	}
 	s.mu.Lock()
-	if s.stopping {
+	if !s.takesCalls() {
 		s.mu.Unlock()
 		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeShuttingDown, "plugin is shutting down"))
 		return
@@ -464,49 +452,6 @@ func (s *session) forget(j job) {
 	}
 	s.mu.Unlock()
 	j.cancel()
-}
-
-// startStop runs stop(id) on a goroutine of its own, so that neither the
-// read loop nor a method calling Close waits for the calls in flight;
-// Start waits for it before it returns.
-func (s *session) startStop(id envelope.ID) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended {
-		return // Start has seen the connection end: nothing left to stop
-	}
-	s.stops.Add(1)
-	go func() {
-		defer s.stops.Done()
-		s.stop(id)
-	}()
-}
-
-// waitStops waits for the stops under way and lets no new one begin.
-func (s *session) waitStops() {
-	s.mu.Lock()
-	s.ended = true
-	s.mu.Unlock()
-	s.stops.Wait()
-}
-
-// stop refuses new calls, lets those in flight answer, flushes what is
-// queued in the async hook, answers the $/shutdown request with id (when
-// there is one) and closes the connection.
-func (s *session) stop(id envelope.ID) {
-	s.mu.Lock()
-	s.stopping = true
-	s.mu.Unlock()
-	s.inflight.Wait()
-	s.stopOnce.Do(func() { close(s.stopped) })
-	<-s.fwdDone
-	s.mu.Lock()
-	s.graceful = true
-	s.mu.Unlock()
-	if !id.IsZero() {
-		_ = s.conn.Reply(id, nil)
-	}
-	s.conn.Close()
 }
 
 // forward sends what the plugin puts in its async hook as $/async

@@ -16,8 +16,8 @@ var (
 	errorType = reflect.TypeFor[error]()
 )
 
-// ErrNoMethods is returned by Start for a value without a single method a
-// socket could call.
+// ErrNoMethods is what Start's and Run's error wraps for a value without a
+// single method a socket could call.
 var ErrNoMethods = errors.New("no callable methods")
 
 // method is one callable function of a plugin.
