@@ -33,6 +33,11 @@ type ConnOptions struct {
 	// deadlines (a net.Conn does). A peer that stops reading for longer is
 	// cut off rather than allowed to block every writer. Zero means none.
 	WriteTimeout time.Duration
+	// CallTimeout bounds the wait for the answer to a Call whose context
+	// has no deadline of its own. When it passes, the Call ends as if its
+	// context had: the peer is told to cancel, and Call returns
+	// context.DeadlineExceeded. Zero or negative means none.
+	CallTimeout time.Duration
 	// Logger receives the reason a connection was closed for a protocol
 	// violation, an error the peer reported with a null id (a warning),
 	// and answers that came after their call gave up (at debug level).
@@ -58,6 +63,7 @@ type Conn struct {
 	onClose func(error)
 	maxSize int
 	wto     time.Duration
+	cto     time.Duration // ConnOptions.CallTimeout
 	log     *slog.Logger
 
 	wmu    sync.Mutex
@@ -82,6 +88,7 @@ func NewConn(rwc io.ReadWriteCloser, opts ConnOptions) *Conn {
 		handler: opts.Handler,
 		onClose: opts.OnClose,
 		maxSize: opts.MaxFrameSize,
+		cto:     opts.CallTimeout,
 		wto:     opts.WriteTimeout,
 		log:     opts.Logger,
 		pending: make(map[uint64]chan *Envelope),
@@ -306,23 +313,49 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 		return err
 	}
 
-	if ctx.Done() == nil {
+	var expired <-chan time.Time
+	if c.cto > 0 {
+		if _, ok := ctx.Deadline(); !ok {
+			t := timers.Get().(*time.Timer)
+			t.Reset(c.cto)
+			defer func() {
+				t.Stop()
+				timers.Put(t)
+			}()
+			expired = t.C
+		}
+	}
+	if ctx.Done() == nil && expired == nil {
 		// A context that never ends: a plain receive parks and wakes
 		// for less than a select.
 		return c.finish(<-ch, result)
 	}
+	var gaveUp error
 	select {
 	case r := <-ch:
 		return c.finish(r, result)
 	case <-ctx.Done():
-		if c.forget(n) {
-			_ = c.Notify(MethodCancel, CancelParams{ID: id})
-			return ctx.Err()
-		}
-		// The answer won the race; it is already in ch.
-		return c.finish(<-ch, result)
+		gaveUp = ctx.Err()
+	case <-expired:
+		gaveUp = context.DeadlineExceeded
 	}
+	if c.forget(n) {
+		_ = c.Notify(MethodCancel, CancelParams{ID: id})
+		return gaveUp
+	}
+	// The answer won the race; it is already in ch.
+	return c.finish(<-ch, result)
 }
+
+// timers are the call timeout's timers, reused: a context.WithTimeout
+// per call cost eight allocations, and a timer a call of its own two.
+// A stopped timer is safe to reuse since Go 1.23, which drains its
+// channel on Stop and Reset.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // forget drops a pending call and reports whether it was still pending.
 func (c *Conn) forget(id uint64) bool {

@@ -1,0 +1,75 @@
+package envelope_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/plugsock/plugsock/envelope"
+)
+
+// TestConnCallTimeout: a Call whose context has no deadline ends at
+// ConnOptions.CallTimeout, and the peer is told to cancel it; a context's
+// own deadline, even a later one, takes precedence.
+func TestConnCallTimeout(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		started := make(chan envelope.ID, 4)
+		cancelled := make(chan envelope.ID, 4)
+		wg := newWorkers(t)
+		add := calcHandler(wg)
+		handler := func(c *envelope.Conn, m *envelope.Envelope) {
+			switch m.Method {
+			case "Slow":
+				started <- m.ID // and never answer it
+			case envelope.MethodCancel:
+				var p envelope.CancelParams
+				assert.NoError(t, envelope.DecodeParams(m, &p))
+				cancelled <- p.ID
+			default:
+				add(c, m)
+			}
+		}
+		const timeout = 50 * time.Millisecond
+		_, cli := startPair(t, tr, envelope.ConnOptions{Handler: handler}, envelope.ConnOptions{CallTimeout: timeout})
+
+		begin := time.Now()
+		err := cli.Call(context.Background(), "Slow", nil, nil)
+		took := time.Since(begin)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.GreaterOrEqual(t, took, timeout, "not before the timeout")
+		assert.Equal(t, recv(t, started), recv(t, cancelled), "the peer is told to cancel the call that timed out")
+
+		// A deadline of the caller's own wins, even one later than the
+		// call timeout: the call is still waiting after the timeout.
+		ctx, cancel := context.WithCancel(context.Background())
+		dctx := &deadlineCtx{Context: ctx, deadline: time.Now().Add(time.Hour)}
+		errc := make(chan error, 1)
+		go func() { errc <- cli.Call(dctx, "Slow", nil, nil) }()
+		recv(t, started)
+		select {
+		case err := <-errc:
+			t.Fatalf("a call with a deadline of its own ended at the call timeout: %v", err)
+		case <-time.After(4 * timeout): // observing that something does not happen
+		}
+		cancel()
+		assert.ErrorIs(t, recv(t, errc), context.Canceled)
+		recv(t, cancelled)
+
+		// Answers still arrive.
+		var sum addResult
+		require.NoError(t, cli.Call(context.Background(), "Add", addArgs{A: 40, B: 2}, &sum))
+		assert.Equal(t, 42, sum.Sum)
+	})
+}
+
+// deadlineCtx reports a deadline without arming a timer for it, so the
+// test decides when the call ends.
+type deadlineCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
