@@ -109,8 +109,8 @@
 // # Conn
 //
 // [NewConn] wraps any [io.ReadWriteCloser] (a net.Conn, a pipe to a child
-// process, net.Pipe for in-process plugins); [Conn.Start] starts its one
-// read loop. Both ends may call and serve at the same time:
+// process, an in-memory pipe for in-process plugins); [Conn.Start] starts
+// its one read loop. Both ends may call and serve at the same time:
 //
 //	c := envelope.NewConn(nc, envelope.ConnOptions{
 //		Handler: func(c *envelope.Conn, m *envelope.Envelope) {

@@ -1,13 +1,11 @@
 package envelope
 
-import "encoding/json"
-
 // unmarshal decodes raw into v, treating absent data as null.
 func unmarshal(raw []byte, v any) error {
 	if len(raw) == 0 {
 		raw = []byte("null")
 	}
-	return json.Unmarshal(raw, v)
+	return decodeValue(raw, v)
 }
 
 // DecodeParams decodes a request's params into v. Absent params leave v

@@ -20,9 +20,9 @@ func (s *Socket) lookup(name string) (*remote, error) {
 	}
 	r := s.resolve(name)
 	switch {
-	case r == nil || !r.live:
+	case r == nil || !r.state.live():
 		return nil, fmt.Errorf("plugsock: %w: %q", ErrNoPlugin, name)
-	case r.stopping:
+	case r.state.stopping():
 		return nil, fmt.Errorf("plugsock: plugin %q is being unplugged: %w", name, ErrShutdown)
 	}
 	return r, nil
@@ -31,7 +31,7 @@ func (s *Socket) lookup(name string) (*remote, error) {
 // Call calls method on the plugin called name with payload and returns the
 // result decoded the way encoding/json decodes into an interface value.
 // id is the call's trace id; an empty id is replaced by a new UUID. The
-// call is bounded by the socket's call timeout (WithCallTimeout).
+// call is bounded by the socket's call timeout (Config.CallTimeout).
 func (s *Socket) Call(id, name, method string, payload any) (any, error) {
 	var out any
 	if err := s.CallContext(envelope.WithTrace(context.Background(), id), name, method, payload, &out); err != nil {
@@ -44,10 +44,10 @@ func (s *Socket) Call(id, name, method string, payload any) (any, error) {
 // decodes the result into result, a pointer (or nil to discard it). When
 // ctx ends first the plugin is told to cancel the method's context and
 // CallContext returns ctx's error. A ctx without a deadline gets the
-// socket's call timeout (WithCallTimeout), so that a plugin that answers
+// socket's call timeout (Config.CallTimeout), so that a plugin that answers
 // its pings but never the call cannot hold the caller forever. ctx bounds
 // the wait for the answer; sending the request is bounded by
-// WithWriteTimeout instead, since a half-written request would leave the
+// Config.WriteTimeout instead, since a half-written request would leave the
 // connection unusable for every other caller. The trace id comes from
 // envelope.WithTrace on ctx, or is a new UUID.
 //
@@ -60,7 +60,7 @@ func (s *Socket) Call(id, name, method string, payload any) (any, error) {
 // A method's own error comes back as an *envelope.Error whose message is
 // the method's error text. Other failures match, with errors.Is,
 // ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin, ErrOverloaded
-// (WithMaxInFlight), ErrReservedMethod (a method starting with "$/",
+// (Config.MaxInFlight), ErrReservedMethod (a method starting with "$/",
 // refused before anything is sent), context.DeadlineExceeded (ctx's
 // deadline or the call timeout) or, when the socket is shut down or the
 // connection is lost, ErrShutdown.
@@ -72,9 +72,18 @@ func (s *Socket) CallContext(ctx context.Context, name, method string, payload, 
 	if err != nil {
 		return err
 	}
-	ctx, cancel, timeout := withCallTimeout(ctx, r.cfg.callTimeout)
-	defer cancel()
-	return r.call(ctx, name, method, payload, result, timeout)
+	// The connection applies the call timeout itself, on a reused timer:
+	// a context.WithTimeout here cost every call eight allocations.
+	return r.call(ctx, name, method, payload, result, callTimeout(ctx, r.cfg.callTimeout))
+}
+
+// callTimeout is the call timeout that bounds a call made with ctx: d when
+// ctx has no deadline of its own, else zero.
+func callTimeout(ctx context.Context, d time.Duration) time.Duration {
+	if _, ok := ctx.Deadline(); ok || d <= 0 {
+		return 0
+	}
+	return d
 }
 
 // reserved reports whether method is one of the protocol's own.
@@ -121,7 +130,7 @@ func (r *remote) call(ctx context.Context, name, method string, payload, result 
 		return err
 	}
 	if timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("plugsock: call %s.%s (trace %s): no answer within the call timeout of %v (WithCallTimeout): %w", name, method, envelope.TraceFrom(ctx), timeout, err)
+		return fmt.Errorf("plugsock: call %s.%s (trace %s): no answer within the call timeout of %v (Config.CallTimeout): %w", name, method, envelope.TraceFrom(ctx), timeout, err)
 	}
 	return fmt.Errorf("plugsock: call %s.%s (trace %s): %w", name, method, envelope.TraceFrom(ctx), err)
 }
@@ -156,7 +165,7 @@ func (s *Socket) BroadcastContext(ctx context.Context, method string, payload an
 	var targets []target
 	s.mu.Lock()
 	for name, r := range s.plugins {
-		if r.live && !r.stopping {
+		if r.state.callable() {
 			targets = append(targets, target{name, r})
 		}
 	}

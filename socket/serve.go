@@ -13,9 +13,20 @@ import (
 )
 
 // Serve accepts plugin connections on listener in the background and
-// returns at once. opts apply to the whole socket. Serve may be called for
-// several listeners; Shutdown closes them all. On a socket that is shut
-// down, Serve closes listener.
+// returns at once. Serve may be called for several listeners; Shutdown
+// closes them all. On a socket that is shut down, Serve closes listener.
+//
+// opts, usually one Config, apply to the whole socket, laid over its
+// settings in order: a field left zero keeps what the socket had. Each
+// connection, on any listener, takes the socket's settings as they are
+// when it is accepted and keeps them for its whole life, so a later Serve
+// changes only the connections accepted after it: for those before, the
+// frame limit, the handshake, write and call timeouts, the token, the key
+// sequencer, the heartbeat, MaxInFlight, validation, the async bounds of
+// their items, the logger of their lines and the shutdown timeout of
+// Unplug stay as they were. What concerns the socket as a whole reads its
+// settings as they are at the time: MaxPlugins, Shutdown's timeout,
+// Broadcast's call timeout and Launch.
 func (s *Socket) Serve(listener net.Listener, opts ...Options) {
 	s.mu.Lock()
 	c := *s.config()
@@ -69,7 +80,7 @@ func (s *Socket) accept(l net.Listener) {
 			continue
 		}
 		delay = 0
-		s.serveConn(nc, nc.RemoteAddr().String())
+		s.serveConn(nc, nc.RemoteAddr().String(), s.settings())
 	}
 }
 
@@ -85,15 +96,17 @@ func temporary(err error) bool {
 }
 
 // serveConn runs one plugin connection: its read loop handles the
-// handshake and everything after it.
-func (s *Socket) serveConn(nc net.Conn, addr string) {
-	cfg := s.settings()
+// handshake and everything after it. cfg is the socket's settings as the
+// connection was accepted: the connection reads them, and only them, for
+// its whole life, however Serve changes the socket's meanwhile.
+func (s *Socket) serveConn(nc net.Conn, addr string, cfg *config) {
 	r := &remote{s: s, session: uuid.NewString(), addr: addr, gone: make(chan struct{}), cfg: cfg}
 	var timer *time.Timer // set before the read loop starts, which stops it
 	conn := envelope.NewConn(nc, envelope.ConnOptions{
 		Handler:      r.handle,
 		MaxFrameSize: cfg.maxFrame,
 		WriteTimeout: cfg.writeTimeout,
+		CallTimeout:  cfg.callTimeout, // for calls without a deadline; see CallContext
 		Logger:       cfg.log.With("addr", addr, "session", r.session),
 		OnClose: func(err error) {
 			timer.Stop()
@@ -121,9 +134,9 @@ func (s *Socket) serveConn(nc net.Conn, addr string) {
 
 	timer = time.AfterFunc(cfg.handshakeTimeout, func() {
 		s.mu.Lock()
-		live := r.info != nil
+		named := r.state.named()
 		s.mu.Unlock()
-		if !live {
+		if !named {
 			cfg.log.Warn("plugsock: no handshake in time; closing", "addr", addr, "timeout", cfg.handshakeTimeout)
 			conn.CloseWithError(fmt.Errorf("%w: no handshake within %v", envelope.ErrProtocol, cfg.handshakeTimeout))
 		}

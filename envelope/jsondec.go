@@ -1,0 +1,80 @@
+//go:build !goexperiment.jsonv2
+
+package envelope
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+)
+
+// Under encoding/json v1, decoding params and results goes through a
+// pooled json.Decoder rather than json.Unmarshal. Both run the same
+// decoder over the same bytes, but Unmarshal allocates its decoding state
+// afresh on every call, while a Decoder keeps it. That saves no measurable
+// time, but it saves allocations: eight of a typed call's 31, and 436
+// bytes (socket's BenchmarkCallContext with and without it; see
+// docs/performance.md). Under GOEXPERIMENT=jsonv2 a Decoder would be 2.1
+// times slower than Unmarshal and save nothing, so jsondec_v2.go uses
+// Unmarshal there. The pooled path is taken only for a value that is
+// exactly one valid JSON value, where the two cannot differ: an invalid
+// one goes to json.Unmarshal, so that its error stays the one Unmarshal
+// gives and the target is left untouched.
+
+// maxPooledValue bounds the values decoded with a pooled Decoder, whose
+// buffer grows to the largest value it has read and is kept with it.
+const maxPooledValue = 16 << 10
+
+// valueReader feeds one value to a pooled Decoder.
+type valueReader struct{ b []byte }
+
+func (r *valueReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+type pooledDecoder struct {
+	r valueReader
+	d *json.Decoder
+}
+
+var decoders = sync.Pool{New: func() any {
+	pd := new(pooledDecoder)
+	pd.d = json.NewDecoder(&pd.r)
+	return pd
+}}
+
+// decodeValue decodes raw, a JSON value, into v exactly as json.Unmarshal
+// does.
+func decodeValue(raw []byte, v any) error {
+	if len(raw) > maxPooledValue || !isOneValue(raw) {
+		return json.Unmarshal(raw, v)
+	}
+	pd := decoders.Get().(*pooledDecoder)
+	pd.r.b = raw
+	err := pd.d.Decode(v)
+	pd.r.b = nil
+	if _, ok := err.(*json.SyntaxError); ok || err == io.ErrUnexpectedEOF || err == io.EOF {
+		// Cannot happen for a valid value; the Decoder keeps such an
+		// error, so it is not used again.
+		return json.Unmarshal(raw, v)
+	}
+	decoders.Put(pd)
+	return err
+}
+
+// isOneValue reports whether b is one valid JSON value, with optional
+// white space around it.
+func isOneValue(b []byte) bool {
+	p := scan{b: b}
+	p.ws()
+	if _, ok := p.value(0); !ok {
+		return false
+	}
+	p.ws()
+	return p.i == len(b)
+}
