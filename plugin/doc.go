@@ -180,7 +180,8 @@
 // MaxFrameSize for incoming messages, Token for hosts that require one,
 // Launch for hosts that started the plugin's process themselves,
 // HeartbeatInterval and HeartbeatMisses to notice a host that stopped
-// answering, MaxInFlight to bound the calls run at once (past it a call
+// answering, WriteTimeout to give up on one that stopped reading,
+// MaxInFlight to bound the calls run at once (past it a call
 // is answered with -32004), and OnConnect, called with the assigned name
 // once the handshake succeeds. Calls wait for OnConnect to return, so it
 // must not wait for a call; it may call Close.

@@ -27,6 +27,21 @@ func (p *Plugin) maxInFlight() int {
 	return p.MaxInFlight
 }
 
+// DefaultWriteTimeout bounds each write to the socket when
+// Plugin.WriteTimeout is zero; it is the host's default too
+// (socket.DefaultWriteTimeout).
+const DefaultWriteTimeout = 10 * time.Second
+
+func (p *Plugin) writeTimeout() time.Duration {
+	switch {
+	case p.WriteTimeout < 0:
+		return 0 // off, as envelope.ConnOptions has it
+	case p.WriteTimeout == 0:
+		return DefaultWriteTimeout
+	}
+	return p.WriteTimeout
+}
+
 func (p *Plugin) heartbeat() time.Duration {
 	if p.HeartbeatInterval == 0 {
 		return envelope.DefaultHeartbeatInterval

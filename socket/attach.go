@@ -2,7 +2,7 @@ package socket
 
 import (
 	"errors"
-	"net"
+	"time"
 
 	"github.com/plugsock/plugsock/envelope"
 	"github.com/plugsock/plugsock/plugin"
@@ -12,9 +12,10 @@ import (
 // connection, with exactly the semantics of a plugin that dialled in: the
 // same handshake, names, calls, async hook, callbacks, Unplug and
 // Shutdown. It returns the name the plugin was assigned, or the error
-// that refused it.
+// that refused it. The plugin takes the socket's settings for what both
+// sides have: frame size, handshake and write timeouts, token and
+// heartbeat, which runs both ways as over a network.
 func (s *Socket) Attach(v any, info *envelope.PluginInfo) (name string, err error) {
-	hostEnd, pluginEnd := net.Pipe()
 	s.mu.Lock()
 	shut := s.shut
 	cfg := s.config()
@@ -25,23 +26,15 @@ func (s *Socket) Attach(v any, info *envelope.PluginInfo) (name string, err erro
 	if shut {
 		return "", ErrShutdown
 	}
-	s.serveConn(hostEnd, "in-process")
+	hostEnd, pluginEnd := memPipe() // buffered, unlike net.Pipe: see pipe.go
+	s.serveConn(hostEnd, "in-process", cfg)
 	if info == nil {
 		info = &envelope.PluginInfo{}
 	}
 	connected := make(chan string, 1)
 	result := make(chan error, 1)
-	p := &plugin.Plugin{
-		Logger:           cfg.log,
-		HandshakeTimeout: cfg.handshakeTimeout,
-		MaxFrameSize:     cfg.maxFrame,
-		Token:            cfg.tokenText,
-		OnConnect:        func(name string) { connected <- name },
-		// The socket pings the plugin. Were the plugin to ping the socket
-		// as well, over net.Pipe, which holds no bytes, both read loops
-		// could be caught writing answers to each other's pings at once.
-		HeartbeatInterval: -1,
-	}
+	p := attachedPlugin(cfg)
+	p.OnConnect = func(name string) { connected <- name }
 	go func() {
 		defer s.attached.Done()
 		err := p.Start(v, info, pluginEnd, nil)
@@ -59,4 +52,28 @@ func (s *Socket) Attach(v any, info *envelope.PluginInfo) (name string, err erro
 		}
 		return "", err
 	}
+}
+
+// attachedPlugin is the plugin side of Attach, with the socket's settings
+// for what both sides have. Both ping, as over a network: the buffered
+// connection (pipe.go) lets both read loops answer at once.
+func attachedPlugin(cfg *config) *plugin.Plugin {
+	return &plugin.Plugin{
+		Logger:            cfg.log,
+		HandshakeTimeout:  cfg.handshakeTimeout,
+		MaxFrameSize:      cfg.maxFrame,
+		Token:             cfg.tokenText,
+		HeartbeatInterval: orOff(cfg.heartbeat),
+		HeartbeatMisses:   cfg.misses,
+		WriteTimeout:      orOff(cfg.writeTimeout),
+	}
+}
+
+// orOff turns a socket setting, where zero is off, into a plugin.Plugin
+// one, where zero is the default and a negative value is off.
+func orOff(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

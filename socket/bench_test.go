@@ -59,7 +59,7 @@ type benchHost struct {
 }
 
 // newBenchHost starts a socket listening on network ("tcp", "unix"; for
-// "pipe" plugins are attached in-process over net.Pipe).
+// "pipe" plugins are attached in-process, over Attach's in-memory pipe).
 func newBenchHost(b *testing.B, network string) *benchHost {
 	b.Helper()
 	h := &benchHost{s: new(socket.Socket), network: network}
@@ -77,7 +77,7 @@ func newBenchHost(b *testing.B, network string) *benchHost {
 		b.Fatal(err)
 	}
 	h.addr = l.Addr()
-	h.s.Serve(l, socket.WithLogger(quiet))
+	h.s.Serve(l, socket.Config{Logger: quiet})
 	b.Cleanup(func() {
 		if err := h.s.Shutdown(""); err != nil {
 			b.Error(err)

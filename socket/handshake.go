@@ -28,7 +28,7 @@ import (
 func (r *remote) refuse(c *envelope.Conn, m *envelope.Envelope, e *envelope.Error) {
 	r.s.launchRefused(r.launch, e)
 	_ = c.ReplyError(m.ID, e)
-	r.s.settings().log.Warn("plugsock: handshake refused", "addr", r.addr, "code", e.Code, "reason", e.Message)
+	r.cfg.log.Warn("plugsock: handshake refused", "addr", r.addr, "code", e.Code, "reason", e.Message)
 	c.CloseWithError(fmt.Errorf("handshake refused: %w", e))
 }
 
@@ -82,14 +82,16 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	}
 	s := r.s
 	s.mu.Lock()
-	cfg := s.config()
+	// The plugin limit is the socket's as it is now; the rest is the
+	// connection's own, from when it was accepted.
+	cfg := r.cfg
 	if s.shut {
 		s.mu.Unlock()
 		release()
 		r.refuse(c, m, envelope.Errorf(envelope.CodeShuttingDown, "socket is shutting down"))
 		return
 	}
-	if n := len(s.plugins); cfg.maxPlugins > 0 && n >= cfg.maxPlugins {
+	if n := len(s.plugins); s.config().maxPlugins > 0 && n >= s.config().maxPlugins {
 		s.mu.Unlock()
 		release()
 		r.refuse(c, m, envelope.Errorf(envelope.CodeOverloaded, "socket is full: %d plugins connected, the limit", n))
@@ -118,6 +120,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	info := &envelope.PluginInfo{Name: name, Version: hs.Version, Functions: fns}
 	runtime.AddCleanup(info, func(release func()) { release() }, release)
 	r.info = info
+	r.state.reserve()
 	if s.plugins == nil {
 		s.plugins = make(map[string]*remote)
 	}
@@ -133,7 +136,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 			s.mu.Unlock()
 			return
 		}
-		r.live = true
+		r.state.goLive()
 		s.launchConnected(r)
 		if s.changed != nil {
 			close(s.changed)
@@ -142,7 +145,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		s.mu.Unlock()
 	})
 	s.mu.Lock()
-	live := r.live
+	live := r.state.live()
 	s.mu.Unlock()
 	if err != nil || !live {
 		return

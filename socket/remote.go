@@ -15,26 +15,22 @@ type remote struct {
 	addr    string
 	launch  string        // the launch id the handshake presented
 	gone    chan struct{} // closed once the disconnect has been reported
-	cfg     *config       // the socket's settings when it connected
+	cfg     *config       // the socket's settings when it connected; never changed
 	calls   atomic.Int64  // calls waiting for an answer
 	hb      *envelope.Heartbeat
 	async   asyncSource // its data in the async queue, guarded by s.async.mu
 
 	// Guarded by s.mu.
-	info     *envelope.PluginInfo // set by the handshake, then read-only
-	live     bool                 // handshake answered; calls may go out
-	stopping bool                 // Unplug or Shutdown under way
-	graceful bool                 // the plugin said goodbye or answered $/shutdown
-	cutoff   bool                 // the socket gave up waiting for it
-	decided  chan struct{}        // made when a stop begins; closed once graceful and cutoff are final
+	info  *envelope.PluginInfo // set by the handshake (state.reserve), then read-only
+	state connState            // the connection's life: state.go
 }
 
 // handle runs on the plugin's read loop.
 func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 	r.s.mu.Lock()
-	info := r.info
+	info, named := r.info, r.state.named()
 	r.s.mu.Unlock()
-	if info == nil {
+	if !named {
 		r.handshake(c, m)
 		return
 	}
@@ -42,7 +38,7 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 	case envelope.MethodAsync:
 		// Kept as JSON, decoded only when the host reads it (Async):
 		// decoded, a payload can take many times its size.
-		r.s.async.addData(&r.async, info.Name, m.Params, r.s.settings())
+		r.s.async.addData(&r.async, info.Name, m.Params, r.cfg)
 		if m.IsRequest() {
 			// Meant as a notification; answer anyway so the peer never waits.
 			_ = c.Reply(m.ID, nil)
@@ -54,8 +50,7 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 	case envelope.MethodShutdown:
 		// The plugin is leaving on its own, in good order.
 		r.s.mu.Lock()
-		r.graceful = true
-		r.stopping = true
+		r.state.goodbye()
 		r.s.mu.Unlock()
 		if m.IsRequest() {
 			_ = c.Reply(m.ID, nil)
@@ -74,14 +69,14 @@ func (r *remote) violation(c *envelope.Conn, m *envelope.Envelope, what string) 
 	if m.IsRequest() {
 		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeInvalidRequest, "%s", err))
 	}
-	r.s.settings().log.Warn("plugsock: closing connection", "addr", r.addr, "reason", err)
+	r.cfg.log.Warn("plugsock: closing connection", "addr", r.addr, "reason", err)
 	c.CloseWithError(err)
 }
 
 // disconnected reports the end of a connection: once, on its read loop.
 func (s *Socket) disconnected(r *remote, err error) {
 	s.mu.Lock()
-	decided := r.decided
+	decided := r.state.stopDecided()
 	s.mu.Unlock()
 	if decided != nil {
 		// The connection is gone, so the stop's $/shutdown call has
@@ -94,11 +89,11 @@ func (s *Socket) disconnected(r *remote, err error) {
 	if r.info != nil && s.plugins[r.info.Name] == r {
 		delete(s.plugins, r.info.Name)
 	}
-	if r.live {
+	if r.state.live() {
 		info = r.info
 	}
-	graceful := r.graceful && !r.cutoff
-	cfg := s.config()
+	graceful := r.state.leftGracefully()
+	cfg := r.cfg
 	s.mu.Unlock()
 
 	if info != nil {
@@ -111,7 +106,7 @@ func (s *Socket) disconnected(r *remote, err error) {
 			cfg.asyncBuffer, cfg.asyncWait, cfg.log)
 		s.mu.Lock()
 		if len(s.callbacks) > 0 {
-			s.pending = append(s.pending, disconnect{s.callbacks, info, graceful})
+			s.pending = append(s.pending, disconnect{s.callbacks, info, graceful, cfg.log})
 			if s.dispatch == nil {
 				s.dispatch = make(chan struct{})
 				go s.runCallbacks(s.dispatch)

@@ -69,7 +69,7 @@ func (s *Socket) WaitFor(name string, timeout time.Duration) bool {
 	for {
 		s.mu.Lock()
 		r := s.resolve(name)
-		if r != nil && r.live {
+		if r != nil && r.state.live() {
 			s.mu.Unlock()
 			return true
 		}
@@ -98,7 +98,7 @@ func (s *Socket) Connected(full bool) map[string]*envelope.PluginInfo {
 	defer s.mu.Unlock()
 	out := make(map[string]*envelope.PluginInfo, len(s.plugins))
 	for name, r := range s.plugins {
-		if r.live {
+		if r.state.live() {
 			out[name] = r.info.DeepCopy(full)
 		}
 	}
@@ -110,7 +110,7 @@ func (s *Socket) Connected(full bool) map[string]*envelope.PluginInfo {
 func (s *Socket) PluginInfo(name string) *envelope.PluginInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r := s.resolve(name); r != nil && r.live {
+	if r := s.resolve(name); r != nil && r.state.live() {
 		return r.info.DeepCopy(true)
 	}
 	return nil
@@ -120,7 +120,7 @@ func (s *Socket) PluginInfo(name string) *envelope.PluginInfo {
 type Stats struct {
 	Plugins      int    // plugins connected
 	AsyncQueued  int    // items waiting to be read from Async
-	AsyncBytes   int    // the memory they are counted as (WithAsyncBytes)
+	AsyncBytes   int    // the memory they are counted as (Config.AsyncBytes)
 	AsyncDropped uint64 // items dropped because the async queue was full, or that could not be decoded
 }
 
@@ -129,7 +129,7 @@ func (s *Socket) Stats() Stats {
 	s.mu.Lock()
 	n := 0
 	for _, r := range s.plugins {
-		if r.live {
+		if r.state.live() {
 			n++
 		}
 	}

@@ -29,11 +29,14 @@ func (s *Socket) Unplug(id string, name string) {
 	s.mu.Lock()
 	r := s.resolve(name)
 	p := s.launchedFor(r, name) // a process Launch started stops with it
-	if p == nil && (r == nil || !r.live) {
+	if p == nil && (r == nil || !r.state.live()) {
 		s.mu.Unlock()
 		return
 	}
 	timeout := s.config().shutdownTimeout
+	if r != nil {
+		timeout = r.cfg.shutdownTimeout // the connection's own setting
+	}
 	s.mu.Unlock()
 	if id == "" {
 		id = uuid.NewString()
@@ -51,12 +54,8 @@ func (s *Socket) Unplug(id string, name string) {
 func (r *remote) stop(trace string, deadline time.Time) {
 	s := r.s
 	s.mu.Lock()
-	first := r.decided == nil
-	if first {
-		r.stopping = true
-		r.decided = make(chan struct{})
-	}
-	log := s.config().log
+	first := r.state.beginStop()
+	log := r.cfg.log
 	s.mu.Unlock()
 	ctx, cancel := context.WithDeadline(envelope.WithTrace(context.Background(), trace), deadline)
 	defer cancel()
@@ -73,13 +72,11 @@ func (r *remote) stop(trace string, deadline time.Time) {
 		// Any answer, even an error from a plugin that does not know
 		// $/shutdown, means it is alive and has sent all it will send.
 		answered := err == nil || errors.As(err, &answer)
-		s.mu.Lock()
-		r.graceful = r.graceful || answered
-		r.cutoff = !answered && ctx.Err() != nil
-		s.mu.Unlock()
 		// disconnected waits for this verdict, so a plugin that closes
 		// right after answering is still reported as graceful.
-		close(r.decided)
+		s.mu.Lock()
+		r.state.decide(answered, ctx.Err() != nil)
+		s.mu.Unlock()
 		switch {
 		case answered:
 			r.conn.Close()
@@ -147,7 +144,7 @@ func (s *Socket) Shutdown(id string) error {
 	procs := s.launchedAll()
 	var live, pending []*remote
 	for r := range s.conns {
-		if r.live {
+		if r.state.live() {
 			live = append(live, r)
 		} else {
 			pending = append(pending, r)
@@ -181,7 +178,7 @@ func (s *Socket) Shutdown(id string) error {
 	var cut []string
 	s.mu.Lock()
 	for _, r := range live {
-		if r.cutoff && r.info != nil {
+		if r.state.cutOff() && r.info != nil {
 			cut = append(cut, r.info.Name)
 		}
 	}

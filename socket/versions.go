@@ -49,13 +49,13 @@ func (s *Socket) versionedName(base, version string) (string, bool) {
 // resolve returns the live plugin an address reaches, or nil: see above.
 // s.mu must be held.
 func (s *Socket) resolve(addr string) *remote {
-	if r := s.plugins[addr]; r != nil && r.live {
+	if r := s.plugins[addr]; r != nil && r.state.live() {
 		return r
 	}
 	base, version, pinned := strings.Cut(addr, "@")
 	var best *remote
 	for name, r := range s.plugins {
-		if !r.live || r.stopping {
+		if !r.state.callable() {
 			continue
 		}
 		if b, _, _ := strings.Cut(name, "@"); b != base {
