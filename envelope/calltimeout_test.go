@@ -18,22 +18,7 @@ import (
 // own deadline, even a later one, takes precedence.
 func TestConnCallTimeout(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
-		started := make(chan envelope.ID, 4)
-		cancelled := make(chan envelope.ID, 4)
-		wg := newWorkers(t)
-		add := calcHandler(wg)
-		handler := func(c *envelope.Conn, m *envelope.Envelope) {
-			switch m.Method {
-			case "Slow":
-				started <- m.ID // and never answer it
-			case envelope.MethodCancel:
-				var p envelope.CancelParams
-				assert.NoError(t, envelope.DecodeParams(m, &p))
-				cancelled <- p.ID
-			default:
-				add(c, m)
-			}
-		}
+		started, cancelled, handler := slowHandler(t, 4)
 		const timeout = 50 * time.Millisecond
 		_, cli := startPair(t, tr, envelope.ConnOptions{Handler: handler}, envelope.ConnOptions{CallTimeout: timeout})
 

@@ -289,25 +289,30 @@ func TestConnConcurrentCalls(t *testing.T) {
 	})
 }
 
+// slowHandler answers calcHandler's methods, never answers "Slow" but
+// reports its id on started, and reports the id each $/cancelRequest
+// names on cancelled. Both channels hold n.
+func slowHandler(t *testing.T, n int) (started, cancelled chan envelope.ID, handler func(*envelope.Conn, *envelope.Envelope)) {
+	started, cancelled = make(chan envelope.ID, n), make(chan envelope.ID, n)
+	add := calcHandler(newWorkers(t))
+	return started, cancelled, func(c *envelope.Conn, m *envelope.Envelope) {
+		switch m.Method {
+		case "Slow":
+			started <- m.ID // and never answer it
+		case envelope.MethodCancel:
+			assert.True(t, m.IsNotification())
+			var p envelope.CancelParams
+			assert.NoError(t, envelope.DecodeParams(m, &p))
+			cancelled <- p.ID
+		default:
+			add(c, m)
+		}
+	}
+}
+
 func TestConnCancel(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
-		started := make(chan envelope.ID, 1)
-		cancelled := make(chan envelope.ID, 1)
-		wg := newWorkers(t)
-		add := calcHandler(wg)
-		handler := func(c *envelope.Conn, m *envelope.Envelope) {
-			switch m.Method {
-			case "Slow":
-				started <- m.ID // and never answer it
-			case envelope.MethodCancel:
-				assert.True(t, m.IsNotification())
-				var p envelope.CancelParams
-				assert.NoError(t, envelope.DecodeParams(m, &p))
-				cancelled <- p.ID
-			default:
-				add(c, m)
-			}
-		}
+		started, cancelled, handler := slowHandler(t, 1)
 		srv, cli := startPair(t, tr, envelope.ConnOptions{Handler: handler}, envelope.ConnOptions{})
 
 		ctx, cancel := context.WithCancel(context.Background())
