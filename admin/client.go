@@ -25,7 +25,7 @@ type Client struct {
 	BaseURL string       // e.g. "http://127.0.0.1:7701"
 	HTTP    *http.Client // nil: http.DefaultClient
 
-	// Token is the admin token (see WithToken), sent on every request as
+	// Token is the admin token (see Config.Token), sent on every request as
 	// "Authorization: Bearer <token>". Empty sends none.
 	Token string
 }

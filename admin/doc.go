@@ -6,7 +6,7 @@
 //	var s socket.Socket
 //	s.Serve(pluginListener)
 //
-//	a := admin.New(&s, admin.WithToken(token))
+//	a := admin.New(&s, admin.Config{Token: token})
 //	go a.Forward(ctx) // or call a.Publish for each item of s.Async()
 //	srv := a.HTTPServer() // timeouts and limits; closes event streams on Shutdown
 //	go srv.Serve(admin.LimitListener(adminListener, admin.DefaultMaxConns)) // e.g. net.Listen("tcp", "127.0.0.1:7701")
@@ -50,9 +50,9 @@
 // The API can call, broadcast to and unplug any plugin. Every request is
 // checked before it reaches a route: its Host must name the server
 // (loopback names and addresses, the address it was accepted on, and
-// WithHosts), which stops DNS rebinding; a browser request from another
-// site is refused (net/http.CrossOriginProtection, GETs included under
-// /api/); and with WithToken every API route wants
+// Config.Hosts), which stops DNS rebinding; a browser request from
+// another site is refused (net/http.CrossOriginProtection, GETs included
+// under /api/); and with Config.Token every API route wants
 // "Authorization: Bearer <token>". Methods starting with "$/" are the
 // protocol's own and are refused. Server.HTTPServer and LimitListener
 // bound what slow, idle and numerous clients can hold. The console loads

@@ -134,7 +134,7 @@ func (l *logRecords) all(t *testing.T) []map[string]any {
 func TestRebindingE2E(t *testing.T) {
 	node, browser := e2eTools(t)
 	logs := new(logRecords)
-	e := newEnv(t, admin.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	e := newEnv(t, admin.Config{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	e.forward()
 	v := new(Victim)
 	e.attach(v, "victim", "1.0.0")

@@ -52,7 +52,7 @@ func (w *stallWriter) String() string {
 }
 
 func TestSlowSubscriberLosesEventsAndIsTold(t *testing.T) {
-	a := New(new(socket.Socket), WithLogger(slog.New(slog.DiscardHandler)))
+	a := New(new(socket.Socket), Config{Logger: slog.New(slog.DiscardHandler)})
 	defer a.Close()
 	w := &stallWriter{header: http.Header{}, stalled: make(chan struct{}), release: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())

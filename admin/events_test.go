@@ -112,7 +112,7 @@ func TestEventsStream(t *testing.T) {
 }
 
 func TestEventsHeartbeat(t *testing.T) {
-	e := newEnv(t, admin.WithHeartbeat(10*time.Millisecond))
+	e := newEnv(t, admin.Config{Heartbeat: 10 * time.Millisecond})
 	s := openSSE(t, e, context.Background())
 	first, _ := s.next()
 	require.Equal(t, ": subscribed", first)

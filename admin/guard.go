@@ -23,46 +23,10 @@ import (
 //     through, since those should not change anything, but API GETs make
 //     the host walk plugin-supplied descriptions and read plugin data, so
 //     under /api/ they are judged like any other method.
-//  3. Token: with WithToken, every /api/ route wants
+//  3. Token: with Config.Token set, every /api/ route wants
 //     "Authorization: Bearer <token>". The console's files are served
 //     without it: they hold no data, and the console needs to load to
 //     learn the token from its URL.
-
-// WithToken requires token on every API route (everything under /api/,
-// /api/health included), sent as "Authorization: Bearer <token>".
-// Requests without it, or with another, are answered 401. An empty token
-// requires none: then anything that can reach the server can drive every
-// plugin, so listen on loopback only and keep other users off the machine.
-// The web console and its assets are served without the token.
-func WithToken(token string) Option {
-	return func(a *Server) {
-		if token == "" {
-			a.token = nil
-			return
-		}
-		sum := sha256.Sum256([]byte(token))
-		a.token = sum[:]
-	}
-}
-
-// WithHosts adds names (or addresses) the server may be reached by, such
-// as the host's own DNS name when the admin API listens beyond loopback.
-// A request whose Host header names anything else is refused with 403,
-// which is what stops DNS rebinding. Always allowed: "localhost" and
-// names under ".localhost", loopback addresses, and the address the
-// request's connection was accepted on. Each entry is a host name or IP
-// address, with or without a port ("admin.example", "10.0.0.5:7701",
-// "[::1]"); ports are ignored, since the browser connects to the port it
-// names. Names are compared without regard to case.
-func WithHosts(hosts ...string) Option {
-	return func(a *Server) {
-		for _, h := range hosts {
-			if n := hostName(h); n != "" {
-				a.hosts = append(a.hosts, n)
-			}
-		}
-	}
-}
 
 // hostName is h without its port and brackets, lower-cased, without a
 // trailing dot.
@@ -112,7 +76,7 @@ func (a *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 	if !a.hostAllowed(r) {
 		a.fail(w, r, http.StatusForbidden, 0, fmt.Sprintf(
 			"host %q is not a name this admin server answers to (a web page re-resolved to this address, or a name it was not told about); "+
-				"it answers to localhost, loopback addresses and its own address, and to names given with admin.WithHosts (plugsock serve --admin-host)", r.Host))
+				"it answers to localhost, loopback addresses and its own address, and to names given in admin.Config.Hosts (plugsock serve --admin-host)", r.Host))
 		return false
 	}
 	api := r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/")

@@ -70,8 +70,8 @@ func TestDNSRebindingRefused(t *testing.T) {
 		assert.Equal(t, http.StatusForbidden, r.status, "Host %q: %s", host, r.body)
 	}
 
-	// WithHosts names more; ports and case do not matter.
-	e = newEnv(t, admin.WithHosts("Admin.Example:7701", "[fd00::1]", "10.1.2.3"))
+	// Config.Hosts names more; ports and case do not matter.
+	e = newEnv(t, admin.Config{Hosts: []string{"Admin.Example:7701", "[fd00::1]", "10.1.2.3"}})
 	for _, host := range []string{"admin.example", "ADMIN.EXAMPLE:99", "[fd00::1]:7701", "10.1.2.3"} {
 		r := e.do("GET", "/api/plugins", "", "Host", host)
 		assert.Equal(t, http.StatusOK, r.status, "Host %s: %s", host, r.body)
@@ -191,8 +191,8 @@ func TestTokenRequired(t *testing.T) {
 	require.ErrorIs(t, err, envelope.ErrUnauthorized)
 	assert.Equal(t, int64(0), v.calls.Load())
 
-	// Without WithToken (an empty one) nothing is asked.
-	e = newEnv(t, admin.WithToken(""))
+	// Without Config.Token (an empty one) nothing is asked.
+	e = newTokenlessEnv(t)
 	r = e.do("GET", "/api/plugins", "", "Authorization", "")
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	var list struct{ Plugins []json.RawMessage }

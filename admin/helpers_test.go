@@ -58,7 +58,7 @@ type Greeter struct{}
 
 func (Greeter) Hello(_ context.Context, name string) (string, error) { return "hello, " + name, nil }
 
-// testToken is the admin token of every env.
+// testToken is the admin token of every env but those of newTokenlessEnv.
 const testToken = "test-admin-token"
 
 // env is a socket with plugins, an admin Server for it (with testToken),
@@ -75,11 +75,23 @@ type env struct {
 
 func newEnv(t *testing.T, opts ...admin.Option) *env {
 	t.Helper()
+	return newEnvOf(t, append([]admin.Option{admin.Config{Logger: quiet, Token: testToken}}, opts...))
+}
+
+// newTokenlessEnv is an env whose Server asks no token: a zero field of a
+// later Config cannot take newEnv's token away.
+func newTokenlessEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvOf(t, []admin.Option{admin.Config{Logger: quiet}})
+}
+
+func newEnvOf(t *testing.T, opts []admin.Option) *env {
+	t.Helper()
 	s := new(socket.Socket)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s.Serve(l, socket.WithLogger(quiet), socket.WithShutdownTimeout(5*time.Second))
-	a := admin.New(s, append([]admin.Option{admin.WithLogger(quiet), admin.WithToken(testToken)}, opts...)...)
+	s.Serve(l, socket.Config{Logger: quiet, ShutdownTimeout: 5 * time.Second})
+	a := admin.New(s, opts...)
 	ts := httptest.NewUnstartedServer(a)
 	ts.Config = a.HTTPServer()
 	ts.Start()

@@ -247,7 +247,7 @@ func TestSlowReaderOfAnswerIsCut(t *testing.T) {
 // not ended by ReadTimeout or WriteTimeout: it stays open for many times
 // both, and still delivers.
 func TestEventStreamOutlivesServerTimeouts(t *testing.T) {
-	e := newLimitedEnv(t, 0, nil, admin.WithHeartbeat(20*time.Millisecond))
+	e := newLimitedEnv(t, 0, nil, admin.Config{Heartbeat: 20 * time.Millisecond})
 	e.forward()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,7 +46,7 @@ type Server struct {
 	heartbeat time.Duration
 	mux       *http.ServeMux
 	token     []byte   // SHA-256 of the token; nil: none required
-	hosts     []string // extra names the server answers to (WithHosts)
+	hosts     []string // extra names the server answers to (Config.Hosts)
 	cop       *http.CrossOriginProtection
 
 	mu      sync.Mutex
@@ -55,24 +56,57 @@ type Server struct {
 	dropped atomic.Uint64 // events lost by slow subscribers, all time
 }
 
-// Option configures a Server.
-type Option func(*Server)
+// Option configures a Server: pass it to New. Config is the one there is.
+type Option interface{ apply(*Server) }
 
-// WithLogger sets where the Server logs; nil means slog.Default().
-func WithLogger(l *slog.Logger) Option {
-	return func(a *Server) {
-		if l != nil {
-			a.log = l
-		}
-	}
+// Config holds a Server's settings. Its zero value means every default: a
+// field left zero keeps its default.
+type Config struct {
+	// Logger is where the Server logs; slog.Default() when nil.
+	Logger *slog.Logger
+
+	// Heartbeat is how often an idle event stream gets a comment line;
+	// DefaultHeartbeat when zero or less.
+	Heartbeat time.Duration
+
+	// Token, when not empty, is required on every API route (everything
+	// under /api/, /api/health included), sent as "Authorization: Bearer
+	// <token>". Requests without it, or with another, are answered 401.
+	// Empty, the default, requires none: then anything that can reach the
+	// server can drive every plugin, so listen on loopback only and keep
+	// other users off the machine. The web console and its assets are
+	// served without the token.
+	Token string
+
+	// Hosts are names (or addresses) the server may be reached by besides
+	// the ones always allowed, such as the host's own DNS name when the
+	// admin API listens beyond loopback. A request whose Host header names
+	// anything else is refused with 403, which is what stops DNS
+	// rebinding. Always allowed: "localhost" and names under
+	// ".localhost", loopback addresses, and the address the request's
+	// connection was accepted on. Each entry is a host name or IP address,
+	// with or without a port ("admin.example", "10.0.0.5:7701", "[::1]");
+	// ports are ignored, since the browser connects to the port it names.
+	// Names are compared without regard to case.
+	Hosts []string
 }
 
-// WithHeartbeat sets how often an idle event stream gets a comment line;
-// DefaultHeartbeat when d is not positive.
-func WithHeartbeat(d time.Duration) Option {
-	return func(a *Server) {
-		if d > 0 {
-			a.heartbeat = d
+// apply overlays the settings c sets, those not left zero, on a; Hosts
+// add to those already allowed.
+func (c Config) apply(a *Server) {
+	if c.Logger != nil {
+		a.log = c.Logger
+	}
+	if c.Heartbeat > 0 {
+		a.heartbeat = c.Heartbeat
+	}
+	if c.Token != "" {
+		sum := sha256.Sum256([]byte(c.Token))
+		a.token = sum[:]
+	}
+	for _, h := range c.Hosts {
+		if n := hostName(h); n != "" {
+			a.hosts = append(a.hosts, n)
 		}
 	}
 }
@@ -88,7 +122,7 @@ func New(s *socket.Socket, opts ...Option) *Server {
 		cop:       http.NewCrossOriginProtection(),
 	}
 	for _, o := range opts {
-		o(a)
+		o.apply(a)
 	}
 	a.routes()
 	return a
@@ -132,7 +166,7 @@ func (a *Server) routes() {
 
 // ServeHTTP answers the admin API under /api/ and serves the console at /.
 // Every request is first checked for its Host, its origin and, under
-// /api/, its token (see WithHosts and WithToken).
+// /api/, its token (see Config.Hosts and Config.Token).
 func (a *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")

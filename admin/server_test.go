@@ -446,7 +446,7 @@ func TestMountedUnderPrefix(t *testing.T) {
 	mux.Handle("/admin/", http.StripPrefix("/admin", e.a))
 	h := &prefixed{mux}
 	require.Equal(t, http.StatusForbidden, h.get(t, "/admin/api/plugins").Code, "httptest's Host example.com is no name of this server")
-	e = newEnv(t, admin.WithHosts("example.com"))
+	e = newEnv(t, admin.Config{Hosts: []string{"example.com"}})
 	e.attach(newCalc(), "calc", "")
 	mux = http.NewServeMux()
 	mux.Handle("/admin/", http.StripPrefix("/admin", e.a))

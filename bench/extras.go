@@ -79,7 +79,7 @@ func newExtraHost() (*extraHost, error) {
 		return nil, err
 	}
 	h := &extraHost{s: new(socket.Socket), addr: l.Addr().String()}
-	h.s.Serve(l, socket.WithLogger(quiet))
+	h.s.Serve(l, socket.Config{Logger: quiet})
 	return h, nil
 }
 

@@ -80,7 +80,7 @@ func idleRun(n int) error {
 		return err
 	}
 	s := new(socket.Socket)
-	s.Serve(l, socket.WithLogger(quiet), socket.WithShutdownTimeout(time.Minute), socket.WithAsyncBuffer(16))
+	s.Serve(l, socket.Config{Logger: quiet, ShutdownTimeout: time.Minute, AsyncBuffer: 16})
 	before := snapshot()
 
 	exe, err := os.Executable()

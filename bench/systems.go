@@ -124,7 +124,7 @@ func startPlugsock(child bool) (client, error) {
 		return nil, err
 	}
 	s := new(socket.Socket)
-	s.Serve(l, socket.WithLogger(quiet))
+	s.Serve(l, socket.Config{Logger: quiet})
 	c := &plugsockClient{s: s}
 	if child {
 		cmd, _, err := spawn("plugsock", l.Addr().String())

@@ -49,7 +49,7 @@ func TestRunReachesAHostOnTheDefaultAddress(t *testing.T) {
 		t.Skipf("%s is not free on this machine (%v); TestRunDialsTheDefaultAddressWhenNoneIsSet covers the address", envelope.DefaultAddr, err)
 	}
 	s := new(socket.Socket)
-	s.Serve(l, socket.WithLogger(quiet))
+	s.Serve(l, socket.Config{Logger: quiet})
 	t.Cleanup(func() { _ = s.Shutdown("") })
 	r := startRun(t, &runee{}, &envelope.PluginInfo{Name: "runner"}, plugin.RunOptions{})
 	assert.Equal(t, "runner", recv(t, r.sessions, "a session on "+envelope.DefaultAddr))

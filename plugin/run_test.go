@@ -114,7 +114,7 @@ func newRunHost(t *testing.T, network string) *runHost {
 	addr, err := envelope.FormatAddr(l.Addr())
 	require.NoError(t, err)
 	h := &runHost{s: new(socket.Socket), l: gate(l), addr: addr, gone: make(chan string, 16)}
-	h.s.Serve(h.l, socket.WithLogger(quiet))
+	h.s.Serve(h.l, socket.Config{Logger: quiet})
 	h.s.RegisterCallback(func(info *envelope.PluginInfo, graceful bool) {
 		h.gone <- fmt.Sprintf("%s graceful=%v", info.Name, graceful)
 	})

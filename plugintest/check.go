@@ -89,39 +89,39 @@ func (r Report) Failures() []Result {
 	return fs
 }
 
-// CheckOption configures Check.
+// CheckOption configures Check: CheckConfig is the one there is.
 type CheckOption interface{ applyCheck(*checkConfig) }
 
-type checkOptionFunc func(*checkConfig)
+// CheckConfig holds the settings of Check. Its zero value means every
+// default: a field left zero keeps its default.
+type CheckConfig struct {
+	// CallTimeout bounds each wait of the battery: for an answer (the
+	// $/shutdown's included), and for the connection to close and the
+	// process to exit after the shutdown. DefaultCheckCallTimeout when
+	// zero or less. The plugin always has 10 seconds to connect and
+	// handshake.
+	CallTimeout time.Duration
 
-func (f checkOptionFunc) applyCheck(c *checkConfig) { f(c) }
+	// SkipFunctions leaves the named functions out of the checks that call
+	// them: those that block until something happens, or that must not be
+	// called with made-up input.
+	SkipFunctions []string
+}
 
 type checkConfig struct {
 	callTimeout time.Duration
 	skip        map[string]bool
 }
 
-// CallTimeout bounds each wait of the battery: for an answer (the
-// $/shutdown's included), and for the connection to close and the process
-// to exit after the shutdown. DefaultCheckCallTimeout otherwise. The
-// plugin always has 10 seconds to connect and handshake.
-func CallTimeout(d time.Duration) CheckOption {
-	return checkOptionFunc(func(c *checkConfig) {
-		if d > 0 {
-			c.callTimeout = d
-		}
-	})
-}
-
-// SkipFunctions leaves the named functions out of the checks that call
-// them: those that block until something happens, or that must not be
-// called with made-up input.
-func SkipFunctions(names ...string) CheckOption {
-	return checkOptionFunc(func(c *checkConfig) {
-		for _, n := range names {
-			c.skip[n] = true
-		}
-	})
+// applyCheck overlays the settings c sets, those not left zero, on cfg;
+// SkipFunctions add to those already skipped.
+func (c CheckConfig) applyCheck(cfg *checkConfig) {
+	if c.CallTimeout > 0 {
+		cfg.callTimeout = c.CallTimeout
+	}
+	for _, n := range c.SkipFunctions {
+		cfg.skip[n] = true
+	}
 }
 
 // Check runs the conformance battery against the plugin executable cmd,
@@ -182,8 +182,8 @@ func SkipFunctions(names ...string) CheckOption {
 //
 // Calls are sent one at a time, so a single-threaded plugin passes. A
 // function that blocks until something happens fails "call F" after the
-// call timeout; leave it out with SkipFunctions. The process is killed
-// and reaped before Check returns.
+// call timeout; leave it out with CheckConfig.SkipFunctions. The process
+// is killed and reaped before Check returns.
 func Check(ctx context.Context, cmd *exec.Cmd, w io.Writer, opts ...CheckOption) (Report, error) {
 	cfg := checkConfig{callTimeout: DefaultCheckCallTimeout, skip: make(map[string]bool)}
 	for _, o := range opts {

@@ -79,7 +79,7 @@ func TestCheckPassesThePythonPlugin(t *testing.T) {
 
 func TestCheckFailsTheBrokenPlugin(t *testing.T) {
 	var out bytes.Buffer
-	report, err := plugintest.Check(t.Context(), exec.Command(bin(t, "broken")), &out, plugintest.CallTimeout(500*time.Millisecond))
+	report, err := plugintest.Check(t.Context(), exec.Command(bin(t, "broken")), &out, plugintest.CheckConfig{CallTimeout: 500 * time.Millisecond})
 	require.NoError(t, err)
 	assert.False(t, report.Passed())
 	assertLines(t, out.String(), report)
@@ -128,7 +128,7 @@ func TestCheckAPluginThatCrashes(t *testing.T) {
 	var out bytes.Buffer
 	cmd := exec.Command(bin(t, "broken"))
 	cmd.Env = append(cmd.Environ(), "BROKEN_MODE=crash")
-	report, err := plugintest.Check(t.Context(), cmd, &out, plugintest.CallTimeout(500*time.Millisecond))
+	report, err := plugintest.Check(t.Context(), cmd, &out, plugintest.CheckConfig{CallTimeout: 500 * time.Millisecond})
 	require.NoError(t, err)
 	res := results(report)
 	assert.Equal(t, plugintest.Fail, res["connection"].Status, "%s", &out)

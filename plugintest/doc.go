@@ -27,10 +27,10 @@
 // plugin pushed through its hook; Unplug stops the plugin in good order.
 //
 // By default the plugin runs over an in-memory pipe (socket.Socket.Attach);
-// OverTCP uses a loopback connection instead. Either way the harness is
-// shut down when the test ends and leaves no goroutine behind, so it is
-// safe with go.uber.org/goleak. Log lines of the socket and the plugin go
-// to t.Log.
+// Config{TCP: true} uses a loopback connection instead. Either way the
+// harness is shut down when the test ends and leaves no goroutine behind,
+// so it is safe with go.uber.org/goleak. Log lines of the socket and the
+// plugin go to t.Log.
 //
 // # Conformance of an executable
 //
@@ -56,5 +56,5 @@
 //
 // The battery calls every function the plugin declares, with made-up
 // input; leave out those that must not be called that way, or that block
-// until something happens, with SkipFunctions.
+// until something happens, with CheckConfig.SkipFunctions.
 package plugintest

@@ -35,12 +35,33 @@ type Harness struct {
 	closed    chan struct{}
 }
 
-// Option configures New.
+// Option configures New: Config is the one there is.
 type Option interface{ apply(*options) }
 
-type optionFunc func(*options)
+// Config holds the settings of New. Its zero value means every default: a
+// field left zero keeps its default.
+type Config struct {
+	// Info is passed to the plugin's Start, as a plugin's main would pass
+	// it: its name, version and refined descriptions.
+	Info *envelope.PluginInfo
 
-func (f optionFunc) apply(o *options) { f(o) }
+	// TCP connects the plugin over a loopback TCP connection, the way a
+	// plugin in its own process connects, instead of the in-memory pipe of
+	// Socket.Attach. The two behave the same; TCP adds real I/O.
+	TCP bool
+
+	// CallTimeout bounds each call; DefaultCallTimeout when zero or less.
+	CallTimeout time.Duration
+
+	// Socket is applied to the harness's socket, after the harness's own
+	// logger: its zero fields leave the socket's defaults.
+	Socket socket.Config
+
+	// ContextKey is passed to Start: the plugin's methods then find the
+	// trace id under it as well (see plugin.Plugin.Start). The plugin then
+	// connects over TCP, as Socket.Attach takes no context key.
+	ContextKey any
+}
 
 type options struct {
 	info    *envelope.PluginInfo
@@ -50,36 +71,22 @@ type options struct {
 	ctxKey  any
 }
 
-// WithInfo passes info to the plugin's Start, as a plugin's main would:
-// its name, version and refined descriptions.
-func WithInfo(info *envelope.PluginInfo) Option {
-	return optionFunc(func(o *options) { o.info = info })
-}
-
-// OverTCP connects the plugin over a loopback TCP connection, the way a
-// plugin in its own process connects, instead of the in-memory pipe of
-// Socket.Attach. The two behave the same; TCP adds real I/O.
-func OverTCP() Option { return optionFunc(func(o *options) { o.tcp = true }) }
-
-// WithCallTimeout bounds each call; DefaultCallTimeout otherwise.
-func WithCallTimeout(d time.Duration) Option {
-	return optionFunc(func(o *options) {
-		if d > 0 {
-			o.timeout = d
-		}
-	})
-}
-
-// WithSocketOptions applies opts to the harness's socket.
-func WithSocketOptions(opts ...socket.Options) Option {
-	return optionFunc(func(o *options) { o.sockets = append(o.sockets, opts...) })
-}
-
-// WithContextKey passes ctxKey to Start: the plugin's methods then find
-// the trace id under it as well (see plugin.Plugin.Start). The plugin then
-// connects over TCP, as Socket.Attach takes no context key.
-func WithContextKey(ctxKey any) Option {
-	return optionFunc(func(o *options) { o.ctxKey = ctxKey })
+// apply overlays the settings c sets, those not left zero, on o.
+func (c Config) apply(o *options) {
+	if c.Info != nil {
+		o.info = c.Info
+	}
+	if c.TCP {
+		o.tcp = true
+	}
+	if c.CallTimeout > 0 {
+		o.timeout = c.CallTimeout
+	}
+	// A zero socket.Config changes nothing, so it need not be told apart.
+	o.sockets = append(o.sockets, c.Socket)
+	if c.ContextKey != nil {
+		o.ctxKey = c.ContextKey
+	}
 }
 
 // New connects the Go plugin v to a new socket and returns the harness,
@@ -104,7 +111,7 @@ func New(t testing.TB, v any, opts ...Option) *Harness {
 	if err != nil {
 		t.Fatalf("plugintest: listening: %v", err)
 	}
-	h.s.Serve(l, append([]socket.Options{socket.WithLogger(log)}, o.sockets...)...)
+	h.s.Serve(l, append([]socket.Options{socket.Config{Logger: log}}, o.sockets...)...)
 	t.Cleanup(func() {
 		h.Close()
 		tl.close()

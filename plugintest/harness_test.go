@@ -52,7 +52,7 @@ func (c *Counter) Block(ctx context.Context, _ struct{}) (struct{}, error) {
 func TestHarness(t *testing.T) {
 	for name, opts := range map[string][]plugintest.Option{
 		"attached": nil,
-		"tcp":      {plugintest.OverTCP()},
+		"tcp":      {plugintest.Config{TCP: true}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := plugintest.New(t, &Counter{}, opts...)
@@ -97,10 +97,12 @@ func TestHarness(t *testing.T) {
 
 func TestHarnessOptions(t *testing.T) {
 	h := plugintest.New(t, &Counter{},
-		plugintest.WithInfo(&envelope.PluginInfo{Name: "counter", Version: "3.1.4"}),
-		plugintest.WithContextKey(traceKey{}),
-		plugintest.WithCallTimeout(50*time.Millisecond),
-		plugintest.WithSocketOptions(socket.WithMaxFrameSize(1<<10)))
+		plugintest.Config{
+			Info:        &envelope.PluginInfo{Name: "counter", Version: "3.1.4"},
+			ContextKey:  traceKey{},
+			CallTimeout: 50 * time.Millisecond,
+			Socket:      socket.Config{MaxFrameSize: 1 << 10},
+		})
 	assert.Equal(t, "counter", h.Name())
 	assert.Equal(t, "3.1.4", h.Info().Version)
 	var traces []string

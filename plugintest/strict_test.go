@@ -57,7 +57,7 @@ func assertStrictPasses(t *testing.T, report plugintest.Report, out string) {
 // every check after it failed, though the plugin works against the host.
 func TestCheckPassesAPluginThatReadsOnlyTheFirstHeaderLine(t *testing.T) {
 	var out bytes.Buffer
-	report, err := plugintest.Check(t.Context(), exec.Command(bin(t, "strict")), &out, plugintest.CallTimeout(time.Second))
+	report, err := plugintest.Check(t.Context(), exec.Command(bin(t, "strict")), &out, plugintest.CheckConfig{CallTimeout: time.Second})
 	require.NoError(t, err)
 	assertStrictPasses(t, report, out.String())
 }
@@ -82,7 +82,7 @@ func pylspPython(t *testing.T) string {
 func TestCheckPassesAPylspJsonrpcPlugin(t *testing.T) {
 	py := pylspPython(t)
 	var out bytes.Buffer
-	report, err := plugintest.Check(t.Context(), exec.Command(py, "testdata/pylsp/plugin.py"), &out, plugintest.CallTimeout(time.Second))
+	report, err := plugintest.Check(t.Context(), exec.Command(py, "testdata/pylsp/plugin.py"), &out, plugintest.CheckConfig{CallTimeout: time.Second})
 	require.NoError(t, err)
 	assertStrictPasses(t, report, out.String())
 	assert.Equal(t, "pylsp", report.Plugin.Name)
@@ -97,7 +97,7 @@ func TestThePylspJsonrpcPluginWorksWithTheHost(t *testing.T) {
 	s := new(socket.Socket)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s.Serve(l, socket.WithLogger(quiet()))
+	s.Serve(l, socket.Config{Logger: quiet()})
 	defer func() { _ = s.Shutdown("") }()
 	name, err := s.Launch(t.Context(), exec.Command(py, "testdata/pylsp/plugin.py"))
 	require.NoError(t, err)
@@ -185,7 +185,7 @@ func TestCheckSendsTheFramesTheHostSends(t *testing.T) {
 	s := new(socket.Socket)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s.Serve(l, socket.WithLogger(quiet()), socket.WithHeartbeat(20*time.Millisecond, 250))
+	s.Serve(l, socket.Config{Logger: quiet(), HeartbeatInterval: 20 * time.Millisecond, HeartbeatMisses: 250})
 	cmd := exec.Command(strict)
 	cmd.Env = env(hostDir, "20ms")
 	name, err := s.Launch(t.Context(), cmd)
@@ -215,7 +215,7 @@ func TestCheckSendsTheFramesTheHostSends(t *testing.T) {
 	cmd = exec.Command(strict)
 	cmd.Env = env(batteryDir, "1ms")
 	var out bytes.Buffer
-	report, err := plugintest.Check(t.Context(), cmd, &out, plugintest.CallTimeout(time.Second))
+	report, err := plugintest.Check(t.Context(), cmd, &out, plugintest.CheckConfig{CallTimeout: time.Second})
 	require.NoError(t, err)
 	require.True(t, report.Passed(), "%s", &out)
 

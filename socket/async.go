@@ -16,26 +16,9 @@ import (
 	"github.com/plugsock/plugsock/envelope"
 )
 
-// DefaultAsyncBytes bounds the memory the async queue holds, besides the
-// count of items WithAsyncBuffer bounds.
+// DefaultAsyncBytes bounds the memory the async queue holds (Config's
+// AsyncBytes), besides the count of items AsyncBuffer bounds.
 const DefaultAsyncBytes = 64 << 20
-
-// WithAsyncBytes bounds the memory the items waiting in Async hold. A
-// plugin's item is kept as the JSON it arrived as, undecoded until Async
-// returns it, and counts as that JSON plus a fixed overhead per item
-// (about a hundred bytes, measured by the tests), so the bound is memory
-// and not only JSON: without it, a full queue of large items could hold
-// WithAsyncBuffer times the maximum frame size. An item larger than the
-// whole budget is still taken when no other data is queued, so nothing is
-// refused for its size alone. Past the bound the policy for a full queue
-// applies (see Socket.Async). Default DefaultAsyncBytes.
-func WithAsyncBytes(n int) Options {
-	return optionFunc(func(c *config) {
-		if n > 0 {
-			c.asyncBytes = n
-		}
-	})
-}
 
 // Async returns the next item from the plugins: data a plugin sent through
 // its async hook (Name is the plugin, Payload the data as encoding/json
@@ -48,7 +31,7 @@ func WithAsyncBytes(n int) Options {
 // Items from one plugin come in the order it sent them, after its
 // Connected event and before its Disconnected one. A plugin's data waits
 // as the JSON it arrived as and is decoded here, by the caller. The queue
-// holds WithAsyncBuffer items and WithAsyncBytes of memory. While it has
+// holds Config.AsyncBuffer items and Config.AsyncBytes of memory. While it has
 // room nothing waits. When it is full and the host reads Async, a
 // plugin's next item waits for room up to a second, so a host that keeps
 // reading loses nothing, at the cost of delaying that plugin's answers

@@ -67,7 +67,7 @@ func heapAlloc() uint64 {
 // that never reads Async with payloads that take many times their size
 // once decoded (arrays of numbers, objects). The queue keeps them as JSON
 // and counts its own overhead, so the heap grows by no more than twice
-// WithAsyncBytes.
+// Config.AsyncBytes.
 func TestAsyncMemoryIsBounded(t *testing.T) {
 	// 32 KiB of [0,0,...] decodes to 16 Ki interface values (256 KiB);
 	// an object of short keys costs more still.
@@ -91,13 +91,13 @@ func TestAsyncMemoryIsBounded(t *testing.T) {
 	}{
 		{"arrays", array, 4, 180, 16 << 20, nil},
 		{"objects", obj.String(), 4, 200, 16 << 20, nil},
-		// Items of one byte: the count is no bound (WithAsyncBuffer is
+		// Items of one byte: the count is no bound (Config.AsyncBuffer is
 		// huge), so it is the overhead per item that fills the queue.
-		{"tiny", "0", 1, 60000, 4 << 20, []socket.Options{socket.WithAsyncBuffer(1 << 30)}},
+		{"tiny", "0", 1, 60000, 4 << 20, []socket.Options{socket.Config{AsyncBuffer: 1 << 30}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bound := tc.bound
-			opts := append([]socket.Options{socket.WithAsyncBytes(bound)}, tc.opts...)
+			opts := append([]socket.Options{socket.Config{AsyncBytes: bound}}, tc.opts...)
 			h := newHost(t, "tcp", opts...)
 			for i := range tc.plugins {
 				h.plug(&flooder{}, fmt.Sprint("flood", i))
@@ -116,9 +116,9 @@ func TestAsyncMemoryIsBounded(t *testing.T) {
 
 			growth := int64(heapAlloc()) - int64(before)
 			ratio := float64(growth) / float64(bound)
-			t.Logf("%s: %d items queued, %d dropped, counted %d bytes; heap grew %d bytes: %.2f× WithAsyncBytes, %.0f bytes per item",
+			t.Logf("%s: %d items queued, %d dropped, counted %d bytes; heap grew %d bytes: %.2f× AsyncBytes, %.0f bytes per item",
 				tc.name, st.AsyncQueued, st.AsyncDropped, st.AsyncBytes, growth, ratio, float64(growth)/float64(st.AsyncQueued))
-			assert.Less(t, ratio, 2.0, "heap growth within 2× of WithAsyncBytes")
+			assert.Less(t, ratio, 2.0, "heap growth within 2× of AsyncBytes")
 			assert.Greater(t, ratio, 0.5, "the queue really holds its items")
 
 			// What is kept is what was sent, byte for byte, as Async
@@ -151,8 +151,8 @@ func TestAsyncFairShare(t *testing.T) {
 		raw  string
 		opts []socket.Options
 	}{
-		{"count", `"flood"`, []socket.Options{socket.WithAsyncBuffer(200)}},
-		{"bytes", `"` + strings.Repeat("f", 8000) + `"`, []socket.Options{socket.WithAsyncBytes(256 << 10)}},
+		{"count", `"flood"`, []socket.Options{socket.Config{AsyncBuffer: 200}}},
+		{"bytes", `"` + strings.Repeat("f", 8000) + `"`, []socket.Options{socket.Config{AsyncBytes: 256 << 10}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHost(t, "tcp", tc.opts...)

@@ -29,7 +29,7 @@ func newAsyncBench(t *testing.T, opts ...socket.Options) *asyncBench {
 	t.Helper()
 	b := &asyncBench{t: t, s: new(socket.Socket), l: newPipeListener()}
 	// No heartbeat: the raw peers read nothing after their handshake.
-	b.s.Serve(b.l, append([]socket.Options{socket.WithLogger(quiet), socket.WithHeartbeat(0, 0)}, opts...)...)
+	b.s.Serve(b.l, append([]socket.Options{socket.Config{Logger: quiet, HeartbeatInterval: -1}}, opts...)...)
 	return b
 }
 
@@ -74,7 +74,7 @@ func items(prefix string, n int) []any {
 // per item; once it reads again, nothing is lost again.
 func TestAsyncHostThatStopsReadingStallsAPluginOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newAsyncBench(t, socket.WithAsyncBuffer(4), socket.WithShutdownTimeout(time.Second))
+		b := newAsyncBench(t, socket.Config{AsyncBuffer: 4, ShutdownTimeout: time.Second})
 		send := b.peer("p")
 		b.events(1)
 
@@ -124,7 +124,7 @@ func TestAsyncHostThatStopsReadingStallsAPluginOnce(t *testing.T) {
 func TestAsyncRoomWakesEveryWaitingPlugin(t *testing.T) {
 	const n = 6
 	synctest.Test(t, func(t *testing.T) {
-		b := newAsyncBench(t, socket.WithAsyncBuffer(n), socket.WithShutdownTimeout(time.Second))
+		b := newAsyncBench(t, socket.Config{AsyncBuffer: n, ShutdownTimeout: time.Second})
 		var sends []func(...any)
 		for i := range n + 1 {
 			sends = append(sends, b.peer(fmt.Sprint("p", i)))
@@ -156,7 +156,7 @@ func TestAsyncRoomWakesEveryWaitingPlugin(t *testing.T) {
 // data is queued. The connect event is never dropped for data.
 func TestAsyncBytesBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newAsyncBench(t, socket.WithAsyncBytes(10000), socket.WithShutdownTimeout(time.Second))
+		b := newAsyncBench(t, socket.Config{AsyncBytes: 10000, ShutdownTimeout: time.Second})
 		send := b.peer("p")
 		// Nobody reads: after the connect event, 10 items of 3000 bytes of
 		// JSON each (2998 characters and the quotes), each counted as

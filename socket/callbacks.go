@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/plugsock/plugsock/envelope"
@@ -11,6 +12,7 @@ type disconnect struct {
 	callbacks []func(info *envelope.PluginInfo, graceful bool)
 	info      *envelope.PluginInfo
 	graceful  bool
+	log       *slog.Logger // the plugin's connection's
 }
 
 // runCallbacks runs the callbacks for each disconnect queued, in order,
@@ -31,7 +33,7 @@ func (s *Socket) runCallbacks(done chan struct{}) {
 		s.pending = s.pending[1:]
 		s.mu.Unlock()
 		for _, cb := range d.callbacks {
-			s.runCallback(cb, d.info.DeepCopy(true), d.graceful)
+			s.runCallback(cb, d.info.DeepCopy(true), d.graceful, d.log)
 		}
 	}
 }
@@ -55,10 +57,10 @@ func (s *Socket) waitCallbacks(timeout time.Duration, cfg *config) {
 	}
 }
 
-func (s *Socket) runCallback(cb func(*envelope.PluginInfo, bool), info *envelope.PluginInfo, graceful bool) {
+func (s *Socket) runCallback(cb func(*envelope.PluginInfo, bool), info *envelope.PluginInfo, graceful bool, log *slog.Logger) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.settings().log.Error("plugsock: disconnect callback panicked", "plugin", info.Name, "panic", v)
+			log.Error("plugsock: disconnect callback panicked", "plugin", info.Name, "panic", v)
 		}
 	}()
 	cb(info, graceful)

@@ -24,7 +24,7 @@ func TestCallTimeoutBoundsCallsWithoutADeadline(t *testing.T) {
 	const timeout = 150 * time.Millisecond
 	// A heartbeat much shorter than the call timeout: the plugin is seen
 	// to be alive all along, and that alone never ends the call.
-	h := newHost(t, "tcp", socket.WithCallTimeout(timeout), socket.WithHeartbeat(20*time.Millisecond, 2))
+	h := newHost(t, "tcp", socket.Config{CallTimeout: timeout, HeartbeatInterval: 20 * time.Millisecond, HeartbeatMisses: 2})
 	cbs := h.callbacks()
 	c := newCalc()
 	h.plug(c, "hung")
@@ -33,7 +33,7 @@ func TestCallTimeoutBoundsCallsWithoutADeadline(t *testing.T) {
 	_, err := h.s.Call("call-1", "hung", "Block", 1)
 	elapsed := time.Since(start)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.ErrorContains(t, err, "plugsock: call hung.Block (trace call-1): no answer within the call timeout of 150ms (WithCallTimeout)")
+	assert.ErrorContains(t, err, "plugsock: call hung.Block (trace call-1): no answer within the call timeout of 150ms (Config.CallTimeout)")
 	assert.GreaterOrEqual(t, elapsed, timeout)
 	assert.Less(t, elapsed, 5*time.Second)
 	assert.Equal(t, "call-1", recv(t, c.CtxDone, "the method's context to end"), "the plugin was told to cancel")
@@ -71,7 +71,7 @@ func TestCallTimeoutBoundsCallsWithoutADeadline(t *testing.T) {
 // TestCallTimeoutOff: zero turns the call timeout off; a call then waits
 // for its answer, however long.
 func TestCallTimeoutOff(t *testing.T) {
-	h := newHost(t, "tcp", socket.WithCallTimeout(0))
+	h := newHost(t, "tcp", socket.Config{CallTimeout: -1})
 	c := newCalc()
 	h.plug(c, "slow")
 	done := make(chan error, 1)
@@ -95,7 +95,7 @@ func TestCallTimeoutOff(t *testing.T) {
 // plugin's result, and the socket stays usable while it waits.
 func TestBroadcastIsNotHeldUpByAHungPlugin(t *testing.T) {
 	const timeout = 200 * time.Millisecond
-	h := newHost(t, "tcp", socket.WithCallTimeout(timeout))
+	h := newHost(t, "tcp", socket.Config{CallTimeout: timeout})
 	hung := newCalc()
 	h.plug(hung, "hung")
 	for i := range 3 {
@@ -250,7 +250,7 @@ func TestShutdownDoesNotWaitForeverForACallback(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	const timeout = 200 * time.Millisecond
 	var logs logBuffer
-	h := newHost(t, "tcp", socket.WithShutdownTimeout(timeout), socket.WithLogger(logs.logger()))
+	h := newHost(t, "tcp", socket.Config{ShutdownTimeout: timeout, Logger: logs.logger()})
 	block := make(chan struct{})
 	entered := make(chan string, 1)
 	h.s.RegisterCallback(func(info *envelope.PluginInfo, _ bool) {
@@ -280,7 +280,7 @@ func TestShutdownDoesNotWaitForeverForACallback(t *testing.T) {
 func TestCallbackMayCallUnplugAndShutdown(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	var logs logBuffer
-	h := newHost(t, "tcp", socket.WithShutdownTimeout(timeout), socket.WithLogger(logs.logger()))
+	h := newHost(t, "tcp", socket.Config{ShutdownTimeout: timeout, Logger: logs.logger()})
 	done := make(chan error, 1)
 	seen := make(chan string, 3)
 	h.s.RegisterCallback(func(info *envelope.PluginInfo, _ bool) {

@@ -115,13 +115,16 @@ func TestChaos(t *testing.T) {
 		}
 	})
 	const token = "chaos-token"
-	s.Serve(ln, socket.WithLogger(slog.New(logs)),
-		socket.WithToken(token), // or a stranger could take a name while it is free
-		socket.WithShutdownTimeout(time.Second),
-		socket.WithHandshakeTimeout(time.Second),
-		socket.WithHeartbeat(200*time.Millisecond, 3),
-		socket.WithWriteTimeout(time.Second),
-		socket.WithMaxInFlight(8))
+	s.Serve(ln, socket.Config{
+		Logger:            slog.New(logs),
+		Token:             token, // or a stranger could take a name while it is free
+		ShutdownTimeout:   time.Second,
+		HandshakeTimeout:  time.Second,
+		HeartbeatInterval: 200 * time.Millisecond,
+		HeartbeatMisses:   3,
+		WriteTimeout:      time.Second,
+		MaxInFlight:       8,
+	})
 
 	var plugins sync.WaitGroup // every plugin's Start
 	start := func(sl *chaosSlot) error {

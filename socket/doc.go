@@ -20,7 +20,7 @@
 // $/cancelRequest and the method's context is cancelled. Broadcast and
 // BroadcastContext call every connected plugin at once. A call or
 // broadcast whose context has no deadline gets the socket's call timeout
-// (WithCallTimeout, 60 s by default), so a plugin that answers its pings
+// (Config.CallTimeout, 60 s by default), so a plugin that answers its pings
 // but never a call holds nobody forever. Methods starting with "$/" are
 // the protocol's and are refused. Any number of goroutines may call any
 // number of plugins; each call gets its own answer or an error, never
@@ -52,7 +52,7 @@
 // (see package typedesc). RegisterCallback is told of every disconnect and
 // whether it was graceful, in disconnect order, on a goroutine of the
 // socket's. Unplug stops one plugin and Shutdown all of them; both let
-// calls in flight finish and answer first, bounded by WithShutdownTimeout.
+// calls in flight finish and answer first, bounded by Config.ShutdownTimeout.
 // Unplug returns once the plugin is gone, without waiting for the
 // callbacks; Shutdown waits for them too, for at most the shutdown
 // timeout more. Attach runs a Go plugin inside the host with the
@@ -82,7 +82,7 @@
 // for its handshake and returns its name:
 //
 //	name, err := s.Launch(ctx, exec.Command("./plugins/calc"),
-//		socket.WithRestart(socket.RestartOnFailure), socket.WithStopGrace(3*time.Second))
+//		socket.LaunchConfig{Restart: socket.RestartOnFailure, StopGrace: 3 * time.Second})
 //
 // The socket then owns the process: its output goes to the socket's
 // logger a line at a time, a crash is reported like any disconnect and
@@ -102,16 +102,16 @@
 // # Bounds
 //
 // No input from the network can crash or hang the host: frames have a
-// maximum size (WithMaxFrameSize), a new connection must handshake in time
-// (WithHandshakeTimeout), a plugin that stops reading is cut off
-// (WithWriteTimeout), one that stops answering is found out by $/ping
-// (WithHeartbeat), a call without a deadline ends at the call timeout
-// (WithCallTimeout), calls waiting on one plugin and plugins connected at
-// once are limited (WithMaxInFlight, WithMaxPlugins), and a connection
-// that breaks the protocol is closed with a logged reason while every
-// other plugin goes on working. WithToken and a tls.Listener keep
-// strangers out; WithValidation checks payloads before they leave. Each
-// has a safe default; docs/security.md has the threat model and the
-// table. The socket logs through log/slog (WithLogger) and never writes
-// to stdout.
+// maximum size (Config.MaxFrameSize), a new connection must handshake in
+// time (Config.HandshakeTimeout), a plugin that stops reading is cut off
+// (Config.WriteTimeout), one that stops answering is found out by $/ping
+// (Config.HeartbeatInterval), a call without a deadline ends at the call
+// timeout (Config.CallTimeout), calls waiting on one plugin and plugins
+// connected at once are limited (Config.MaxInFlight, Config.MaxPlugins),
+// and a connection that breaks the protocol is closed with a logged
+// reason while every other plugin goes on working. Config.Token and a
+// tls.Listener keep strangers out; Config.Validation checks payloads
+// before they leave. Each has a safe default, which a zero Config means;
+// docs/security.md has the threat model and the table. The socket logs
+// through log/slog (Config.Logger) and never writes to stdout.
 package socket

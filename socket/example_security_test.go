@@ -13,10 +13,10 @@ import (
 
 // A socket that requires a token refuses plugins without it. Over a
 // network, serve a tls.Listener as well: see docs/security.md.
-func ExampleWithToken() {
+func ExampleConfig_token() {
 	var s socket.Socket
 	l := mustListen()
-	s.Serve(l, socket.WithLogger(quiet), socket.WithToken("s3cret"))
+	s.Serve(l, socket.Config{Logger: quiet, Token: "s3cret"})
 	defer s.Shutdown("")
 
 	start := func(token string) error {
@@ -41,13 +41,15 @@ func ExampleWithToken() {
 
 // Heartbeats find a plugin that stops answering without hanging up;
 // limits bound what any one plugin can cost the host.
-func ExampleWithHeartbeat() {
+func ExampleConfig_heartbeat() {
 	var s socket.Socket
-	s.Serve(mustListen(), socket.WithLogger(quiet),
-		socket.WithHeartbeat(5*time.Second, 3), // found out within 20 s
-		socket.WithMaxInFlight(100),
-		socket.WithMaxPlugins(500),
-	)
+	s.Serve(mustListen(), socket.Config{
+		Logger:            quiet,
+		HeartbeatInterval: 5 * time.Second,
+		HeartbeatMisses:   3, // found out within 20 s
+		MaxInFlight:       100,
+		MaxPlugins:        500,
+	})
 	defer s.Shutdown("")
 	name, err := s.Attach(Greeter{}, &envelope.PluginInfo{Name: "greeter"})
 	fmt.Println(name, err)

@@ -37,7 +37,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	s.Serve(l, socket.WithLogger(quiet))
+	s.Serve(l, socket.Config{Logger: quiet})
 
 	// A plugin dials in; usually it runs in its own process.
 	conn, err := net.Dial("tcp", l.Addr().String())
@@ -66,7 +66,7 @@ func Example() {
 
 func ExampleSocket_Attach() {
 	var s socket.Socket
-	s.Serve(mustListen(), socket.WithLogger(quiet))
+	s.Serve(mustListen(), socket.Config{Logger: quiet})
 	defer s.Shutdown("")
 
 	name, err := s.Attach(Greeter{}, &envelope.PluginInfo{Name: "builtin"})
@@ -80,7 +80,7 @@ func ExampleSocket_Attach() {
 
 func ExampleSocket_PluginInfo() {
 	var s socket.Socket
-	s.Serve(mustListen(), socket.WithLogger(quiet))
+	s.Serve(mustListen(), socket.Config{Logger: quiet})
 	defer s.Shutdown("")
 	if _, err := s.Attach(Greeter{}, &envelope.PluginInfo{Name: "greeter"}); err != nil {
 		panic(err)
@@ -92,7 +92,7 @@ func ExampleSocket_PluginInfo() {
 
 func ExampleSocket_RegisterCallback() {
 	var s socket.Socket
-	s.Serve(mustListen(), socket.WithLogger(quiet))
+	s.Serve(mustListen(), socket.Config{Logger: quiet})
 	gone := make(chan string, 1)
 	s.RegisterCallback(func(info *envelope.PluginInfo, graceful bool) {
 		gone <- fmt.Sprintf("%s left, graceful=%v", info.Name, graceful)

@@ -160,7 +160,7 @@ func totalAlloc() uint64 {
 func TestHandshakeChecksTheTokenFirst(t *testing.T) {
 	const token = "s3cret-T0KEN-value"
 	const strangers = 8
-	s, addr, _ := rawSocket(t, socket.WithToken(token))
+	s, addr, _ := rawSocket(t, socket.Config{Token: token})
 
 	// Framed in advance and written as they are, so that the test's own
 	// allocations stay out of the measurement.
@@ -368,7 +368,7 @@ func TestDescriptionOfEmptyObjects(t *testing.T) {
 // before it is looked at.
 func TestHandshakeTokenIsReadByItsExactName(t *testing.T) {
 	const token = "s3cret"
-	s, addr, _ := rawSocket(t, socket.WithToken(token))
+	s, addr, _ := rawSocket(t, socket.Config{Token: token})
 	for _, tc := range []struct {
 		name    string
 		members []string

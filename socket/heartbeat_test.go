@@ -22,7 +22,7 @@ func TestHeartbeatFindsAFrozenPlugin(t *testing.T) {
 	for _, silence := range []string{"reads but never answers", "stops reading"} {
 		t.Run(silence, func(t *testing.T) {
 			var logs logBuffer
-			s, addr, gone := rawSocket(t, socket.WithLogger(logs.logger()), socket.WithHeartbeat(30*time.Millisecond, 2))
+			s, addr, gone := rawSocket(t, socket.Config{Logger: logs.logger(), HeartbeatInterval: 30 * time.Millisecond, HeartbeatMisses: 2})
 			c := rawDial(t, addr)
 			hs := c.handshake(t, `1`, "frozen")
 			require.Nil(t, hs.Error)
@@ -70,7 +70,7 @@ func TestHeartbeatFindsAFrozenPlugin(t *testing.T) {
 // TestHeartbeatKeepsAnsweringPluginsConnected: a plugin that answers
 // $/ping stays, however long it is idle, and pings go out every interval.
 func TestHeartbeatKeepsAnsweringPluginsConnected(t *testing.T) {
-	s, addr, gone := rawSocket(t, socket.WithHeartbeat(20*time.Millisecond, 10))
+	s, addr, gone := rawSocket(t, socket.Config{HeartbeatInterval: 20 * time.Millisecond, HeartbeatMisses: 10})
 	c := rawDial(t, addr)
 	hs := c.handshake(t, `1`, "alive")
 	require.Nil(t, hs.Error)
@@ -100,7 +100,7 @@ func TestHeartbeatDefaultsAndOff(t *testing.T) {
 		want time.Duration // 0: never found out
 	}{
 		{"default", nil, 4 * socket.DefaultHeartbeatInterval},
-		{"off", []socket.Options{socket.WithHeartbeat(0, 0)}, 0},
+		{"off", []socket.Options{socket.Config{HeartbeatInterval: -1}}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -108,7 +108,7 @@ func TestHeartbeatDefaultsAndOff(t *testing.T) {
 				s := new(socket.Socket)
 				gone := make(chan bool, 1)
 				s.RegisterCallback(func(_ *envelope.PluginInfo, graceful bool) { gone <- graceful })
-				s.Serve(l, append([]socket.Options{socket.WithLogger(quiet)}, tc.opts...)...)
+				s.Serve(l, append([]socket.Options{socket.Config{Logger: quiet}}, tc.opts...)...)
 
 				c := l.dial(t)
 				require.Nil(t, c.handshake(t, `1`, "frozen").Error)

@@ -65,7 +65,7 @@ var transports = []string{"tcp", "unix", "attach"}
 func newHost(t *testing.T, network string, opts ...socket.Options) *host {
 	t.Helper()
 	h := &host{t: t, s: new(socket.Socket)}
-	opts = append([]socket.Options{socket.WithLogger(quiet)}, opts...)
+	opts = append([]socket.Options{socket.Config{Logger: quiet}}, opts...)
 	switch network {
 	case "tcp", "":
 		l, err := net.Listen("tcp", "127.0.0.1:0")

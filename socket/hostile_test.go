@@ -159,11 +159,14 @@ func hostileCases() []hostileCase {
 func TestHostileInput(t *testing.T) {
 	var logs logBuffer
 	h := newHost(t, "tcp",
-		socket.WithLogger(logs.logger()),
-		socket.WithMaxFrameSize(hostileMaxFrame),
-		socket.WithHandshakeTimeout(300*time.Millisecond),
-		socket.WithHeartbeat(100*time.Millisecond, 3),
-		socket.WithWriteTimeout(300*time.Millisecond),
+		socket.Config{
+			Logger:            logs.logger(),
+			MaxFrameSize:      hostileMaxFrame,
+			HandshakeTimeout:  300 * time.Millisecond,
+			HeartbeatInterval: 100 * time.Millisecond,
+			HeartbeatMisses:   3,
+			WriteTimeout:      300 * time.Millisecond,
+		},
 	)
 	cbs := h.callbacks()
 	keeper := h.plug(newCalc(), "keeper")

@@ -19,7 +19,7 @@ import (
 	"github.com/plugsock/plugsock/internal/proc"
 )
 
-// Defaults for the options of Launch.
+// Defaults for the settings of LaunchConfig.
 const (
 	DefaultStartTimeout    = 10 * time.Second
 	DefaultStopGrace       = 5 * time.Second
@@ -33,12 +33,68 @@ const (
 // listener for the process to dial.
 var ErrNoListener = errors.New("plugsock: the socket has no TCP or Unix listener to launch a plugin against; call Serve first")
 
-// LaunchOption configures one Launch.
+// LaunchOption configures one Launch: LaunchConfig is the one there is.
 type LaunchOption interface{ applyLaunch(*launchConfig) }
 
-type launchOptionFunc func(*launchConfig)
+// LaunchConfig holds the settings of one Launch. Its zero value means
+// every default: a field left zero keeps its default.
+type LaunchConfig struct {
+	// Restart says when the process is started again after it exits; the
+	// zero value is RestartOnFailure.
+	Restart RestartPolicy
 
-func (f launchOptionFunc) applyLaunch(c *launchConfig) { f(c) }
+	// RestartLimit allows at most that many restarts within any
+	// RestartWindow; past that the plugin is given up on (and the reason
+	// logged). Zero means DefaultRestartLimit and a negative value allows
+	// none; a window of zero or less means DefaultRestartWindow.
+	RestartLimit  int
+	RestartWindow time.Duration
+
+	// RestartBackoff is the wait before the first restart in the window,
+	// doubling with each further one up to RestartMaxDelay, with jitter.
+	// Zero or less means DefaultRestartBackoff and DefaultRestartMaxDelay;
+	// a maximum below the first wait is raised to it.
+	RestartBackoff  time.Duration
+	RestartMaxDelay time.Duration
+
+	// StopGrace is how long a stopping process is given to exit after it
+	// answered $/shutdown (or could not be asked), and again after
+	// SIGTERM, before it is killed. Zero or less means DefaultStopGrace.
+	StopGrace time.Duration
+
+	// StartTimeout bounds the time from starting a process to its
+	// handshake. Zero or less means DefaultStartTimeout.
+	StartTimeout time.Duration
+}
+
+// applyLaunch overlays the settings c sets, those not left zero, on cfg.
+func (c LaunchConfig) applyLaunch(cfg *launchConfig) {
+	if c.Restart != RestartOnFailure {
+		cfg.policy = c.Restart
+	}
+	switch {
+	case c.RestartLimit > 0:
+		cfg.limit = c.RestartLimit
+	case c.RestartLimit < 0:
+		cfg.limit = 0
+	}
+	if c.RestartWindow > 0 {
+		cfg.window = c.RestartWindow
+	}
+	if c.RestartBackoff > 0 {
+		cfg.firstDelay = c.RestartBackoff
+	}
+	if c.RestartMaxDelay > 0 {
+		cfg.maxDelay = c.RestartMaxDelay
+	}
+	cfg.maxDelay = max(cfg.maxDelay, cfg.firstDelay)
+	if c.StopGrace > 0 {
+		cfg.grace = c.StopGrace
+	}
+	if c.StartTimeout > 0 {
+		cfg.startTimeout = c.StartTimeout
+	}
+}
 
 type launchConfig struct {
 	policy       RestartPolicy
@@ -60,56 +116,6 @@ func launchDefaults() launchConfig {
 		grace:        DefaultStopGrace,
 		startTimeout: DefaultStartTimeout,
 	}
-}
-
-// WithRestart sets when the process is started again after it exits.
-// Default RestartOnFailure.
-func WithRestart(policy RestartPolicy) LaunchOption {
-	return launchOptionFunc(func(c *launchConfig) { c.policy = policy })
-}
-
-// WithRestartLimit allows at most n restarts within any window; past
-// that the plugin is given up on (and the reason logged). Default
-// DefaultRestartLimit in DefaultRestartWindow.
-func WithRestartLimit(n int, window time.Duration) LaunchOption {
-	return launchOptionFunc(func(c *launchConfig) {
-		if n >= 0 && window > 0 {
-			c.limit, c.window = n, window
-		}
-	})
-}
-
-// WithRestartBackoff sets the wait before a restart: first before the
-// first restart in the window, doubling with each further one up to max,
-// with jitter. Default DefaultRestartBackoff up to
-// DefaultRestartMaxDelay.
-func WithRestartBackoff(first, max time.Duration) LaunchOption {
-	return launchOptionFunc(func(c *launchConfig) {
-		if first > 0 && max >= first {
-			c.firstDelay, c.maxDelay = first, max
-		}
-	})
-}
-
-// WithStopGrace sets how long a stopping process is given to exit after
-// it answered $/shutdown (or could not be asked), and again after
-// SIGTERM, before it is killed. Default DefaultStopGrace.
-func WithStopGrace(d time.Duration) LaunchOption {
-	return launchOptionFunc(func(c *launchConfig) {
-		if d > 0 {
-			c.grace = d
-		}
-	})
-}
-
-// WithStartTimeout bounds the time from starting a process to its
-// handshake. Default DefaultStartTimeout.
-func WithStartTimeout(d time.Duration) LaunchOption {
-	return launchOptionFunc(func(c *launchConfig) {
-		if d > 0 {
-			c.startTimeout = d
-		}
-	})
 }
 
 // launches is what a Socket knows of the processes Launch started.
@@ -191,8 +197,8 @@ type instance struct {
 // Unplug (by the plugin's name, even between restarts) and Shutdown stop
 // a launched plugin: $/shutdown first, so calls in flight finish; then
 // the lifeline is closed and, if the process has not exited within the
-// grace period (WithStopGrace), it gets SIGTERM, and after another grace
-// period SIGKILL. Shutdown therefore takes up to twice the grace period
+// grace period (LaunchConfig.StopGrace), it gets SIGTERM, and after
+// another grace period SIGKILL. Shutdown therefore takes up to twice the grace period
 // longer than its shutdown timeout for a process that ignores all that. Disconnects are reported
 // as for any plugin: a crash or a kill is not graceful.
 func (s *Socket) Launch(ctx context.Context, cmd *exec.Cmd, opts ...LaunchOption) (name string, err error) {
@@ -254,7 +260,7 @@ func (s *Socket) Launch(ctx context.Context, cmd *exec.Cmd, opts ...LaunchOption
 }
 
 // launchToken is the token a launched process presents in its handshake
-// (envelope.EnvToken): the socket's own when it requires one (WithToken),
+// (envelope.EnvToken): the socket's own when it requires one (Config.Token),
 // "" when it does not.
 func (c *config) launchToken() string { return c.tokenText }
 

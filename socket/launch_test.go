@@ -73,14 +73,17 @@ func (l *logBuffer) waitLog(t *testing.T, parts ...string) {
 func launchHost(t *testing.T, opts ...socket.Options) (*host, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	opts = append([]socket.Options{socket.WithLogger(slog.New(slog.NewTextHandler(logs, nil)))}, opts...)
+	opts = append([]socket.Options{socket.Config{Logger: slog.New(slog.NewTextHandler(logs, nil))}}, opts...)
 	return newHost(t, "tcp", opts...), logs
 }
 
 // fast keeps restarts and stops quick in tests.
 var fast = []socket.LaunchOption{
-	socket.WithRestartBackoff(5*time.Millisecond, 50*time.Millisecond),
-	socket.WithStopGrace(2 * time.Second),
+	socket.LaunchConfig{
+		RestartBackoff:  5 * time.Millisecond,
+		RestartMaxDelay: 50 * time.Millisecond,
+		StopGrace:       2 * time.Second,
+	},
 }
 
 func callInt(t *testing.T, s *socket.Socket, name, method string) int {
@@ -178,7 +181,7 @@ func TestLaunchRestartsAfterSIGKILL(t *testing.T) {
 func TestLaunchUnplugStopsForGood(t *testing.T) {
 	h, _ := launchHost(t)
 	gone := h.callbacks()
-	opts := append([]socket.LaunchOption{socket.WithRestart(socket.RestartAlways)}, fast...)
+	opts := append([]socket.LaunchOption{socket.LaunchConfig{Restart: socket.RestartAlways}}, fast...)
 	name, err := h.s.Launch(t.Context(), launcheeCmd(t), opts...)
 	require.NoError(t, err)
 	pid := callInt(t, h.s, name, "Pid")
@@ -194,7 +197,7 @@ func TestLaunchRestartPolicies(t *testing.T) {
 	t.Run("never", func(t *testing.T) {
 		h, logs := launchHost(t)
 		gone := h.callbacks()
-		opts := append([]socket.LaunchOption{socket.WithRestart(socket.RestartNever)}, fast...)
+		opts := append([]socket.LaunchOption{socket.LaunchConfig{Restart: socket.RestartNever}}, fast...)
 		name, err := h.s.Launch(t.Context(), launcheeCmd(t), opts...)
 		require.NoError(t, err)
 		pid := callInt(t, h.s, name, "Pid")
@@ -206,7 +209,7 @@ func TestLaunchRestartPolicies(t *testing.T) {
 	t.Run("limit", func(t *testing.T) {
 		h, logs := launchHost(t)
 		gone := h.callbacks()
-		opts := append([]socket.LaunchOption{socket.WithRestartLimit(1, time.Hour)}, fast...)
+		opts := append([]socket.LaunchOption{socket.LaunchConfig{RestartLimit: 1, RestartWindow: time.Hour}}, fast...)
 		name, err := h.s.Launch(t.Context(), launcheeCmd(t), opts...)
 		require.NoError(t, err)
 		for i := range 2 {
@@ -234,7 +237,7 @@ func TestLaunchRestartPolicies(t *testing.T) {
 func TestLaunchEscalatesToSIGKILL(t *testing.T) {
 	h, logs := launchHost(t)
 	gone := h.callbacks()
-	name, err := h.s.Launch(t.Context(), launcheeCmd(t, "LAUNCHEE_MODE=linger"), socket.WithStopGrace(50*time.Millisecond))
+	name, err := h.s.Launch(t.Context(), launcheeCmd(t, "LAUNCHEE_MODE=linger"), socket.LaunchConfig{StopGrace: 50 * time.Millisecond})
 	require.NoError(t, err)
 	pid := callInt(t, h.s, name, "Pid")
 
@@ -278,7 +281,7 @@ func TestLaunchFailures(t *testing.T) {
 	})
 	t.Run("no handshake in time", func(t *testing.T) {
 		h, logs := launchHost(t)
-		_, err := h.s.Launch(t.Context(), launcheeCmd(t, "LAUNCHEE_MODE=silent"), socket.WithStartTimeout(100*time.Millisecond))
+		_, err := h.s.Launch(t.Context(), launcheeCmd(t, "LAUNCHEE_MODE=silent"), socket.LaunchConfig{StartTimeout: 100 * time.Millisecond})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "no handshake within 100ms")
 		logs.waitLog(t, "plugsock: plugin process exited", "signal: killed")
@@ -334,7 +337,7 @@ func TestLaunchedPluginReconnectsWhenCut(t *testing.T) {
 	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "s.sock"))
 	require.NoError(t, err)
 	cl := &cutListener{Listener: l, accepted: make(chan net.Conn, 16)}
-	s.Serve(cl, socket.WithLogger(quiet))
+	s.Serve(cl, socket.Config{Logger: quiet})
 	defer s.Shutdown("")
 	gone := make(chan string, 16)
 	s.RegisterCallback(func(info *envelope.PluginInfo, graceful bool) {
@@ -382,12 +385,12 @@ func TestShutdownLeavesNoProcessAndNoGoroutine(t *testing.T) {
 	s := new(socket.Socket)
 	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "s.sock"))
 	require.NoError(t, err)
-	s.Serve(l, socket.WithLogger(quiet))
+	s.Serve(l, socket.Config{Logger: quiet})
 	gone := make(chan string, 16)
 	s.RegisterCallback(func(info *envelope.PluginInfo, graceful bool) {
 		gone <- fmt.Sprintf("%s graceful=%v", info.Name, graceful)
 	})
-	grace := socket.WithStopGrace(50 * time.Millisecond)
+	grace := socket.LaunchConfig{StopGrace: 50 * time.Millisecond}
 
 	var pids []int
 	for _, env := range [][]string{
@@ -403,7 +406,7 @@ func TestShutdownLeavesNoProcessAndNoGoroutine(t *testing.T) {
 
 	// One more, killed and waiting an hour to be restarted.
 	name, err := s.Launch(t.Context(), launcheeCmd(t, "LAUNCHEE_NAME=waiting"), grace,
-		socket.WithRestartBackoff(time.Hour, time.Hour))
+		socket.LaunchConfig{RestartBackoff: time.Hour, RestartMaxDelay: time.Hour})
 	require.NoError(t, err)
 	pid := callInt(t, s, name, "Pid")
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
@@ -426,7 +429,7 @@ func TestShutdownLeavesNoProcessAndNoGoroutine(t *testing.T) {
 // TestLaunchPassesTheToken shows that a socket requiring a token hands it
 // to the processes it launches, and to nobody else.
 func TestLaunchPassesTheToken(t *testing.T) {
-	h, logs := launchHost(t, socket.WithToken("launch-secret"))
+	h, logs := launchHost(t, socket.Config{Token: "launch-secret"})
 	name, err := h.s.Launch(t.Context(), launcheeCmd(t), fast...)
 	require.NoError(t, err, "the launched plugin presented the socket's token")
 	var sum int

@@ -10,8 +10,8 @@ import (
 	"github.com/plugsock/plugsock/envelope"
 )
 
-// Defaults for the limits set by the options below. docs/security.md
-// explains what each one defends against.
+// Defaults for the limits Config sets. docs/security.md explains what
+// each one defends against.
 const (
 	// DefaultHeartbeatInterval and DefaultHeartbeatMisses find a plugin
 	// that stops answering within about 40 seconds.
@@ -26,7 +26,7 @@ const (
 // ErrOverloaded is envelope.ErrOverloaded. A call refused because too many
 // calls to that plugin are in flight wraps it, and so does the error a
 // plugin's Start returns when the socket already has as many plugins as
-// WithMaxPlugins allows.
+// Config.MaxPlugins allows.
 var ErrOverloaded = envelope.ErrOverloaded
 
 // guards are the settings that bound what a plugin, or something posing
@@ -50,84 +50,6 @@ func defaultGuards() guards {
 		maxPlugins:  DefaultMaxPlugins,
 		asyncBytes:  DefaultAsyncBytes,
 	}
-}
-
-// WithHeartbeat sets how the socket finds out about a plugin that stops
-// answering without hanging up (a frozen process, a half-open TCP
-// connection): every interval it sends the plugin a $/ping request, and
-// when misses intervals in a row pass without an answer, it closes the
-// connection. Calls waiting on the plugin then fail with an
-// error wrapping ErrShutdown and envelope.ErrUnresponsive, and the
-// disconnect is reported as not graceful.
-//
-// Default DefaultHeartbeatInterval and DefaultHeartbeatMisses. An interval
-// of zero or less turns heartbeats off; misses below 1 means the default.
-// Waiting costs no goroutine per plugin, only a timer.
-func WithHeartbeat(interval time.Duration, misses int) Options {
-	return optionFunc(func(c *config) {
-		c.heartbeat = max(interval, 0)
-		c.misses = misses
-		if misses < 1 {
-			c.misses = DefaultHeartbeatMisses
-		}
-	})
-}
-
-// WithMaxInFlight bounds the calls to one plugin that may wait for an
-// answer at once (Call, CallContext and Broadcast together). A call past
-// the limit is refused at once, without reaching the plugin, with an error
-// wrapping ErrOverloaded: waiting instead would let a plugin that stops
-// answering pile up callers without bound, and the caller knows best
-// whether to retry, back off or give up. Default DefaultMaxInFlight; zero
-// or less removes the limit.
-func WithMaxInFlight(n int) Options {
-	return optionFunc(func(c *config) { c.maxInFlight = max(n, 0) })
-}
-
-// WithMaxPlugins bounds the plugins connected at once. A plugin that
-// handshakes past the limit is refused with code envelope.CodeOverloaded
-// (its Start returns an error wrapping ErrOverloaded) and the connection
-// is closed. Default DefaultMaxPlugins; zero or less removes the limit.
-func WithMaxPlugins(n int) Options {
-	return optionFunc(func(c *config) { c.maxPlugins = max(n, 0) })
-}
-
-// WithToken makes the socket require token in every plugin's handshake
-// (plugin.Plugin's Token field). A missing or wrong token is refused with
-// code envelope.CodeUnauthorized (the plugin's Start returns an error
-// wrapping envelope.ErrUnauthorized) and the connection is closed. The
-// comparison takes the same time whatever the token sent, and the token
-// never appears in a log line. An empty token requires none, which is the
-// default.
-//
-// The token travels in the clear unless the listener encrypts it: over a
-// network, serve a tls.Listener (see docs/security.md).
-func WithToken(token string) Options {
-	return optionFunc(func(c *config) {
-		c.token, c.tokenText = nil, token
-		if token != "" {
-			sum := sha256.Sum256([]byte(token))
-			c.token = &sum
-		}
-	})
-}
-
-// WithValidation makes the socket check every call's payload against the
-// input the plugin described in its handshake before sending it. A payload
-// that does not fit is refused without reaching the plugin, with an error
-// wrapping envelope.ErrInvalidParams and typedesc.ErrInvalid that names
-// the field and the type expected. Methods the plugin did not describe go
-// out unchecked.
-//
-// It is off by default. The check is stricter than encoding/json, which
-// is what a Go plugin decodes with: a mandatory field that is missing is
-// refused, where the plugin would have taken it as its zero value. And it
-// costs one json.Marshal of the payload into bytes that are then sent as
-// they are, plus one scan of them (docs/security.md has the figures).
-// Without it the plugin still refuses a payload that does not decode, with
-// an invalid-params error that names the method and the field.
-func WithValidation(on bool) Options {
-	return optionFunc(func(c *config) { c.validate = on })
 }
 
 // authorised reports whether token is the one the socket requires.

@@ -19,7 +19,7 @@ import (
 )
 
 func TestMaxInFlightRefusesAtOnce(t *testing.T) {
-	h := newHost(t, "tcp", socket.WithMaxInFlight(2))
+	h := newHost(t, "tcp", socket.Config{MaxInFlight: 2})
 	c := newCalc()
 	h.plug(c, "calc")
 
@@ -52,7 +52,7 @@ func TestMaxInFlightRefusesAtOnce(t *testing.T) {
 
 func TestMaxPluginsRefusesTheHandshake(t *testing.T) {
 	var logs logBuffer
-	h := newHost(t, "tcp", socket.WithMaxPlugins(2), socket.WithLogger(logs.logger()))
+	h := newHost(t, "tcp", socket.Config{MaxPlugins: 2, Logger: logs.logger()})
 	h.plug(newCalc(), "a")
 	h.plug(newCalc(), "b")
 
@@ -74,7 +74,7 @@ func TestMaxPluginsRefusesTheHandshake(t *testing.T) {
 // meanwhile every other plugin answers as usual.
 func TestWriteTimeoutIsolatesAPluginThatStopsReading(t *testing.T) {
 	const writeTimeout = 2 * time.Second // a margin for the calls to "good" below
-	h := newHost(t, "tcp", socket.WithWriteTimeout(writeTimeout), socket.WithHeartbeat(0, 0))
+	h := newHost(t, "tcp", socket.Config{WriteTimeout: writeTimeout, HeartbeatInterval: -1})
 	cbs := h.callbacks()
 	h.plug(newCalc(), "good")
 
@@ -164,7 +164,7 @@ func heapAndStacks() int64 {
 
 func TestShutdownReportsPluginsCutOff(t *testing.T) {
 	var logs logBuffer
-	h := newHost(t, "tcp", socket.WithShutdownTimeout(100*time.Millisecond), socket.WithLogger(logs.logger()))
+	h := newHost(t, "tcp", socket.Config{ShutdownTimeout: 100 * time.Millisecond, Logger: logs.logger()})
 	cbs := h.callbacks()
 	c := newCalc()
 	h.plug(c, "slow")
@@ -189,7 +189,7 @@ func TestShutdownReportsPluginsCutOff(t *testing.T) {
 // a plugin that reads nothing is stuck in a write that only the write
 // timeout would end; Shutdown still returns at its own, shorter timeout.
 func TestShutdownIsBoundedWhenAPluginStopsReading(t *testing.T) {
-	h := newHost(t, "tcp", socket.WithWriteTimeout(time.Minute), socket.WithShutdownTimeout(200*time.Millisecond), socket.WithHeartbeat(0, 0))
+	h := newHost(t, "tcp", socket.Config{WriteTimeout: time.Minute, ShutdownTimeout: 200 * time.Millisecond, HeartbeatInterval: -1})
 	cbs := h.callbacks()
 	stuck := rawDial(t, h.addr.String())
 	require.NoError(t, stuck.nc.(*net.TCPConn).SetReadBuffer(4096))

@@ -1,13 +1,14 @@
 package socket
 
 import (
+	"crypto/sha256"
 	"log/slog"
 	"time"
 
 	"github.com/plugsock/plugsock/envelope"
 )
 
-// Defaults for the settings options change.
+// Defaults for the settings of Config.
 const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultShutdownTimeout  = 10 * time.Second
@@ -17,14 +18,188 @@ const (
 	DefaultCallTimeout      = 60 * time.Second
 )
 
-// Options configure a Socket. Pass them to Serve; they apply to the whole
-// socket, and a later Serve's options are applied on top.
+// Options configure a Socket: pass them to Serve. Config is the one to
+// use; WithKeySequencer is shorthand for one.
 type Options interface{ apply(*config) }
 
-type optionFunc func(*config)
+// Config holds a Socket's settings, given to Serve. Its zero value means
+// every default: a field left zero keeps the setting as it was, which is
+// the default on a new Socket. Where a setting can be turned off, a
+// negative value turns it off. docs/security.md explains what each limit
+// defends against.
+type Config struct {
+	// Logger is where the socket logs; slog.Default() when nil.
+	Logger *slog.Logger
 
-func (f optionFunc) apply(c *config) { f(c) }
+	// MaxFrameSize bounds the size of one incoming message; a plugin that
+	// sends a larger one is disconnected. Zero or less means
+	// envelope.DefaultMaxFrameSize.
+	MaxFrameSize int
 
+	// HandshakeTimeout bounds how long a new connection may take to send
+	// its handshake. Zero or less means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+
+	// ShutdownTimeout bounds how long Unplug and Shutdown wait for plugins
+	// to finish their calls and leave; past it they are cut off and
+	// reported as not graceful. Zero or less means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+
+	// WriteTimeout bounds each write to a plugin; a plugin that stops
+	// reading for longer is disconnected instead of stalling its callers.
+	// Zero means DefaultWriteTimeout; a negative value turns it off.
+	WriteTimeout time.Duration
+
+	// CallTimeout bounds every call whose context has no deadline of its
+	// own: Call, Broadcast, and CallContext and BroadcastContext given such
+	// a context. A plugin that answers its heartbeat but never a call
+	// would otherwise hold its callers forever, the heartbeat being no
+	// help. A call that runs out of time fails with an error naming the
+	// timeout and wrapping context.DeadlineExceeded, and the plugin is told
+	// to cancel the method's context. A context's own deadline always
+	// wins, longer or shorter. Zero means DefaultCallTimeout; a negative
+	// value turns it off, leaving calls without a deadline to wait until
+	// answered or disconnected.
+	CallTimeout time.Duration
+
+	// HeartbeatInterval and HeartbeatMisses set how the socket finds out
+	// about a plugin that stops answering without hanging up (a frozen
+	// process, a half-open TCP connection): every interval it sends the
+	// plugin a $/ping request, and when misses intervals in a row pass
+	// without an answer, it closes the connection. Calls waiting on the
+	// plugin then fail with an error wrapping ErrShutdown and
+	// envelope.ErrUnresponsive, and the disconnect is reported as not
+	// graceful. Waiting costs no goroutine per plugin, only a timer.
+	//
+	// A zero interval means DefaultHeartbeatInterval and a negative one
+	// turns heartbeats off; misses of zero or less mean
+	// DefaultHeartbeatMisses.
+	HeartbeatInterval time.Duration
+	HeartbeatMisses   int
+
+	// MaxInFlight bounds the calls to one plugin that may wait for an
+	// answer at once (Call, CallContext and Broadcast together). A call
+	// past the limit is refused at once, without reaching the plugin, with
+	// an error wrapping ErrOverloaded: waiting instead would let a plugin
+	// that stops answering pile up callers without bound, and the caller
+	// knows best whether to retry, back off or give up. Zero means
+	// DefaultMaxInFlight; a negative value removes the limit.
+	MaxInFlight int
+
+	// MaxPlugins bounds the plugins connected at once. A plugin that
+	// handshakes past the limit is refused with code
+	// envelope.CodeOverloaded (its Start returns an error wrapping
+	// ErrOverloaded) and the connection is closed. Zero means
+	// DefaultMaxPlugins; a negative value removes the limit.
+	MaxPlugins int
+
+	// Token, when not empty, makes the socket require it in every
+	// plugin's handshake (plugin.Plugin's Token field). A missing or wrong
+	// token is refused with code envelope.CodeUnauthorized (the plugin's
+	// Start returns an error wrapping envelope.ErrUnauthorized) and the
+	// connection is closed. The comparison takes the same time whatever
+	// the token sent, and the token never appears in a log line. Empty,
+	// the default, requires none; a later Serve cannot take a token away.
+	//
+	// The token travels in the clear unless the listener encrypts it: over
+	// a network, serve a tls.Listener (see docs/security.md).
+	Token string
+
+	// Validation makes the socket check every call's payload against the
+	// input the plugin described in its handshake before sending it. A
+	// payload that does not fit is refused without reaching the plugin,
+	// with an error wrapping envelope.ErrInvalidParams and
+	// typedesc.ErrInvalid that names the field and the type expected.
+	// Methods the plugin did not describe go out unchecked.
+	//
+	// It is off by default. The check is stricter than encoding/json,
+	// which is what a Go plugin decodes with: a mandatory field that is
+	// missing is refused, where the plugin would have taken it as its zero
+	// value. And it costs one json.Marshal of the payload into bytes that
+	// are then sent as they are, plus one scan of them (docs/security.md
+	// has the figures). Without it the plugin still refuses a payload that
+	// does not decode, with an invalid-params error that names the method
+	// and the field.
+	Validation bool
+
+	// AsyncBuffer sets how many items Async can hold before the policy for
+	// a full queue applies (see Socket.Async). Zero or less means
+	// DefaultAsyncBuffer.
+	AsyncBuffer int
+
+	// AsyncBytes bounds the memory the items waiting in Async hold. A
+	// plugin's item is kept as the JSON it arrived as, undecoded until
+	// Async returns it, and counts as that JSON plus a fixed overhead per
+	// item (about a hundred bytes, measured by the tests), so the bound is
+	// memory and not only JSON: without it, a full queue of large items
+	// could hold AsyncBuffer times the maximum frame size. An item larger
+	// than the whole budget is still taken when no other data is queued,
+	// so nothing is refused for its size alone. Past the bound the policy
+	// for a full queue applies (see Socket.Async). Zero or less means
+	// DefaultAsyncBytes.
+	AsyncBytes int
+
+	// KeySequencer lets a plugin whose name is taken in still: it is
+	// applied to the name, then to its own result, up to KeyAttempts
+	// times, and the first free name is assigned. Without it a taken name
+	// is refused, and so it is with KeyAttempts zero.
+	KeySequencer func(name string) string
+	KeyAttempts  uint
+}
+
+// apply overlays the settings c sets, those not left zero, on cfg.
+func (c Config) apply(cfg *config) {
+	if c.Logger != nil {
+		cfg.log = c.Logger
+	}
+	if c.MaxFrameSize > 0 {
+		cfg.maxFrame = c.MaxFrameSize
+	}
+	if c.HandshakeTimeout > 0 {
+		cfg.handshakeTimeout = c.HandshakeTimeout
+	}
+	if c.ShutdownTimeout > 0 {
+		cfg.shutdownTimeout = c.ShutdownTimeout
+	}
+	setOrOff(&cfg.writeTimeout, c.WriteTimeout)
+	setOrOff(&cfg.callTimeout, c.CallTimeout)
+	setOrOff(&cfg.heartbeat, c.HeartbeatInterval)
+	if c.HeartbeatMisses > 0 {
+		cfg.misses = c.HeartbeatMisses
+	}
+	setOrOff(&cfg.maxInFlight, c.MaxInFlight)
+	setOrOff(&cfg.maxPlugins, c.MaxPlugins)
+	if c.Token != "" {
+		sum := sha256.Sum256([]byte(c.Token))
+		cfg.token, cfg.tokenText = &sum, c.Token
+	}
+	if c.Validation {
+		cfg.validate = true
+	}
+	if c.AsyncBuffer > 0 {
+		cfg.asyncBuffer = c.AsyncBuffer
+	}
+	if c.AsyncBytes > 0 {
+		cfg.asyncBytes = c.AsyncBytes
+	}
+	if c.KeySequencer != nil {
+		cfg.sequencer, cfg.attempts = c.KeySequencer, c.KeyAttempts
+	}
+}
+
+// setOrOff sets a setting whose zero is off inside config from a Config
+// field, where zero keeps it and a negative value turns it off.
+func setOrOff[T int | time.Duration](dst *T, v T) {
+	switch {
+	case v > 0:
+		*dst = v
+	case v < 0:
+		*dst = 0
+	}
+}
+
+// config is the settings as the socket uses them: every default filled
+// in, and zero meaning off where a setting can be off.
 type config struct {
 	log              *slog.Logger
 	sequencer        func(string) string
@@ -32,11 +207,11 @@ type config struct {
 	maxFrame         int
 	handshakeTimeout time.Duration
 	shutdownTimeout  time.Duration
-	writeTimeout     time.Duration
+	writeTimeout     time.Duration // zero: off
 	asyncBuffer      int
 	asyncWait        time.Duration
-	callTimeout      time.Duration
-	guards           // limits.go
+	callTimeout      time.Duration // zero: off
+	guards                         // limits.go
 }
 
 func defaults() config {
@@ -53,79 +228,10 @@ func defaults() config {
 	}
 }
 
-// WithKeySequencer lets a plugin whose name is taken in still: fn is
-// applied to the name, then to its own result, up to attempts times, and
-// the first free name is assigned. Without it a taken name is refused.
+// WithKeySequencer is Config{KeySequencer: fn, KeyAttempts: attempts}:
+// a plugin whose name is taken gets in still, under the first free name
+// that applying fn to the name, then to its own result, up to attempts
+// times, gives. Without it a taken name is refused.
 func WithKeySequencer(fn func(name string) string, attempts uint) Options {
-	return optionFunc(func(c *config) { c.sequencer, c.attempts = fn, attempts })
-}
-
-// WithLogger sets where the socket logs; slog.Default() otherwise.
-func WithLogger(l *slog.Logger) Options {
-	return optionFunc(func(c *config) {
-		if l != nil {
-			c.log = l
-		}
-	})
-}
-
-// WithMaxFrameSize bounds the size of one incoming message; a plugin that
-// sends a larger one is disconnected. Default envelope.DefaultMaxFrameSize.
-func WithMaxFrameSize(n int) Options {
-	return optionFunc(func(c *config) {
-		if n > 0 {
-			c.maxFrame = n
-		}
-	})
-}
-
-// WithHandshakeTimeout bounds how long a new connection may take to send
-// its handshake. Default DefaultHandshakeTimeout.
-func WithHandshakeTimeout(d time.Duration) Options {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.handshakeTimeout = d
-		}
-	})
-}
-
-// WithShutdownTimeout bounds how long Unplug and Shutdown wait for plugins
-// to finish their calls and leave; past it they are cut off and reported
-// as not graceful. Default DefaultShutdownTimeout.
-func WithShutdownTimeout(d time.Duration) Options {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.shutdownTimeout = d
-		}
-	})
-}
-
-// WithWriteTimeout bounds each write to a plugin; a plugin that stops
-// reading for longer is disconnected instead of stalling its callers.
-// Default DefaultWriteTimeout; a negative value turns it off.
-func WithWriteTimeout(d time.Duration) Options {
-	return optionFunc(func(c *config) { c.writeTimeout = max(d, 0) })
-}
-
-// WithAsyncBuffer sets how many items Async can hold before the policy for
-// a full queue applies (see Socket.Async). Default DefaultAsyncBuffer.
-func WithAsyncBuffer(n int) Options {
-	return optionFunc(func(c *config) {
-		if n > 0 {
-			c.asyncBuffer = n
-		}
-	})
-}
-
-// WithCallTimeout bounds every call whose context has no deadline of its
-// own: Call, Broadcast, and CallContext and BroadcastContext given such a
-// context. A plugin that answers its heartbeat but never a call would
-// otherwise hold its callers forever, the heartbeat being no help. A call
-// that runs out of time fails with an error naming the timeout and
-// wrapping context.DeadlineExceeded, and the plugin is told to cancel the
-// method's context. A context's own deadline always wins, longer or
-// shorter. Default DefaultCallTimeout; zero or less turns it off, leaving
-// calls without a deadline to wait until answered or disconnected.
-func WithCallTimeout(d time.Duration) Options {
-	return optionFunc(func(c *config) { c.callTimeout = max(d, 0) })
+	return Config{KeySequencer: fn, KeyAttempts: attempts}
 }

@@ -486,7 +486,7 @@ func rawSocket(t *testing.T, opts ...socket.Options) (*socket.Socket, string, ch
 		gone <- rawGone{Name: info.Name, Graceful: graceful}
 	})
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	s.Serve(ln, append([]socket.Options{socket.WithLogger(log)}, opts...)...)
+	s.Serve(ln, append([]socket.Options{socket.Config{Logger: log}}, opts...)...)
 	t.Cleanup(func() { _ = s.Shutdown("") })
 	return s, ln.Addr().String(), gone
 }
@@ -756,7 +756,7 @@ func TestRawProtocolRefusals(t *testing.T) {
 
 func TestRawProtocolLimits(t *testing.T) {
 	const limit = 1024
-	s, addr, gone := rawSocket(t, socket.WithMaxFrameSize(limit), socket.WithHandshakeTimeout(300*time.Millisecond))
+	s, addr, gone := rawSocket(t, socket.Config{MaxFrameSize: limit, HandshakeTimeout: 300 * time.Millisecond})
 
 	// A frame of exactly the limit is accepted: a handshake padded with
 	// trailing white space, which JSON allows.

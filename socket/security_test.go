@@ -54,7 +54,7 @@ func TestTokenIsRequired(t *testing.T) {
 	const token = "s3cret-T0KEN-value"
 	const wrong = "guess-W0RONG-value"
 	var logs logBuffer
-	h := newHost(t, "tcp", socket.WithToken(token), socket.WithLogger(logs.logger()))
+	h := newHost(t, "tcp", socket.Config{Token: token, Logger: logs.logger()})
 
 	for _, tc := range []struct {
 		name, token, why string
@@ -153,7 +153,7 @@ func tlsHost(t *testing.T, cfg *tls.Config, opts ...socket.Options) (*socket.Soc
 	s.RegisterCallback(func(info *envelope.PluginInfo, graceful bool) {
 		cbs.ch <- info.Name + map[bool]string{true: " graceful=true", false: " graceful=false"}[graceful]
 	})
-	s.Serve(tls.NewListener(ln, cfg), append([]socket.Options{socket.WithLogger(quiet)}, opts...)...)
+	s.Serve(tls.NewListener(ln, cfg), append([]socket.Options{socket.Config{Logger: quiet}}, opts...)...)
 	t.Cleanup(func() { _ = s.Shutdown("") })
 	return s, ln.Addr().String(), cbs
 }
@@ -195,7 +195,7 @@ func TestMutualTLSWithToken(t *testing.T) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    ca.pool,
 		MinVersion:   tls.VersionTLS13,
-	}, socket.WithToken("t0ken"))
+	}, socket.Config{Token: "t0ken"})
 
 	dial := func(cfg *tls.Config) net.Conn {
 		cfg.RootCAs = ca.pool
@@ -248,7 +248,7 @@ func TestSecurityDocDefaults(t *testing.T) {
 		fmt.Sprintf("%d calls per plugin", socket.DefaultMaxInFlight),
 		// Issue 9 (A3): the bound is memory, no longer bytes of JSON.
 		fmt.Sprintf("%d MiB of memory", socket.DefaultAsyncBytes>>20),
-		fmt.Sprintf("`WithCallTimeout(d)` | %v s", socket.DefaultCallTimeout.Seconds()),
+		fmt.Sprintf("`CallTimeout` | %v s", socket.DefaultCallTimeout.Seconds()),
 		fmt.Sprintf("%d items", socket.DefaultAsyncBuffer),
 		fmt.Sprintf("%v, %d: found out after about 40 s", strings.TrimSuffix(socket.DefaultHeartbeatInterval.String(), "s")+" s", socket.DefaultHeartbeatMisses),
 	} {
@@ -257,7 +257,7 @@ func TestSecurityDocDefaults(t *testing.T) {
 }
 
 func TestAttachWithToken(t *testing.T) {
-	h := newHost(t, "tcp", socket.WithToken("t"))
+	h := newHost(t, "tcp", socket.Config{Token: "t"})
 	name, err := h.s.Attach(newCalc(), &envelope.PluginInfo{Name: "inside"})
 	require.NoError(t, err, "a plugin the socket runs itself has the token")
 	got, err := h.s.Call("", name, "Add", testplugins.Args{A: 1, B: 1})

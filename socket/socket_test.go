@@ -191,7 +191,7 @@ func TestAsyncInOrderWithLifecycleEvents(t *testing.T) {
 }
 
 func TestAsyncNeverStallsAHostThatDoesNotRead(t *testing.T) {
-	h := newHost(t, "tcp", socket.WithAsyncBuffer(8))
+	h := newHost(t, "tcp", socket.Config{AsyncBuffer: 8})
 	h.plug(newCalc(), "calc")
 	items := make([]string, 100)
 	for i := range items {
@@ -221,7 +221,7 @@ func TestAsyncNeverStallsAHostThatDoesNotRead(t *testing.T) {
 }
 
 func TestAsyncLosesNothingWhileTheHostReads(t *testing.T) {
-	h := newHost(t, "tcp", socket.WithAsyncBuffer(4))
+	h := newHost(t, "tcp", socket.Config{AsyncBuffer: 4})
 	h.plug(newCalc(), "calc")
 	_, err := h.s.Async() // the connect event; from now on the host reads
 	require.NoError(t, err)
@@ -401,7 +401,7 @@ func TestShutdown(t *testing.T) {
 }
 
 func TestShutdownCutsOffPluginsPastTheTimeout(t *testing.T) {
-	h := newHost(t, "tcp", socket.WithShutdownTimeout(100*time.Millisecond))
+	h := newHost(t, "tcp", socket.Config{ShutdownTimeout: 100 * time.Millisecond})
 	cbs := h.callbacks()
 	c := newCalc()
 	h.plug(c, "slow")
@@ -475,7 +475,7 @@ func TestAcceptSurvivesRunningOutOfFiles(t *testing.T) {
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	h := &host{t: t, s: new(socket.Socket), addr: inner.Addr()}
-	h.s.Serve(&flakyListener{Listener: inner}, socket.WithLogger(quiet))
+	h.s.Serve(&flakyListener{Listener: inner}, socket.Config{Logger: quiet})
 	t.Cleanup(func() { _ = h.s.Shutdown(""); h.wg.Wait() })
 
 	h.plug(newCalc(), "after-emfile")
@@ -492,7 +492,7 @@ func (s *Stubborn) Hang(context.Context, struct{}) (int, error) {
 }
 
 func TestShutdownIsBoundedWithAStubbornAttachedPlugin(t *testing.T) {
-	h := newHost(t, "tcp", socket.WithShutdownTimeout(100*time.Millisecond))
+	h := newHost(t, "tcp", socket.Config{ShutdownTimeout: 100 * time.Millisecond})
 	st := &Stubborn{entered: make(chan struct{}), release: make(chan struct{})}
 	// The method is released at the end so that nothing outlives the test.
 	defer close(st.release)

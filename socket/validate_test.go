@@ -48,7 +48,7 @@ func (s *Shop) Note(_ context.Context, text string) (string, error) {
 }
 
 func TestValidationRefusesBadPayloadsBeforeSending(t *testing.T) {
-	h := newHost(t, "tcp", socket.WithValidation(true))
+	h := newHost(t, "tcp", socket.Config{Validation: true})
 	shop := &Shop{}
 	h.plug(shop, "shop")
 
@@ -104,7 +104,7 @@ func TestValidationIsOffByDefault(t *testing.T) {
 	assert.EqualValues(t, 1, shop.calls.Load(), "the refused call reached the plugin but not the method")
 }
 
-// BenchmarkCallValidation measures what WithValidation adds to a call
+// BenchmarkCallValidation measures what Config.Validation adds to a call
 // over loopback TCP with a typical small struct payload.
 func BenchmarkCallValidation(b *testing.B) {
 	order := Order{ID: 7, Lines: []Line{{"a", 1, 2.5, ""}, {"b", 3, 1.25, "gift"}, {"c", 2, 10, ""}}, Tags: map[string]string{"channel": "web"}}
@@ -114,7 +114,7 @@ func BenchmarkCallValidation(b *testing.B) {
 			s := new(socket.Socket)
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			require.NoError(b, err)
-			s.Serve(ln, socket.WithLogger(quiet), socket.WithValidation(on))
+			s.Serve(ln, socket.Config{Logger: quiet, Validation: on})
 			defer s.Shutdown("")
 			conn, err := net.Dial("tcp", ln.Addr().String())
 			require.NoError(b, err)

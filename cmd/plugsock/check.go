@@ -57,9 +57,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		help(stderr)
 		return exitUsage
 	}
-	opts := []plugintest.CheckOption{plugintest.CallTimeout(*timeout)}
+	opts := []plugintest.CheckOption{plugintest.CheckConfig{CallTimeout: *timeout}}
 	if *skip != "" {
-		opts = append(opts, plugintest.SkipFunctions(strings.Split(*skip, ",")...))
+		opts = append(opts, plugintest.CheckConfig{SkipFunctions: strings.Split(*skip, ",")})
 	}
 	// The report quotes what the plugin answered and wrote on its
 	// stderr: escape it, as all plugin-controlled text (see text).

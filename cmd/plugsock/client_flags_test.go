@@ -192,8 +192,8 @@ func TestCallTimeoutNamesPlugin(t *testing.T) {
 	var s socket.Socket
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s.Serve(l, socket.WithLogger(quiet))
-	a := admin.New(&s, admin.WithLogger(quiet), admin.WithToken("t0ken"))
+	s.Serve(l, socket.Config{Logger: quiet})
+	a := admin.New(&s, admin.Config{Logger: quiet, Token: "t0ken"})
 	srv := httptest.NewServer(a)
 	t.Cleanup(func() {
 		a.Close()

@@ -244,7 +244,7 @@ func (d *demo) listen() error {
 		return err
 	}
 	d.sock = new(socket.Socket)
-	d.sock.Serve(l, socket.WithLogger(d.log), socket.WithShutdownTimeout(demoWait))
+	d.sock.Serve(l, socket.Config{Logger: d.log, ShutdownTimeout: demoWait})
 	d.addr = l.Addr().String()
 	d.sock.RegisterCallback(func(info *envelope.PluginInfo, graceful bool) {
 		how := "graceful"
@@ -290,7 +290,7 @@ func (d *demo) next(ctx context.Context) (*envelope.AsyncData, error) {
 // and returns once the plugin has handshaken under that name.
 func (d *demo) launch(ctx context.Context, name string) (*exec.Cmd, error) {
 	cmd := exec.Command(d.exe, "plugin", name)
-	got, err := d.sock.Launch(ctx, cmd, socket.WithRestart(socket.RestartNever), socket.WithStopGrace(demoWait/2))
+	got, err := d.sock.Launch(ctx, cmd, socket.LaunchConfig{Restart: socket.RestartNever, StopGrace: demoWait / 2})
 	if err != nil {
 		return nil, err
 	}

@@ -106,15 +106,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return c.fail(stderr, "%v", err)
 	}
 	var s socket.Socket
-	s.Serve(l, socket.WithLogger(socketLog), socket.WithShutdownTimeout(*shutdownTimeout), socket.WithToken(*token))
+	s.Serve(l, socket.Config{Logger: socketLog, ShutdownTimeout: *shutdownTimeout, Token: *token})
 	log.Info("plugsock: socket listening", "addr", listenName(l))
 
 	generated := *adminToken == ""
 	if generated {
 		*adminToken = rand.Text()
 	}
-	adm := admin.New(&s, admin.WithLogger(log), admin.WithToken(*adminToken),
-		admin.WithHosts(append([]string{*adminAddr}, adminHosts...)...))
+	adm := admin.New(&s, admin.Config{
+		Logger: log,
+		Token:  *adminToken,
+		Hosts:  append([]string{*adminAddr}, adminHosts...),
+	})
 	var (
 		httpSrv  *http.Server
 		httpDone = make(chan error, 1)

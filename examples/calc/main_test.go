@@ -37,7 +37,7 @@ func newHost(t *testing.T) *host {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	h := &host{s: new(socket.Socket), addr: l.Addr().String(), gone: make(chan bool, 1)}
-	h.s.Serve(l, socket.WithLogger(quiet))
+	h.s.Serve(l, socket.Config{Logger: quiet})
 	h.s.RegisterCallback(func(_ *envelope.PluginInfo, graceful bool) { h.gone <- graceful })
 	t.Cleanup(func() { _ = h.s.Shutdown("") })
 	return h
@@ -129,7 +129,7 @@ func TestCalcProgramWaitsForTheHost(t *testing.T) {
 	l, err = net.Listen("tcp", addr)
 	require.NoError(t, err, "the port was taken in the meantime")
 	s := new(socket.Socket)
-	s.Serve(l, socket.WithLogger(quiet))
+	s.Serve(l, socket.Config{Logger: quiet})
 	defer s.Shutdown("")
 	require.True(t, s.WaitFor(calc.Name, 30*time.Second), "calc did not connect; stderr:\n%s", stderr)
 	var sum float64

@@ -54,7 +54,7 @@ func run(ctx context.Context, addr string) error {
 	var s socket.Socket
 	// The socket logs through slog; keep this program's output to what
 	// it prints itself, plus warnings.
-	s.Serve(l, socket.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	s.Serve(l, socket.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	fmt.Printf("host: listening on %s\n", addr)
 	fmt.Printf("host: start plugins with PLUGSOCK_ADDR=%s, e.g. go run ./examples/calc\n", addr)
 

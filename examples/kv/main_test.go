@@ -31,7 +31,7 @@ func TestKVProgram(t *testing.T) {
 	l, err := net.Listen("unix", path)
 	require.NoError(t, err)
 	var s socket.Socket
-	s.Serve(l, socket.WithLogger(quiet))
+	s.Serve(l, socket.Config{Logger: quiet})
 	defer s.Shutdown("")
 
 	cmd := exec.Command(exampletest.Build(t, "."))

@@ -46,7 +46,7 @@ func startPython(t *testing.T) *host {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	h := &host{s: new(socket.Socket), gone: make(chan bool, 1), errs: new(exampletest.Output)}
-	h.s.Serve(l, socket.WithLogger(quiet), socket.WithShutdownTimeout(5*time.Second))
+	h.s.Serve(l, socket.Config{Logger: quiet, ShutdownTimeout: 5 * time.Second})
 	h.s.RegisterCallback(func(_ *envelope.PluginInfo, graceful bool) { h.gone <- graceful })
 	t.Cleanup(func() { _ = h.s.Shutdown("") })
 
