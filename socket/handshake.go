@@ -410,17 +410,10 @@ func sharedFunctions(sc handshakeScan, maxFrame int) (map[string]typedesc.Functi
 
 	// Decoded outside the lock: two plugins with the same new description
 	// may both decode it, and the second adopts the first's.
-	var fns map[string]typedesc.Function
-	if err := json.Unmarshal(sc.functions, &fns); err != nil {
-		return nil, nil, fmt.Errorf("functions: %w", err)
+	fns, err := decodeCompact(sc.functions, sc.objects+sc.members)
+	if err != nil {
+		return nil, nil, err
 	}
-	for name, fn := range fns {
-		fn.Name = name
-		if err := fn.Check(); err != nil {
-			return nil, nil, err
-		}
-	}
-	fns = compact(fns, len(sc.functions))
 
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
@@ -433,6 +426,50 @@ func sharedFunctions(sc handshakeScan, maxFrame int) (map[string]typedesc.Functi
 	}
 	shared.m[key] = &sharedEntry{fns: fns, refs: 1}
 	return fns, release, nil
+}
+
+// decodeCompact decodes raw, a "functions" object of the given number of
+// units, checks the functions and returns them in compact form: read
+// straight into it when decodeFunctions can (functions.go), otherwise
+// decoded by encoding/json and then compacted.
+func decodeCompact(raw []byte, units int) (map[string]typedesc.Function, error) {
+	if fns, ok := decodeFunctions(raw, units); ok {
+		// decodeFunctions reads no deeper than Check looks, so what it
+		// leaves out cannot change the answer.
+		if err := checkFunctions(fns); err != nil {
+			return nil, err
+		}
+		return fns, nil
+	}
+	slowDecodes <- struct{}{}
+	defer func() { <-slowDecodes }()
+	var fns map[string]typedesc.Function
+	if err := json.Unmarshal(raw, &fns); err != nil {
+		return nil, fmt.Errorf("functions: %w", err)
+	}
+	if err := checkFunctions(fns); err != nil {
+		return nil, err
+	}
+	return compact(fns, len(raw)), nil
+}
+
+// slowDecodes lets one description at a time be decoded by encoding/json.
+// Only descriptions spelled as no plugin writes them take that way (see
+// decodeFunctions), and each costs about 13 times its bytes on the way,
+// so strangers that send them at once wait their turn instead of adding
+// up. One takes about a tenth of a second at the default frame limit.
+var slowDecodes = make(chan struct{}, 1)
+
+// checkFunctions checks every function against typedesc's limits, named
+// as its key names it.
+func checkFunctions(fns map[string]typedesc.Function) error {
+	for name, fn := range fns {
+		fn.Name = name
+		if err := fn.Check(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // compact copies checked functions into one block of Entities and one
