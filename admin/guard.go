@@ -74,7 +74,7 @@ func (a *Server) hostAllowed(r *http.Request) bool {
 // fails; it reports whether the request may go on.
 func (a *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 	if !a.hostAllowed(r) {
-		a.fail(w, r, http.StatusForbidden, 0, fmt.Sprintf(
+		a.refuse(w, r, http.StatusForbidden, 0, fmt.Sprintf(
 			"host %q is not a name this admin server answers to (a web page re-resolved to this address, or a name it was not told about); "+
 				"it answers to localhost, loopback addresses and its own address, and to names given in admin.Config.Hosts (plugsock serve --admin-host)", r.Host))
 		return false
@@ -89,17 +89,26 @@ func (a *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 	if err := a.cop.Check(check); err != nil {
 		// A web page elsewhere must not drive or read the plugins through
 		// a browser that can reach this server.
-		a.fail(w, r, http.StatusForbidden, 0, fmt.Sprintf("cross-origin request refused (%v); the API answers only its own console and non-browser clients", err))
+		a.refuse(w, r, http.StatusForbidden, 0, fmt.Sprintf("cross-origin request refused (%v); the API answers only its own console and non-browser clients", err))
 		return false
 	}
 	if api && a.token != nil {
 		if msg := a.checkToken(r); msg != "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="plugsock admin"`)
-			a.fail(w, r, http.StatusUnauthorized, 0, msg)
+			a.refuse(w, r, http.StatusUnauthorized, 0, msg)
 			return false
 		}
 	}
 	return true
+}
+
+// refuse answers a request the guard turns away, and gives its connection
+// back at once: kept alive, it would hold one of the server's few
+// connections (LimitListener) for the idle timeout, and a few clients
+// without the token could lock the operator out.
+func (a *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code int64, msg string) {
+	w.Header().Set("Connection", "close")
+	a.fail(w, r, status, code, msg)
 }
 
 // checkToken returns why the request's token is not accepted, or "".
@@ -111,7 +120,9 @@ func (a *Server) checkToken(r *http.Request) string {
 	}
 	scheme, token, _ := strings.Cut(auth, " ")
 	if !strings.EqualFold(scheme, "Bearer") {
-		return fmt.Sprintf(`the Authorization header must be "Bearer <token>", not a %.20q one`, scheme)
+		// Never echo what was sent: without a space, "scheme" is the
+		// whole header, which may be the token itself.
+		return `the Authorization header must be "Bearer <token>"`
 	}
 	// Hashing first makes the comparison take as long whatever the
 	// length of the guess.

@@ -311,3 +311,30 @@ func TestLimitListenerCloseTwice(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestRefusedClientsHoldNoConnection: a request the guard refuses (no
+// token, a wrong host) gets its connection closed with the answer, so
+// clients without the token cannot fill the connection cap and lock the
+// operator out.
+func TestRefusedClientsHoldNoConnection(t *testing.T) {
+	const limit = 4
+	e := newLimitedEnv(t, limit, func(s *http.Server) {
+		s.ReadHeaderTimeout, s.ReadTimeout, s.IdleTimeout = time.Minute, time.Minute, time.Minute
+	})
+	for i := range 2 * limit {
+		c := e.dialRaw(t)
+		req := "GET /api/plugins HTTP/1.1\r\nHost: localhost\r\n\r\n" // no token
+		if i%2 == 1 {
+			req = "GET /api/plugins HTTP/1.1\r\nHost: evil.example\r\nAuthorization: Bearer " + testToken + "\r\n\r\n"
+		}
+		_, err := fmt.Fprint(c, req)
+		require.NoError(t, err)
+		got := waitClosed(t, c, 2*time.Second) // the server closes it
+		assert.Regexp(t, `^HTTP/1.1 40[13] `, got)
+		assert.Contains(t, got, "Connection: close")
+	}
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	_, err := (&admin.Client{BaseURL: e.ts.URL, HTTP: &http.Client{Transport: tr}, Token: testToken}).Health(context.Background())
+	require.NoError(t, err, "the operator still gets in after %d refused clients", 2*limit)
+}
