@@ -46,7 +46,7 @@ func sameAsEncodingJSON(t *testing.T, raw []byte) (fast bool) {
 		units = objects + members
 	}
 	want, wantErr := viaEncodingJSON(raw)
-	got, err := decodeCompact(raw, units)
+	got, err := decodeCompact(raw, units, farOff)
 	if wantErr != nil {
 		require.Error(t, err, "encoding/json refused it: %v", wantErr)
 		assert.Equal(t, wantErr.Error(), err.Error())
@@ -228,7 +228,7 @@ func FuzzDecodeFunctions(f *testing.F) {
 			return
 		}
 		want, wantErr := viaEncodingJSON(raw)
-		got, err := decodeCompact(raw, objects+members)
+		got, err := decodeCompact(raw, objects+members, farOff)
 		// With two functions refused the error names either; only
 		// whether it is refused is compared.
 		require.Equal(t, wantErr != nil, err != nil, "encoding/json: %v; fast path: %v", wantErr, err)
@@ -246,10 +246,10 @@ func TestOddDescriptionsTakeTurns(t *testing.T) {
 	slowDecodes <- struct{}{} // one is being decoded
 	oddDone := make(chan error, 1)
 	go func() {
-		_, err := decodeCompact(odd, 3)
+		_, err := decodeCompact(odd, 3, farOff)
 		oddDone <- err
 	}()
-	fns, err := decodeCompact(plain, 3)
+	fns, err := decodeCompact(plain, 3, farOff)
 	require.NoError(t, err)
 	assert.Equal(t, "int", fns["F"].Input.Type)
 	assert.Never(t, func() bool { return len(oddDone) > 0 }, 100*time.Millisecond, 5*time.Millisecond,
@@ -262,4 +262,21 @@ func TestOddDescriptionsTakeTurns(t *testing.T) {
 		t.Fatal("not decoded once its turn came")
 	}
 	assert.Empty(t, slowDecodes, "the turn is given back")
+}
+
+// farOff is a handshake deadline no test reaches.
+var farOff = time.Now().Add(time.Hour)
+
+// A description waiting for its turn gives up at the handshake's
+// deadline: by then the handshake timer has closed its connection, which
+// must not go on holding its frame in the queue.
+func TestOddDescriptionsWaitNoLongerThanTheHandshake(t *testing.T) {
+	odd := []byte(`{"F":{"Input":{"type":"int"}}}`)
+	slowDecodes <- struct{}{} // one is being decoded, for ever
+	defer func() { <-slowDecodes }()
+	start := time.Now()
+	_, err := decodeCompact(odd, 3, start.Add(100*time.Millisecond))
+	require.ErrorContains(t, err, "the handshake deadline passed while waiting to decode them")
+	assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+	assert.Less(t, time.Since(start), 5*time.Second)
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/plugsock/plugsock/envelope"
@@ -75,7 +76,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		malformed(err)
 		return
 	}
-	fns, release, err := sharedFunctions(sc, r.cfg.maxFrame)
+	fns, release, err := sharedFunctions(sc, r.cfg.maxFrame, r.due)
 	if err != nil {
 		malformed(err)
 		return
@@ -145,9 +146,12 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		s.mu.Unlock()
 	})
 	s.mu.Lock()
+	if err != nil {
+		r.state.answerLost()
+	}
 	live := r.state.live()
 	s.mu.Unlock()
-	if err != nil || !live {
+	if !live {
 		return
 	}
 	r.hb = envelope.StartHeartbeat(c, r.cfg.heartbeat, r.cfg.misses)
@@ -294,7 +298,8 @@ func skipSpace(p []byte, i int) int {
 }
 
 // skipValue returns the end of the JSON value that starts at p[i], how
-// many objects it holds, and, if it is an object, how many members it has.
+// many objects it holds (a null counts as one, as it decodes to as much),
+// and, if it is an object, how many members it has.
 // It counts brackets rather than recursing, so any depth costs nothing.
 func skipValue(p []byte, i int) (end, objects, members int, ok bool) {
 	if i >= len(p) {
@@ -327,6 +332,11 @@ func skipValue(p []byte, i int) (end, objects, members int, ok bool) {
 		case '{':
 			objects++
 			depth++
+		case 'n':
+			// Outside a string an n can only start null, and a null in a
+			// list of fields decodes to a whole Entity, as {} does: five
+			// bytes must not buy what the limit charges an object for.
+			objects++
 		case '[':
 			depth++
 		case '}', ']':
@@ -382,12 +392,12 @@ const (
 
 // sharedFunctions returns the functions sc describes, decoded, checked and
 // shared, and the func that gives the share back.
-func sharedFunctions(sc handshakeScan, maxFrame int) (map[string]typedesc.Function, func(), error) {
+func sharedFunctions(sc handshakeScan, maxFrame int, due time.Time) (map[string]typedesc.Function, func(), error) {
 	if sc.functions == nil {
 		return nil, func() {}, nil
 	}
 	if limit, n := max(maxFrame/objectCost, minObjects), sc.objects+sc.members; n > limit {
-		return nil, nil, fmt.Errorf("functions are too large: they count %d (each JSON object one, each function two); at most %d allowed with a %d-byte frame limit",
+		return nil, nil, fmt.Errorf("functions are too large: they count %d (each JSON object or null one, each function two); at most %d allowed with a %d-byte frame limit",
 			n, limit, maxFrame)
 	}
 	key := sha256.Sum256(sc.functions)
@@ -410,7 +420,7 @@ func sharedFunctions(sc handshakeScan, maxFrame int) (map[string]typedesc.Functi
 
 	// Decoded outside the lock: two plugins with the same new description
 	// may both decode it, and the second adopts the first's.
-	fns, err := decodeCompact(sc.functions, sc.objects+sc.members)
+	fns, err := decodeCompact(sc.functions, sc.objects+sc.members, due)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -431,8 +441,10 @@ func sharedFunctions(sc handshakeScan, maxFrame int) (map[string]typedesc.Functi
 // decodeCompact decodes raw, a "functions" object of the given number of
 // units, checks the functions and returns them in compact form: read
 // straight into it when decodeFunctions can (functions.go), otherwise
-// decoded by encoding/json and then compacted.
-func decodeCompact(raw []byte, units int) (map[string]typedesc.Function, error) {
+// decoded by encoding/json and then compacted, when its turn comes before
+// due, the handshake's deadline: a connection the handshake timer has
+// closed must not go on holding its frame in the queue.
+func decodeCompact(raw []byte, units int, due time.Time) (map[string]typedesc.Function, error) {
 	if fns, ok := decodeFunctions(raw, units); ok {
 		// decodeFunctions reads no deeper than Check looks, so what it
 		// leaves out cannot change the answer.
@@ -441,8 +453,14 @@ func decodeCompact(raw []byte, units int) (map[string]typedesc.Function, error) 
 		}
 		return fns, nil
 	}
-	slowDecodes <- struct{}{}
-	defer func() { <-slowDecodes }()
+	turn := time.NewTimer(time.Until(due))
+	defer turn.Stop()
+	select {
+	case slowDecodes <- struct{}{}:
+		defer func() { <-slowDecodes }()
+	case <-turn.C:
+		return nil, errors.New("functions: the handshake deadline passed while waiting to decode them (descriptions spelled unusually are decoded one at a time)")
+	}
 	var fns map[string]typedesc.Function
 	if err := json.Unmarshal(raw, &fns); err != nil {
 		return nil, fmt.Errorf("functions: %w", err)

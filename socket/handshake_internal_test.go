@@ -35,7 +35,7 @@ func TestScanHandshake(t *testing.T) {
 		{params: `{"other":` + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + `,"token":"deep"}`, token: "deep"},
 		{params: `{"functions":[{},{}]}`, functions: `[{},{}]`, objects: 2},
 		{params: `{"functions":{"A":{"input":{"type":"int"}}, "B" : {}, "C:D":null}}`,
-			functions: `{"A":{"input":{"type":"int"}}, "B" : {}, "C:D":null}`, objects: 4, members: 3},
+			functions: `{"A":{"input":{"type":"int"}}, "B" : {}, "C:D":null}`, objects: 5, members: 3},
 		{params: `{"token":"` + strings.Repeat("t", maxToken-2) + `"}`, token: strings.Repeat("t", maxToken-2)},
 		{params: `{"token":"` + strings.Repeat("t", maxToken-1) + `","launch":"` + strings.Repeat("l", maxLaunch) + `"}`, tooLong: true},
 		{params: `"keeper"`, err: "params are not an object"},
@@ -92,9 +92,9 @@ func TestSharedFunctionsAreReleased(t *testing.T) {
 		return shared.m[key] != nil
 	}
 
-	fns1, release1, err := sharedFunctions(sc, 1<<20)
+	fns1, release1, err := sharedFunctions(sc, 1<<20, farOff)
 	require.NoError(t, err)
-	fns2, release2, err := sharedFunctions(sc, 1<<20)
+	fns2, release2, err := sharedFunctions(sc, 1<<20, farOff)
 	require.NoError(t, err)
 	assert.Same(t, fns1["F"].Input, fns2["F"].Input, "one copy for both")
 	assert.Equal(t, typedesc.Function{Name: "F", Input: &typedesc.Entity{Name: "In", Type: "struct",
@@ -106,7 +106,7 @@ func TestSharedFunctionsAreReleased(t *testing.T) {
 
 	// Through the cleanup the handshake attaches to each info.
 	func() {
-		fns, release, err := sharedFunctions(sc, 1<<20)
+		fns, release, err := sharedFunctions(sc, 1<<20, farOff)
 		require.NoError(t, err)
 		info := &struct{ fns map[string]typedesc.Function }{fns}
 		runtime.AddCleanup(info, func(release func()) { release() }, release)
@@ -115,11 +115,11 @@ func TestSharedFunctionsAreReleased(t *testing.T) {
 	}()
 	require.Eventually(t, func() bool { runtime.GC(); return !cached() }, 5*time.Second, time.Millisecond)
 
-	_, _, err = sharedFunctions(handshakeScan{functions: []byte(`{"F":"x"}`), objects: 1}, 1<<20)
+	_, _, err = sharedFunctions(handshakeScan{functions: []byte(`{"F":"x"}`), objects: 1}, 1<<20, farOff)
 	assert.ErrorContains(t, err, "functions: json: cannot unmarshal string")
-	_, _, err = sharedFunctions(handshakeScan{functions: []byte(raw), objects: 1023, members: 2}, 1024)
-	assert.EqualError(t, err, "functions are too large: they count 1025 (each JSON object one, each function two); at most 1024 allowed with a 1024-byte frame limit")
-	_, release, err := sharedFunctions(handshakeScan{functions: []byte(raw), objects: 4, members: 1}, 1024)
+	_, _, err = sharedFunctions(handshakeScan{functions: []byte(raw), objects: 1023, members: 2}, 1024, farOff)
+	assert.EqualError(t, err, "functions are too large: they count 1025 (each JSON object or null one, each function two); at most 1024 allowed with a 1024-byte frame limit")
+	_, release, err := sharedFunctions(handshakeScan{functions: []byte(raw), objects: 4, members: 1}, 1024, farOff)
 	require.NoError(t, err, "small frame limits still admit 1024")
 	release()
 	assert.False(t, cached())

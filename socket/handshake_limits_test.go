@@ -225,7 +225,7 @@ func TestHandshakeChecksTheTokenFirst(t *testing.T) {
 	// With the token the same handshake is refused for its size instead,
 	// before it is decoded.
 	e := refusedWith(t, addr, paddedHandshake(frameLimit-64, `"name":"member"`, `"token":"`+token+`"`), envelope.CodeInvalidParams)
-	assert.Regexp(t, `^malformed handshake: functions are too large: they count \d+ \(each JSON object one, each function two\); at most 65536 allowed with a 4194304-byte frame limit$`, e.Message)
+	assert.Regexp(t, `^malformed handshake: functions are too large: they count \d+ \(each JSON object or null one, each function two\); at most 65536 allowed with a 4194304-byte frame limit$`, e.Message)
 }
 
 // heapInUse returns HeapAlloc after the garbage collector has run, and
@@ -392,4 +392,15 @@ func TestHandshakeTokenIsReadByItsExactName(t *testing.T) {
 	require.NoError(t, c.writeFrame(handshakeFrame(`"name":"escaped"`, `"token":"s3cr\u0065t"`, `"launch":"`+strings.Repeat("l", 300)+`"`)))
 	require.Nil(t, c.mustRead(t).Error)
 	require.True(t, s.WaitFor("escaped", rawWait))
+}
+
+// A null in a list of fields decodes to a whole Entity, as {} does, so it
+// counts against the same limit: 838,820 nulls once fitted in a 4 MiB
+// frame and held 47 MiB for the plugin's life.
+func TestHandshakeCountsNullFields(t *testing.T) {
+	s, addr, _ := rawSocket(t)
+	nulls := `{"F":{"input":{"type":"struct","fields":[` + strings.Repeat(`null,`, maxFields) + `null]}}}`
+	e := refusedWith(t, addr, handshakeFrame(`"name":"nulls"`, `"functions":`+nulls), envelope.CodeInvalidParams)
+	assert.Regexp(t, `^malformed handshake: functions are too large: they count \d+ \(each JSON object or null one, each function two\); at most 65536 allowed`, e.Message)
+	stillServes(t, s, addr, "after-nulls")
 }

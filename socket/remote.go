@@ -3,6 +3,7 @@ package socket
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/plugsock/plugsock/envelope"
 )
@@ -15,6 +16,7 @@ type remote struct {
 	addr    string
 	launch  string        // the launch id the handshake presented
 	gone    chan struct{} // closed once the disconnect has been reported
+	due     time.Time     // when the handshake timer closes the connection unless it is named
 	cfg     *config       // the socket's settings when it connected; never changed
 	calls   atomic.Int64  // calls waiting for an answer
 	hb      *envelope.Heartbeat
@@ -28,7 +30,7 @@ type remote struct {
 // handle runs on the plugin's read loop.
 func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 	r.s.mu.Lock()
-	info, named := r.info, r.state.named()
+	info, named, live := r.info, r.state.named(), r.state.live()
 	r.s.mu.Unlock()
 	if !named {
 		r.handshake(c, m)
@@ -38,7 +40,11 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 	case envelope.MethodAsync:
 		// Kept as JSON, decoded only when the host reads it (Async):
 		// decoded, a payload can take many times its size.
-		r.s.async.addData(&r.async, info.Name, m.Params, r.cfg)
+		if live {
+			// Data from a plugin whose handshake answer was lost is not
+			// passed on: its Connected event never was.
+			r.s.async.addData(&r.async, info.Name, m.Params, r.cfg)
+		}
 		if m.IsRequest() {
 			// Meant as a notification; answer anyway so the peer never waits.
 			_ = c.Reply(m.ID, nil)

@@ -16,7 +16,10 @@ package socket
 //	                                                                      ▼
 //	                                                                   stopping
 //
-// The phase only moves forward. Whatever the phase, the connection's end
+// The phase only moves forward, but for one step back: when the
+// handshake's answer could not be written after all (answerLost), the
+// connection goes back to named, since the plugin never learnt it was
+// admitted. Whatever the phase, the connection's end
 // runs Socket.disconnected (remote.go), which reports the disconnect once
 // and closes remote.gone; the state is final by then.
 //
@@ -80,6 +83,16 @@ func (st *connState) reserve() {
 func (st *connState) goLive() {
 	if st.phase == phaseNamed {
 		st.phase = phaseLive
+	}
+}
+
+// answerLost takes goLive back: writing the handshake's answer failed, so
+// the plugin was never admitted, and its end is not reported (no
+// Disconnected event and no callbacks, as there was no Connected event).
+// Calls that went out behind the answer fail with the connection.
+func (st *connState) answerLost() {
+	if st.phase >= phaseLive {
+		st.phase = phaseNamed
 	}
 }
 
