@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -162,6 +163,17 @@ func TestFrameDeclaredNotSent(t *testing.T) {
 	})
 	t.Logf("4 MiB declared, %d bytes sent: %d bytes allocated", sent, got)
 	assert.Less(t, got, uint64(eagerBodySize+2*headerBufSize+4096), "at most the first growth step and the header buffer")
+
+	// Whatever the length declared, the first step is at most 64 KiB.
+	for _, declared := range []int{eagerBodySize + 1, 100_000, 130_000, 1<<20 + 1} {
+		stream := append([]byte(fmt.Sprintf("Content-Length: %d\r\n\r\n", declared)), "abc"...)
+		got := allocated(func() {
+			fr := NewFrameReader(bytes.NewReader(stream), 0)
+			_, err := fr.ReadFrame()
+			require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+		})
+		assert.Less(t, got, uint64(eagerBodySize+2*headerBufSize+4096), "%d bytes declared, 3 sent", declared)
+	}
 
 	// Past the first step, the buffer keeps to twice what has arrived.
 	for _, arrived := range []int{100 << 10, 1 << 20, 3 << 20} {

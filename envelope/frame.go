@@ -118,7 +118,7 @@ func (f *FrameReader) readFrame() (body []byte, own bool, err error) {
 // exactly length and all of them together come to less than twice it.
 func readGrowing(r io.Reader, length int) ([]byte, error) {
 	size := length
-	for size/2 >= eagerBodySize {
+	for size > eagerBodySize {
 		size = (size + 1) / 2
 	}
 	b := make([]byte, size)

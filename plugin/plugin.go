@@ -183,8 +183,13 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		return fmt.Errorf("plugsock: plugin %q: handshake: %w", hs.Name, err)
 	}
 	info.Name = res.Name
-	s.log = log.With("plugin", res.Name)
-	s.log.Debug("plugsock: connected", "session", res.Session)
+	// The read loop is running already and may log about a notification
+	// meanwhile (handle), so the logger changes under s.mu.
+	named := log.With("plugin", res.Name)
+	s.mu.Lock()
+	s.log = named
+	s.mu.Unlock()
+	named.Debug("plugsock: connected", "session", res.Session)
 	if p.OnConnect != nil {
 		p.OnConnect(res.Name)
 	}
@@ -339,7 +344,10 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 		return
 	}
 	if !m.IsRequest() {
-		s.log.Debug("plugsock: ignoring notification", "method", m.Method)
+		s.mu.Lock()
+		log := s.log
+		s.mu.Unlock()
+		log.Debug("plugsock: ignoring notification", "method", m.Method)
 		return
 	}
 	s.mu.Lock()
