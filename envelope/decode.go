@@ -3,6 +3,8 @@ package envelope
 import (
 	"bytes"
 	"unicode/utf8"
+
+	"github.com/plugsock/plugsock/internal/jsonkey"
 )
 
 // The fast path of Decode. encoding/json's reflection costs more than the
@@ -120,7 +122,7 @@ func decodeFast(body []byte, own bool) (e *Envelope, ok bool) {
 				}
 				e.Meta = &box.meta
 			default:
-				if foldsTo(key, envelopeMembers) {
+				if jsonkey.MayMatch(key, envelopeMembers) {
 					// "error", or a member spelled in another case.
 					return nil, false
 				}
@@ -161,22 +163,6 @@ func methodName(s []byte) string {
 		return MethodPing
 	}
 	return string(s)
-}
-
-// foldsTo reports whether encoding/json might match key to one of names:
-// it matches names case-insensitively, with Unicode's simple folding.
-func foldsTo(key []byte, names []string) bool {
-	for _, c := range key {
-		if c >= utf8.RuneSelf {
-			return true
-		}
-	}
-	for _, n := range names {
-		if bytes.EqualFold(key, []byte(n)) {
-			return true
-		}
-	}
-	return false
 }
 
 // scan is a cursor over JSON text.
@@ -302,7 +288,7 @@ func (p *scan) meta(m *Meta) bool {
 			}
 			trace = true
 			m.Trace = string(s)
-		case foldsTo(key, []string{"trace"}):
+		case jsonkey.MayMatch(key, []string{"trace"}):
 			return false
 		default:
 			if _, ok := p.value(0); !ok {

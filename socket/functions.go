@@ -8,6 +8,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/plugsock/plugsock/internal/jsonkey"
 	"github.com/plugsock/plugsock/typedesc"
 )
 
@@ -150,7 +151,7 @@ func (r *functionsReader) function() (fn typedesc.Function, ok bool) {
 			return fn, false
 		}
 		m := memberIndex(key, functionMembers)
-		if m < 0 && foldsTo(key, functionMembers) || m >= 0 && seen&(1<<m) != 0 {
+		if m < 0 && jsonkey.MayMatch(key, functionMembers) || m >= 0 && seen&(1<<m) != 0 {
 			return fn, false
 		}
 		if m >= 0 {
@@ -231,7 +232,7 @@ func (r *functionsReader) entity(e *typedesc.Entity, level int) bool {
 			return false
 		}
 		m := memberIndex(key, entityMembers)
-		if m < 0 && foldsTo(key, entityMembers) || m >= 0 && seen&(1<<m) != 0 {
+		if m < 0 && jsonkey.MayMatch(key, entityMembers) || m >= 0 && seen&(1<<m) != 0 {
 			return false
 		}
 		if m >= 0 {
@@ -384,22 +385,6 @@ func memberIndex(key []byte, names []string) int {
 		}
 	}
 	return -1
-}
-
-// foldsTo reports whether encoding/json might match key to one of names,
-// which it does case-insensitively, with Unicode's simple folding.
-func foldsTo(key []byte, names []string) bool {
-	for _, c := range key {
-		if c >= utf8.RuneSelf {
-			return true
-		}
-	}
-	for _, n := range names {
-		if bytes.EqualFold(key, []byte(n)) {
-			return true
-		}
-	}
-	return false
 }
 
 // null consumes white space and null, and reports whether it was there.
