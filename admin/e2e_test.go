@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plugsock/plugsock/admin"
+	"github.com/plugsock/plugsock/internal/testplugins"
 )
 
 // e2eTools returns node and Chromium for a browser test, or skips it: the
@@ -101,27 +100,12 @@ func TestConsoleE2E(t *testing.T) {
 }
 
 // logRecords collects the JSON log records of a Server.
-type logRecords struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logRecords) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type logRecords struct{ testplugins.Log }
 
 func (l *logRecords) all(t *testing.T) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(l.buf.String()), "\n") {
-		var rec map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
-		out = append(out, rec)
-	}
-	return out
+	recs, err := l.Records()
+	require.NoError(t, err)
+	return recs
 }
 
 // TestRebindingE2E is issue 9 B8 in a real Chromium: a page at

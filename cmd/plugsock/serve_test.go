@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,35 +19,19 @@ import (
 	"github.com/plugsock/plugsock/admin"
 	"github.com/plugsock/plugsock/envelope"
 	"github.com/plugsock/plugsock/examples/kv/kv"
+	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/plugin"
 )
 
 // logBuffer collects what a process or logger writes, from any goroutine:
 // serve's JSON log lines, a child's stderr.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logBuffer struct{ testplugins.Log }
 
 // records returns every log record so far.
 func (l *logBuffer) records(t *testing.T) []map[string]any {
-	l.mu.Lock()
-	text := l.b.String()
-	l.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		var rec map[string]any
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &rec), "log line %q", sc.Text())
-		out = append(out, rec)
-	}
-	return out
+	recs, err := l.Records()
+	require.NoError(t, err)
+	return recs
 }
 
 // find returns the first record with message msg whose attributes include
@@ -82,12 +64,6 @@ func (l *logBuffer) waitFor(t *testing.T, msg string, attrs map[string]any) map[
 }
 
 // String returns everything written so far.
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startServe runs "plugsock serve args..." in-process until the returned
 // stop function is called, which returns its exit status.
 func startServe(t *testing.T, args ...string) (logs *logBuffer, stop func() int) {

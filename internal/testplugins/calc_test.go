@@ -97,3 +97,15 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 		return zero
 	}
 }
+
+func TestLogRecords(t *testing.T) {
+	var l testplugins.Log
+	_, _ = l.Write([]byte(`{"msg":"a","n":1}` + "\n"))
+	_, _ = l.Write([]byte(`{"msg":"b"}` + "\n"))
+	recs, err := l.Records()
+	require.NoError(t, err)
+	assert.Equal(t, []map[string]any{{"msg": "a", "n": float64(1)}, {"msg": "b"}}, recs)
+	_, _ = l.Write([]byte("not json\n"))
+	_, err = l.Records()
+	assert.ErrorContains(t, err, `log line "not json"`)
+}
