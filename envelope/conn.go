@@ -69,10 +69,13 @@ type Conn struct {
 	wmu    sync.Mutex
 	gather *frameWriter // on byte streams, writes go through it instead (writer.go)
 
-	mu      sync.Mutex
-	seq     uint64
-	pending map[uint64]chan *Envelope
-	state   connState // open, draining, closing, ended (state.go)
+	proto atomic.Int32 // the protocol version spoken; zero means Protocol1
+
+	mu       sync.Mutex
+	seq      uint64
+	pending  map[uint64]chan *Envelope
+	progress map[uint64]ProgressFunc // the calls that asked for progress, by id
+	state    connState               // open, draining, closing, ended (state.go)
 
 	fr      *FrameReader             // used only by the goroutine that is the reader
 	handing atomic.Pointer[Envelope] // the message the reader is running the Handler for
@@ -110,6 +113,15 @@ func NewConn(rwc io.ReadWriteCloser, opts ConnOptions) *Conn {
 	}
 	return c
 }
+
+// SetProtocol sets the protocol version the connection speaks from now
+// on: the one the handshake settled. A Conn starts with Protocol1. In
+// Protocol2, Call and Notify send params as objects, with the call's
+// metadata in params._meta, and RequestContext reads it.
+func (c *Conn) SetProtocol(v int) { c.proto.Store(int32(v)) }
+
+// Protocol returns the protocol version the connection speaks.
+func (c *Conn) Protocol() int { return max(int(c.proto.Load()), Protocol1) }
 
 // Start starts the read loop. It ends when the stream does, or on Close;
 // then every pending Call fails and Done is closed.
@@ -177,6 +189,8 @@ func (c *Conn) readLoop() (detached bool) {
 				c.refuse(CodeInvalidRequest, err)
 				break
 			}
+		} else if m.Method == MethodProgress && m.IsNotification() {
+			c.progressed(m)
 		} else {
 			c.handing.Store(m)
 			c.handler(c, m)
@@ -241,6 +255,10 @@ func (c *Conn) deliver(m *Envelope) error {
 	c.mu.Lock()
 	ch := c.pending[n]
 	delete(c.pending, n)
+	if c.progress != nil {
+		// Progress reported after the answer is not the call's any more.
+		delete(c.progress, n)
+	}
 	sent := c.seq
 	c.mu.Unlock()
 	switch {
@@ -296,11 +314,30 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	c.seq++
 	n := c.seq
 	c.pending[n] = ch
-	c.mu.Unlock()
 	id := seqID(n)
+	var md outMeta
+	proto := c.Protocol()
+	if proto >= Protocol2 && carriesMeta(method) {
+		md = metaFor(ctx, c.cto)
+		if fn := progressFrom(ctx); fn != nil {
+			// The request's own id is its progress token: unique on the
+			// connection, and what deliver finds it by.
+			if c.progress == nil {
+				c.progress = make(map[uint64]ProgressFunc)
+			}
+			c.progress[n] = fn
+			md.token = id
+		}
+	}
+	c.mu.Unlock()
 
 	m := newMsg()
-	err := m.request(id, method, params, TraceFrom(ctx))
+	var err error
+	if proto >= Protocol2 {
+		err = m.request2(id, method, params, &md)
+	} else {
+		err = m.request(id, method, params, TraceFrom(ctx))
+	}
 	if err == nil {
 		err = c.write(m.frame())
 		if err != nil {
@@ -334,6 +371,19 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	var gaveUp error
 	select {
 	case r := <-ch:
+		if r != nil && r.Error != nil && r.Error.Code == CodeRequestCancelled && !md.deadline.IsZero() && time.Until(md.deadline) < time.Millisecond {
+			// The callee gave up because the deadline it was sent has
+			// passed, which it finds a moment before this side's timer
+			// does: the deadline travels truncated to the millisecond.
+			// The caller's time is up as far as it is concerned, then;
+			// it sees that as its own deadline passing, when it does.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-expired:
+				return context.DeadlineExceeded
+			}
+		}
 		return c.finish(r, result)
 	case <-ctx.Done():
 		gaveUp = ctx.Err()
@@ -356,6 +406,7 @@ func (c *Conn) forget(id uint64) bool {
 		return false
 	}
 	delete(c.pending, id)
+	delete(c.progress, id)
 	return true
 }
 
@@ -379,7 +430,13 @@ func (c *Conn) finish(r *Envelope, result any) error {
 func (c *Conn) Notify(method string, params any) error {
 	m := newMsg()
 	defer m.free()
-	if err := m.request(ID{}, method, params, ""); err != nil {
+	var err error
+	if c.Protocol() >= Protocol2 {
+		err = m.request2(ID{}, method, params, nil)
+	} else {
+		err = m.request(ID{}, method, params, "")
+	}
+	if err != nil {
 		return err
 	}
 	return c.write(m.frame())

@@ -19,6 +19,19 @@ const (
 	MethodShutdown  = "$/shutdown"
 	MethodCancel    = "$/cancelRequest"
 	MethodPing      = "$/ping"
+	// MethodCall and MethodProgress exist in protocol 2 only: a plugin's
+	// call to another plugin through the host, and a callee's progress
+	// report on a call that asked for one.
+	MethodCall     = "$/call"
+	MethodProgress = "$/progress"
+)
+
+// Protocol versions. A peer that names none in the handshake speaks
+// Protocol1; Protocol is the highest this module speaks.
+const (
+	Protocol1 = 1
+	Protocol2 = 2
+	Protocol  = Protocol2
 )
 
 // Error codes carried in JSON-RPC error responses. The first five are the
@@ -35,6 +48,7 @@ const (
 	CodeUnauthorized     = -32002
 	CodeShuttingDown     = -32003
 	CodeOverloaded       = -32004
+	CodeForbidden        = -32005
 	CodeRequestCancelled = -32800
 )
 
@@ -52,6 +66,9 @@ var (
 	// ErrOverloaded means a limit was reached: too many calls in flight,
 	// or too many plugins connected. Trying again later may succeed.
 	ErrOverloaded = errors.New("over capacity")
+	// ErrForbidden means the host's policy refused the call: a plugin
+	// calling another plugin it may not (protocol 2's $/call).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // Error is a JSON-RPC error object: what a peer answered instead of a
@@ -88,6 +105,8 @@ func (e *Error) Is(target error) bool {
 		return e.Code == CodeRequestCancelled
 	case ErrOverloaded:
 		return e.Code == CodeOverloaded
+	case ErrForbidden:
+		return e.Code == CodeForbidden
 	}
 	return false
 }
@@ -150,6 +169,11 @@ type Handshake struct {
 	Token string `json:"token,omitempty"`
 	// Launch identifies a process the host started itself.
 	Launch string `json:"launch,omitempty"`
+	// Protocol is the highest protocol version the plugin speaks; zero
+	// (left out) means Protocol1.
+	Protocol int `json:"protocol,omitempty"`
+	// Capabilities names optional features; unknown ones are ignored.
+	Capabilities map[string]json.RawMessage `json:"capabilities,omitempty"`
 }
 
 // HandshakeResult is the result of a $/handshake request.
@@ -159,9 +183,20 @@ type HandshakeResult struct {
 	Name string `json:"name"`
 	// Session identifies this connection in the host's logs.
 	Session string `json:"session"`
+	// Protocol is the version both sides speak from now on. A host
+	// answers it only to a plugin that named one, so zero means
+	// Protocol1.
+	Protocol int `json:"protocol,omitempty"`
+	// Capabilities names the host's optional features.
+	Capabilities map[string]json.RawMessage `json:"capabilities,omitempty"`
+	// Services describes the host services a plugin may call, by
+	// "Service.Method" name; protocol 2 only.
+	Services map[string]typedesc.Function `json:"services,omitempty"`
 }
 
-// Meta is the "meta" member plugsock adds to requests.
+// Meta is the "meta" member protocol 1 adds to requests. Protocol 2 sends
+// the trace id, and more, in params._meta instead (RequestContext reads
+// it); Meta then holds its trace id.
 type Meta struct {
 	Trace string `json:"trace,omitempty"`
 }
@@ -183,4 +218,22 @@ func WithTrace(ctx context.Context, id string) context.Context {
 func TraceFrom(ctx context.Context) string {
 	s, _ := ctx.Value(traceKey{}).(string)
 	return s
+}
+
+type traceContextKey struct{}
+
+type traceContext struct{ parent, state string }
+
+// WithTraceContext returns a context carrying a W3C Trace Context, the
+// traceparent and tracestate header values. A protocol 2 call made with it
+// sends them in params._meta, where the callee's TraceContextFrom finds
+// them; protocol 1 has no room for them.
+func WithTraceContext(ctx context.Context, traceparent, tracestate string) context.Context {
+	return context.WithValue(ctx, traceContextKey{}, traceContext{traceparent, tracestate})
+}
+
+// TraceContextFrom returns the W3C Trace Context carried by ctx.
+func TraceContextFrom(ctx context.Context) (traceparent, tracestate string) {
+	tc, _ := ctx.Value(traceContextKey{}).(traceContext)
+	return tc.parent, tc.state
 }

@@ -25,6 +25,11 @@ type Envelope struct {
 	Meta    *Meta           `json:"meta,omitempty"`
 	Result  json.RawMessage `json:"result,omitempty"`
 	Error   *Error          `json:"error,omitempty"`
+
+	// Set by RequestContext on a protocol 2 request: params._meta has
+	// been moved out of Params, into meta2.
+	proto int
+	meta2 *callMeta
 }
 
 // IsRequest reports whether e is a request that expects a response.

@@ -109,5 +109,6 @@ func (c *Conn) ended(err error) map[uint64]chan *Envelope {
 	c.state.advance(connEnded, err)
 	pending := c.pending
 	c.pending = nil
+	c.progress = nil
 	return pending
 }

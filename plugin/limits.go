@@ -1,12 +1,9 @@
 package plugin
 
 import (
-	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/plugsock/plugsock/envelope"
-	"github.com/plugsock/plugsock/typedesc"
 )
 
 // DefaultMaxInFlight bounds the calls a plugin runs at once when
@@ -47,24 +44,4 @@ func (p *Plugin) heartbeat() time.Duration {
 		return envelope.DefaultHeartbeatInterval
 	}
 	return p.HeartbeatInterval // negative: off
-}
-
-// invalidParams is the answer to params that do not decode into the
-// method's input. It names the method and, where encoding/json says which,
-// the field, with the types in the words the function descriptions use:
-//
-//	invalid params for Add: field "b": expected int, got string
-func invalidParams(method string, err error) *envelope.Error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Type != nil {
-		want := te.Type.String()
-		if d := typedesc.ForType(te.Type); d != nil && d.Type != "" {
-			want = d.Type
-		}
-		if te.Field == "" {
-			return envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: expected %s, got %s", method, want, te.Value)
-		}
-		return envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: field %q: expected %s, got %s", method, te.Field, want, te.Value)
-	}
-	return envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: %v", method, err)
 }

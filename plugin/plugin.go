@@ -7,13 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
-	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/rpc"
 )
 
 // DefaultHandshakeTimeout bounds the wait for the socket's answer to the
@@ -114,6 +114,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		hs.Name = typeName(v)
 	}
 	hs.Version = info.Version
+	hs.Protocol = envelope.Protocol
 	var unknown []string
 	hs.Functions, unknown = describe(ms, info.Functions)
 	if len(unknown) > 0 {
@@ -169,6 +170,10 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	err = s.conn.Call(hctx, envelope.MethodHandshake, &hs, &res)
 	hcancel()
 	connected, cut := s.answered(err)
+	if connected && res.Protocol > hs.Protocol {
+		connected = false
+		err = fmt.Errorf("%w: the host answered protocol %d, above the %d offered", envelope.ErrProtocol, res.Protocol, hs.Protocol)
+	}
 	if !connected {
 		close(s.fwdDone) // forward never runs
 		s.conn.Close()
@@ -183,11 +188,16 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		return fmt.Errorf("plugsock: plugin %q: handshake: %w", hs.Name, err)
 	}
 	info.Name = res.Name
+	// A host that names no protocol speaks 1. Calls that arrive before
+	// this wait for ready, and read their params only then (serve).
+	proto := max(res.Protocol, envelope.Protocol1)
+	s.conn.SetProtocol(proto)
 	// The read loop is running already and may log about a notification
 	// meanwhile (handle), so the logger changes under s.mu.
 	named := log.With("plugin", res.Name)
 	s.mu.Lock()
 	s.log = named
+	s.host = &Host{conn: s.conn, proto: proto, services: res.Services}
 	s.mu.Unlock()
 	named.Debug("plugsock: connected", "session", res.Session)
 	if p.OnConnect != nil {
@@ -271,7 +281,7 @@ func typeName(v any) string {
 
 // session is one run of Start: one connection and its calls.
 type session struct {
-	methods map[string]*method
+	methods rpc.Methods
 	ctxKey  any
 	log     *slog.Logger
 	conn    *envelope.Conn
@@ -292,6 +302,7 @@ type session struct {
 	max int // calls at once; zero: no limit
 
 	mu    sync.Mutex
+	host  *Host                // set once the handshake is answered
 	calls map[envelope.ID]call // the calls in flight, by request id
 	phase sessionPhase         // handshaking, serving, stopping, cut, ended (state.go)
 }
@@ -394,15 +405,22 @@ func (s *session) serve(j job) {
 		s.forget(j) // the handshake failed and the connection is gone
 		return
 	}
+	ctx, cancel, err := s.conn.RequestContext(j.ctx, m)
+	defer cancel()
 	trace := m.Trace()
 	if trace == "" {
 		trace = uuid.NewString()
 	}
-	result, rerr := s.invoke(j.ctx, m, trace)
+	var result any
+	var rerr *envelope.Error
+	if err != nil {
+		rerr = rpc.InvalidParams(m.Method, err)
+	} else {
+		result, rerr = s.invoke(ctx, m, trace)
+	}
 	// Free the id before answering: a host may reuse it once it has the
 	// answer.
 	s.forget(j)
-	var err error
 	if rerr != nil {
 		err = s.conn.ReplyError(m.ID, rerr)
 	} else {
@@ -413,42 +431,21 @@ func (s *session) serve(j job) {
 	}
 }
 
-// invoke decodes the params, runs the method and turns what went wrong
-// into the error answer the protocol prescribes.
+// invoke runs the method m calls, with its trace id and, in protocol 2,
+// its host in ctx.
 func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string) (result any, rerr *envelope.Error) {
 	meth := s.methods[m.Method]
 	if meth == nil {
 		return nil, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method)
 	}
-	in := reflect.New(meth.in)
-	if err := envelope.DecodeParams(m, in.Interface()); err != nil {
-		return nil, invalidParams(m.Method, err)
-	}
 	ctx = envelope.WithTrace(ctx, trace)
 	if s.ctxKey != nil {
 		ctx = context.WithValue(ctx, s.ctxKey, trace)
 	}
-	defer func() {
-		if v := recover(); v != nil {
-			s.log.Error("plugsock: method panicked", "method", m.Method, "trace", trace, "panic", v, "stack", string(debug.Stack()))
-			result, rerr = nil, envelope.Errorf(envelope.CodeInternalError, "panic in %s: %v", m.Method, v)
-		}
-	}()
-	// reflect.ValueOf(&ctx).Elem() has the parameter's own type,
-	// context.Context, where reflect.ValueOf(ctx) would have the
-	// concrete one and make Call check that it implements the interface.
-	out := meth.fn.Call([]reflect.Value{meth.recv, reflect.ValueOf(&ctx).Elem(), in.Elem()})
-	if err, _ := out[1].Interface().(error); err != nil {
-		var e *envelope.Error
-		switch {
-		case errors.As(err, &e):
-			return nil, e
-		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-			return nil, envelope.Errorf(envelope.CodeRequestCancelled, "%s: %v", m.Method, err)
-		}
-		return nil, &envelope.Error{Code: envelope.CodeMethodError, Message: err.Error()}
+	if h := s.host; h.proto >= envelope.Protocol2 {
+		ctx = context.WithValue(ctx, hostKey{}, h)
 	}
-	return out[0].Interface(), nil
+	return meth.Invoke(ctx, m, s.log, trace)
 }
 
 // forget removes j's call from those in flight, and only j's, and cancels
@@ -471,6 +468,9 @@ func (s *session) forward() {
 		return
 	}
 	send := func(v any) {
+		if s.conn.Protocol() >= envelope.Protocol2 {
+			v = envelope.Params(v, false)
+		}
 		if err := s.conn.Notify(envelope.MethodAsync, v); err != nil {
 			s.log.Warn("plugsock: async item not sent", "err", err)
 		}

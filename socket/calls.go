@@ -116,6 +116,12 @@ func (r *remote) call(ctx context.Context, name, method string, payload, result 
 		return err
 	}
 	defer r.release()
+	if r.conn.Protocol() >= envelope.Protocol2 {
+		// By name when the plugin described its input as an object; in
+		// {"value": ...} otherwise, and for a method it did not describe.
+		fn, ok := r.info.Functions[method]
+		payload = envelope.Params(payload, ok && fn.Input.IsObject())
+	}
 	if envelope.TraceFrom(ctx) == "" {
 		ctx = envelope.WithTrace(ctx, newTraceID())
 	}

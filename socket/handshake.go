@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/jsonscan"
 	"github.com/plugsock/plugsock/internal/names"
 	"github.com/plugsock/plugsock/typedesc"
 )
@@ -65,8 +65,10 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	// The members read above are left out here: a struct without them
 	// makes encoding/json skip their values without allocating.
 	var hs struct {
-		Name    string `json:"name"`
-		Version string `json:"version"`
+		Name         string          `json:"name"`
+		Version      string          `json:"version"`
+		Protocol     json.RawMessage `json:"protocol"`
+		Capabilities json.RawMessage `json:"capabilities"`
 	}
 	if err := envelope.DecodeParams(m, &hs); err != nil {
 		malformed(err)
@@ -74,6 +76,15 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	}
 	if err := validName(hs.Name); err != nil {
 		malformed(err)
+		return
+	}
+	proto, err := negotiate(hs.Protocol)
+	if err != nil {
+		malformed(err)
+		return
+	}
+	if c := bytes.TrimSpace(hs.Capabilities); len(c) > 0 && c[0] != '{' && string(c) != "null" {
+		malformed(fmt.Errorf("capabilities: want an object, got %s", clip(c)))
 		return
 	}
 	fns, release, err := sharedFunctions(sc, r.cfg.maxFrame, r.due)
@@ -128,8 +139,19 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	s.plugins[name] = r // reserved; not live until the answer is out
 	s.mu.Unlock()
 
+	// A plugin that names no protocol gets protocol 1's answer, byte for
+	// byte; one that does learns the version both speak, and, in 2, the
+	// services it may call.
+	answer := envelope.HandshakeResult{Name: name, Session: r.session}
+	if hs.Protocol != nil {
+		answer.Protocol = proto
+		if t := s.services.Load(); t != nil && proto >= envelope.Protocol2 {
+			answer.Services = t.fns
+		}
+	}
+	c.SetProtocol(proto)
 	// Going live under the write lock keeps every call behind the answer.
-	err = c.ReplyFirst(m.ID, envelope.HandshakeResult{Name: name, Session: r.session}, func() {
+	err = c.ReplyFirst(m.ID, answer, func() {
 		s.mu.Lock()
 		if s.shut {
 			// Shutdown began after the name was reserved: it has already
@@ -159,6 +181,35 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		"functions", len(info.Functions), "addr", r.addr, "session", r.session)
 	s.async.push(envelope.AsyncData{Name: name, Payload: envelope.Connected{Info: info.DeepCopy(false)}},
 		cfg.asyncBuffer, cfg.asyncWait, cfg.log)
+}
+
+// negotiate returns the protocol version to speak with a plugin that
+// offered raw as its highest ("protocol" in its handshake): the highest
+// both speak, 1 when it offered none.
+func negotiate(raw json.RawMessage) (int, error) {
+	raw = bytes.TrimSpace(raw)
+	if raw == nil || string(raw) == "null" {
+		return envelope.Protocol1, nil
+	}
+	ok := len(raw) > 0 && raw[0] >= '1' && raw[0] <= '9'
+	for _, c := range raw {
+		ok = ok && c >= '0' && c <= '9'
+	}
+	if !ok {
+		return 0, fmt.Errorf("protocol: want a positive integer, got %s", clip(raw))
+	}
+	if len(raw) > 1 || raw[0]-'0' >= envelope.Protocol {
+		return envelope.Protocol, nil
+	}
+	return int(raw[0] - '0'), nil
+}
+
+// clip shortens JSON quoted in an error message.
+func clip(raw []byte) string {
+	if len(raw) > 64 {
+		return string(raw[:64]) + "..."
+	}
+	return string(raw)
 }
 
 // validName is the protocol's name rule (internal/names), which
@@ -290,77 +341,12 @@ func member(name string, val []byte, seen *bool, max int) (string, error) {
 	return s, nil
 }
 
-func skipSpace(p []byte, i int) int {
-	for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the end of the JSON value that starts at p[i], how
-// many objects it holds (a null counts as one, as it decodes to as much),
-// and, if it is an object, how many members it has.
-// It counts brackets rather than recursing, so any depth costs nothing.
-func skipValue(p []byte, i int) (end, objects, members int, ok bool) {
-	if i >= len(p) {
-		return 0, 0, 0, false
-	}
-	switch p[i] {
-	case '"':
-		end, ok := skipString(p, i)
-		return end, 0, 0, ok
-	case '{', '[':
-	default:
-		// A number or a literal: it runs to the next delimiter.
-		for end = i; end < len(p) && !strings.ContainsRune(",]} \t\r\n", rune(p[end])); end++ {
-		}
-		return end, 0, 0, end > i
-	}
-	depth := 0
-	for end = i; end < len(p); {
-		switch p[end] {
-		case '"':
-			var ok bool
-			if end, ok = skipString(p, end); !ok {
-				return 0, 0, 0, false
-			}
-			continue
-		case ':':
-			if depth == 1 {
-				members++ // only objects have colons
-			}
-		case '{':
-			objects++
-			depth++
-		case 'n':
-			// Outside a string an n can only start null, and a null in a
-			// list of fields decodes to a whole Entity, as {} does: five
-			// bytes must not buy what the limit charges an object for.
-			objects++
-		case '[':
-			depth++
-		case '}', ']':
-			if depth--; depth == 0 {
-				return end + 1, objects, members, true
-			}
-		}
-		end++
-	}
-	return 0, 0, 0, false
-}
-
-// skipString returns the end of the JSON string that starts at p[i].
-func skipString(p []byte, i int) (int, bool) {
-	for i++; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1, true
-		}
-	}
-	return 0, false
-}
+// The scanner the handshake reader walks the params with.
+var (
+	skipSpace  = jsonscan.Space
+	skipValue  = jsonscan.Value
+	skipString = jsonscan.String
+)
 
 // shared holds the decoded functions of every distinct description
 // connected, keyed by the SHA-256 of the raw JSON that described them, so

@@ -145,6 +145,14 @@ type Config struct {
 	// is refused, and so it is with KeyAttempts zero.
 	KeySequencer func(name string) string
 	KeyAttempts  uint
+
+	// PluginCalls lets protocol 2 plugins call one another through the
+	// socket ($/call; plugin.Host.CallPlugin): it is asked for each such
+	// call, with the calling plugin's assigned name, the name it calls
+	// and the method, and the call goes ahead only when it returns true.
+	// A refused call fails with an error matching envelope.ErrForbidden.
+	// Nil, the default, refuses every one. It may be called concurrently.
+	PluginCalls func(caller, callee, method string) bool
 }
 
 // apply overlays the settings c sets, those not left zero, on cfg.
@@ -185,6 +193,9 @@ func (c Config) apply(cfg *config) {
 	if c.KeySequencer != nil {
 		cfg.sequencer, cfg.attempts = c.KeySequencer, c.KeyAttempts
 	}
+	if c.PluginCalls != nil {
+		cfg.pluginCalls = c.PluginCalls
+	}
 }
 
 // setOrOff sets a setting whose zero is off inside config from a Config
@@ -211,7 +222,8 @@ type config struct {
 	asyncBuffer      int
 	asyncWait        time.Duration
 	callTimeout      time.Duration // zero: off
-	guards                         // limits.go
+	pluginCalls      func(caller, callee, method string) bool
+	guards           // limits.go
 }
 
 func defaults() config {

@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ type remote struct {
 	calls   atomic.Int64  // calls waiting for an answer
 	hb      *envelope.Heartbeat
 	async   asyncSource // its data in the async queue, guarded by s.async.mu
+	reqs    requests    // its requests to the host in flight (services.go)
 
 	// Guarded by s.mu.
 	info  *envelope.PluginInfo // set by the handshake (state.reserve), then read-only
@@ -43,7 +45,18 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 		if live {
 			// Data from a plugin whose handshake answer was lost is not
 			// passed on: its Connected event never was.
-			r.s.async.addData(&r.async, info.Name, m.Params, r.cfg)
+			data := m.Params
+			if c.Protocol() >= envelope.Protocol2 {
+				var err error
+				if _, _, err = c.RequestContext(context.Background(), m); err == nil {
+					data, err = m.Input(false)
+				}
+				if err != nil {
+					r.cfg.log.Warn("plugsock: async data dropped", "plugin", info.Name, "err", err)
+					break
+				}
+			}
+			r.s.async.addData(&r.async, info.Name, data, r.cfg)
 		}
 		if m.IsRequest() {
 			// Meant as a notification; answer anyway so the peer never waits.
@@ -63,8 +76,17 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 		}
 	case envelope.MethodHandshake:
 		r.violation(c, m, "second handshake")
-	default:
+	case envelope.MethodCancel:
+		r.cancelRequest(m)
 		if m.IsRequest() {
+			_ = c.Reply(m.ID, nil)
+		}
+	default:
+		switch {
+		case !m.IsRequest():
+		case live && c.Protocol() >= envelope.Protocol2:
+			r.serveRequest(c, m, info.Name)
+		default:
 			_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method))
 		}
 	}
@@ -89,6 +111,7 @@ func (s *Socket) disconnected(r *remote, err error) {
 		// returned or is about to: this does not wait long.
 		<-decided
 	}
+	r.endRequests()
 	s.mu.Lock()
 	delete(s.conns, r)
 	var info *envelope.PluginInfo

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plugsock/plugsock/envelope"
@@ -43,6 +44,7 @@ type Socket struct {
 	attached  sync.WaitGroup // in-process plugins' goroutines (Attach)
 	async     asyncQueue
 	procs     launches // processes started by Launch
+	services  atomic.Pointer[services]
 }
 
 // config returns the socket's settings, with defaults for a zero Socket.

@@ -146,3 +146,15 @@ func (s Shape) fits(lit string) bool {
 	}
 	return err == nil
 }
+
+// IsObject reports whether e describes JSON objects: a struct or a map.
+// Protocol 2 sends an input that is an object as the request's params, by
+// name, and any other input inside {"value": ...}; both sides decide which
+// by this one rule, from the same description.
+func (e *Entity) IsObject() bool {
+	if e == nil {
+		return false
+	}
+	k := ParseType(e.Type).Kind
+	return k == Struct || k == Map
+}

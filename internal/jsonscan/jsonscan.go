@@ -1,0 +1,140 @@
+// Package jsonscan walks JSON text that is already known to be valid
+// without decoding it: it finds where values end and what an object's
+// members are. It never recurses, so a value of any depth costs no stack,
+// and it allocates nothing.
+//
+// It is the one scanner behind the hand-written readers that must not
+// trust their input: the host's handshake reader (package socket) and the
+// protocol 2 params reader (package envelope). On input that is not valid
+// JSON it reports failure rather than panicking, but what it reports is
+// then meaningless; callers validate first.
+package jsonscan
+
+import "strings"
+
+// Space returns the index of the first byte at or after i that is not
+// JSON white space.
+func Space(p []byte, i int) int {
+	for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// Value returns the end of the JSON value that starts at p[i], how many
+// objects it holds (a null counts as one, as it decodes to as much), and,
+// if it is an object, how many members it has. It counts brackets rather
+// than recursing, so any depth costs nothing.
+func Value(p []byte, i int) (end, objects, members int, ok bool) {
+	if i >= len(p) {
+		return 0, 0, 0, false
+	}
+	switch p[i] {
+	case '"':
+		end, ok := String(p, i)
+		return end, 0, 0, ok
+	case '{', '[':
+	default:
+		// A number or a literal: it runs to the next delimiter.
+		for end = i; end < len(p) && !strings.ContainsRune(",]} \t\r\n", rune(p[end])); end++ {
+		}
+		return end, 0, 0, end > i
+	}
+	depth := 0
+	for end = i; end < len(p); {
+		switch p[end] {
+		case '"':
+			var ok bool
+			if end, ok = String(p, end); !ok {
+				return 0, 0, 0, false
+			}
+			continue
+		case ':':
+			if depth == 1 {
+				members++ // only objects have colons
+			}
+		case '{':
+			objects++
+			depth++
+		case 'n':
+			// Outside a string an n can only start null, and a null in a
+			// list of fields decodes to a whole Entity, as {} does: five
+			// bytes must not buy what the limit charges an object for.
+			objects++
+		case '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				return end + 1, objects, members, true
+			}
+		}
+		end++
+	}
+	return 0, 0, 0, false
+}
+
+// String returns the end of the JSON string that starts at p[i].
+func String(p []byte, i int) (int, bool) {
+	for i++; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// Member is one member of an object, as offsets into the object's text:
+// the key's string (quotes included) is p[Key:KeyEnd] and the value is
+// p[Val:End].
+type Member struct {
+	Key, KeyEnd, Val, End int
+}
+
+// Members calls fn for each member of the object p[i:], in order, until
+// fn returns false. It returns the end of the object, or ok false when
+// p[i:] does not start with an object.
+func Members(p []byte, i int, fn func(m Member) bool) (end int, ok bool) {
+	i = Space(p, i)
+	if i >= len(p) || p[i] != '{' {
+		return 0, false
+	}
+	i = Space(p, i+1)
+	if i < len(p) && p[i] == '}' {
+		return i + 1, true
+	}
+	for i < len(p) {
+		if p[i] != '"' {
+			return 0, false
+		}
+		var m Member
+		var ok bool
+		m.Key = i
+		if m.KeyEnd, ok = String(p, i); !ok {
+			return 0, false
+		}
+		i = Space(p, m.KeyEnd)
+		if i >= len(p) || p[i] != ':' {
+			return 0, false
+		}
+		m.Val = Space(p, i+1)
+		if m.End, _, _, ok = Value(p, m.Val); !ok {
+			return 0, false
+		}
+		if !fn(m) {
+			return m.End, true
+		}
+		i = Space(p, m.End)
+		switch {
+		case i < len(p) && p[i] == ',':
+			i = Space(p, i+1)
+		case i < len(p) && p[i] == '}':
+			return i + 1, true
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}

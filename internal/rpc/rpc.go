@@ -1,0 +1,213 @@
+// Package rpc turns a Go value's methods into functions a peer can call:
+// it finds the methods shaped func(context.Context, In) (Out, error),
+// describes them, and runs them for a request, turning what goes wrong
+// into the error answer the protocol prescribes. It is the one home of
+// that logic for a plugin's methods (package plugin) and the host's
+// services (package socket), so the two behave alike.
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/typedesc"
+)
+
+var (
+	ctxType   = reflect.TypeFor[context.Context]()
+	errorType = reflect.TypeFor[error]()
+)
+
+// ErrNoMethods is what Find's error wraps for a value without a single
+// method a peer could call.
+var ErrNoMethods = errors.New("no callable methods")
+
+// Method is one callable method.
+type Method struct {
+	fn     reflect.Value // the method's function; its first argument is recv
+	recv   reflect.Value // the value whose method it is
+	in     reflect.Type
+	out    reflect.Type
+	object bool // the input is a JSON object (typedesc.Entity.IsObject)
+}
+
+// Methods are a value's callable methods, by name.
+type Methods map[string]*Method
+
+// Find returns the callable methods of v: exported, shaped
+// func(ctx context.Context, in T1) (T2, error), with T1 something JSON can
+// decode into and T2 something JSON can encode, except the one called
+// skip.
+func Find(v any, skip string) (Methods, error) {
+	if v == nil {
+		return nil, fmt.Errorf("plugsock: value is nil: %w", ErrNoMethods)
+	}
+	rv := reflect.ValueOf(v)
+	found := suitable(rv.Type(), skip)
+	if len(found) == 0 {
+		err := fmt.Errorf("plugsock: type %v has no method shaped func(context.Context, In) (Out, error): %w", rv.Type(), ErrNoMethods)
+		if rv.Kind() != reflect.Pointer && len(suitable(reflect.PointerTo(rv.Type()), skip)) > 0 {
+			err = fmt.Errorf("plugsock: type %v has no callable methods, but *%v does; pass a pointer: %w", rv.Type(), rv.Type(), ErrNoMethods)
+		}
+		return nil, err
+	}
+	ms := make(Methods, len(found))
+	for _, m := range found {
+		// m.Func with the receiver as first argument, rather than the
+		// bound method value: calling a bound method through reflection
+		// allocates its receiver on every call.
+		in := m.Type.In(2)
+		ms[m.Name] = &Method{fn: m.Func, recv: rv, in: in, out: m.Type.Out(0), object: typedesc.ForType(in).IsObject()}
+	}
+	return ms, nil
+}
+
+// TypeName is the name of v's type, pointers removed; "" when it has none.
+func TypeName(v any) string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return ""
+	}
+	return t.Name()
+}
+
+func suitable(t reflect.Type, skip string) []reflect.Method {
+	var ms []reflect.Method
+	for i := range t.NumMethod() {
+		m := t.Method(i)
+		if m.IsExported() && m.Name != skip && callable(m.Type) {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
+// callable reports whether a method type (receiver first) has the shape
+// the design allows.
+func callable(t reflect.Type) bool {
+	if t.NumIn() != 3 || t.NumOut() != 2 {
+		return false
+	}
+	if t.In(1) != ctxType || t.Out(1) != errorType {
+		return false
+	}
+	switch in := t.In(2); in.Kind() {
+	case reflect.Chan, reflect.Func:
+		return false
+	case reflect.Interface:
+		if in.NumMethod() > 0 {
+			return false
+		}
+	}
+	switch t.Out(0).Kind() {
+	case reflect.Chan, reflect.Func:
+		return false
+	}
+	return true
+}
+
+// Describe builds the function descriptions of ms, each named prefix plus
+// its method's name, refined by what the author supplied (typedesc.Refine;
+// keyed the same way). Reflection decides which functions and fields
+// exist: unknown lists the names in refined that ms does not have.
+func (ms Methods) Describe(prefix string, refined map[string]typedesc.Function) (fns map[string]typedesc.Function, unknown []string) {
+	fns = make(map[string]typedesc.Function, len(ms))
+	for name, m := range ms {
+		name = prefix + name
+		f := typedesc.Function{Name: name, Input: typedesc.ForType(m.in), Output: typedesc.ForType(m.out)}
+		if r, ok := refined[name]; ok {
+			f.Input = typedesc.Refine(f.Input, r.Input)
+			f.Output = typedesc.Refine(f.Output, r.Output)
+		}
+		fns[name] = f
+	}
+	for name := range refined {
+		if _, ok := fns[name]; !ok {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(unknown)
+	return fns, unknown
+}
+
+// Names lists the methods' names, for messages.
+func (ms Methods) Names() string {
+	names := make([]string, 0, len(ms))
+	for n := range ms {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// Invoke decodes the input of request req, runs the method with ctx, and
+// returns its result, or the error answer: -32602 for an input that does
+// not decode, -32800 for an error that is ctx's own once it has ended,
+// the *envelope.Error the method returned as it is, -32603 for a panic
+// (logged to log with its stack), and -32000 with the error's text for any
+// other error.
+func (m *Method) Invoke(ctx context.Context, req *envelope.Envelope, log *slog.Logger, trace string) (result any, rerr *envelope.Error) {
+	in := reflect.New(m.in)
+	if err := envelope.DecodeInput(req, in.Interface(), m.object); err != nil {
+		return nil, InvalidParams(req.Method, err)
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("plugsock: method panicked", "method", req.Method, "trace", trace, "panic", v, "stack", string(debug.Stack()))
+			result, rerr = nil, envelope.Errorf(envelope.CodeInternalError, "panic in %s: %v", req.Method, v)
+		}
+	}()
+	// reflect.ValueOf(&ctx).Elem() has the parameter's own type,
+	// context.Context, where reflect.ValueOf(ctx) would have the
+	// concrete one and make Call check that it implements the interface.
+	out := m.fn.Call([]reflect.Value{m.recv, reflect.ValueOf(&ctx).Elem(), in.Elem()})
+	if err, _ := out[1].Interface().(error); err != nil {
+		var e *envelope.Error
+		switch {
+		case errors.As(err, &e):
+			return nil, e
+		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+			return nil, envelope.Errorf(envelope.CodeRequestCancelled, "%s: %v", req.Method, err)
+		}
+		return nil, &envelope.Error{Code: envelope.CodeMethodError, Message: err.Error()}
+	}
+	return out[0].Interface(), nil
+}
+
+// InvalidParams is the answer to params that do not decode into a
+// method's input. It names the method and, where encoding/json says
+// which, the field, with the types in the words the function descriptions
+// use:
+//
+//	invalid params for Add: field "b": expected int, got string
+func InvalidParams(method string, err error) *envelope.Error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Type != nil {
+		want := te.Type.String()
+		if d := typedesc.ForType(te.Type); d != nil && d.Type != "" {
+			want = d.Type
+		}
+		if te.Field == "" {
+			return envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: expected %s, got %s", method, want, te.Value)
+		}
+		return envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: field %q: expected %s, got %s", method, te.Field, want, te.Value)
+	}
+	msg := err.Error()
+	if errors.Is(err, envelope.ErrInvalidParams) {
+		// The reader's own complaint about the params' shape; it begins
+		// with the sentinel's text, which the answer says already.
+		msg = strings.TrimPrefix(msg, envelope.ErrInvalidParams.Error()+": ")
+	}
+	return envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: %s", method, msg)
+}
