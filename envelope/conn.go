@@ -73,6 +73,7 @@ type Conn struct {
 
 	mu       sync.Mutex
 	seq      uint64
+	hello    uint64 // the id of this side's $/handshake request, if it sent one
 	pending  map[uint64]chan *Envelope
 	progress map[uint64]ProgressFunc // the calls that asked for progress, by id
 	state    connState               // open, draining, closing, ended (state.go)
@@ -117,7 +118,11 @@ func NewConn(rwc io.ReadWriteCloser, opts ConnOptions) *Conn {
 // SetProtocol sets the protocol version the connection speaks from now
 // on: the one the handshake settled. A Conn starts with Protocol1. In
 // Protocol2, Call and Notify send params as objects, with the call's
-// metadata in params._meta, and RequestContext reads it.
+// metadata in params._meta, and RequestContext reads it. A Conn that
+// calls $/handshake itself switches, as it reads the answer, to the
+// protocol the answer names (at most Protocol), so that the very next
+// message is read in it; the host's side, which answers, calls
+// SetProtocol before it does.
 func (c *Conn) SetProtocol(v int) { c.proto.Store(int32(v)) }
 
 // Protocol returns the protocol version the connection speaks.
@@ -260,7 +265,13 @@ func (c *Conn) deliver(m *Envelope) error {
 		delete(c.progress, n)
 	}
 	sent := c.seq
+	hello := ch != nil && n == c.hello
 	c.mu.Unlock()
+	if hello && m.Result != nil {
+		// The protocol changes with the message after this answer, which
+		// this loop reads next: it cannot wait for the caller to switch.
+		c.SetProtocol(answeredProtocol(m.Result))
+	}
 	switch {
 	case !ok || n > sent:
 		return fmt.Errorf("%w: response to id %s, which was never sent", ErrProtocol, truncate([]byte(m.ID.String())))
@@ -315,6 +326,9 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	n := c.seq
 	c.pending[n] = ch
 	id := seqID(n)
+	if method == MethodHandshake {
+		c.hello = n
+	}
 	var md outMeta
 	proto := c.Protocol()
 	if proto >= Protocol2 && carriesMeta(method) {

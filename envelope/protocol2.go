@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/plugsock/plugsock/internal/jsonscan"
@@ -107,7 +108,9 @@ func (m *msg) request2(id ID, method string, params any, md *outMeta) error {
 	m.str(`"method":`)
 	m.quote(method)
 	withMeta := !md.empty()
-	if params == nil && !withMeta {
+	if params == nil && !withMeta && reserved(method) {
+		// The protocol's own methods without input ($/ping, $/shutdown)
+		// omit params; a function's input that is null is {}.
 		m.str(`}`)
 		return nil
 	}
@@ -277,11 +280,29 @@ func readMeta(raw []byte) (*callMeta, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidParams, metaMember, err)
 	}
 	if md.Deadline != "" {
-		if _, err := time.Parse(time.RFC3339Nano, md.Deadline); err != nil {
+		if _, err := parseDeadline(md.Deadline); err != nil {
 			return nil, fmt.Errorf("%w: %s.deadline: want an RFC 3339 time, got %q", ErrInvalidParams, metaMember, truncate([]byte(md.Deadline)))
 		}
 	}
 	return md, nil
+}
+
+// parseDeadline reads an RFC 3339 time. RFC 3339 lets the "T" and the
+// "Z" be lower case, which time.Parse does not accept; they are the only
+// letters the format has, so upper-casing those two loses nothing.
+func parseDeadline(s string) (time.Time, error) {
+	if strings.ContainsAny(s, "tz") {
+		s = strings.Map(func(r rune) rune {
+			switch r {
+			case 't':
+				return 'T'
+			case 'z':
+				return 'Z'
+			}
+			return r
+		}, s)
+	}
+	return time.Parse(time.RFC3339Nano, s)
 }
 
 // Input returns the raw input a request carries: its params in protocol
@@ -365,7 +386,7 @@ func (c *Conn) RequestContext(parent context.Context, m *Envelope) (ctx context.
 		ctx = context.WithValue(ctx, reporterKey{}, &reporter{c, md.ProgressToken})
 	}
 	if md.Deadline != "" {
-		d, _ := time.Parse(time.RFC3339Nano, md.Deadline) // readMeta checked it
+		d, _ := parseDeadline(md.Deadline) // readMeta checked it
 		ctx, cancel = context.WithDeadline(ctx, d)
 		return ctx, cancel, nil
 	}
@@ -441,6 +462,27 @@ func (c *Conn) progressed(m *Envelope) {
 	if fn != nil {
 		fn(p.Progress, p.Total, p.Message)
 	}
+}
+
+// answeredProtocol is the protocol a handshake answer names: its
+// "protocol" member, at most Protocol, or Protocol1 when it names none
+// this side can read.
+func answeredProtocol(result []byte) int {
+	v := Protocol1
+	jsonscan.Members(result, 0, func(mb jsonscan.Member) bool {
+		if !isKey(result[mb.Key:mb.KeyEnd], "protocol") {
+			return true
+		}
+		n := result[mb.Val:mb.End]
+		switch {
+		case len(n) == 1 && n[0] >= '1' && n[0] <= '9':
+			v = min(int(n[0]-'0'), Protocol)
+		case len(n) > 1 && n[0] >= '1' && n[0] <= '9' && len(bytes.Trim(n, "0123456789")) == 0:
+			v = Protocol
+		}
+		return true
+	})
+	return v
 }
 
 // ProgressRequested reports whether the caller of the call that ctx is

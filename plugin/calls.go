@@ -11,17 +11,30 @@ type job struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	m      *envelope.Envelope
+	bad    error // what is wrong with the call's metadata, if anything
 }
 
-// callContext returns a new call's context. It derives from Background
-// rather than from the session's context: deriving from a cancellable
-// parent registers every call with that parent, under the parent's lock,
-// and unregisters it when the call ends, which all concurrent calls of a
-// session contend for. The session's end reaches the calls through
-// cancelWithCalls instead, at the same moment the parent's cancellation
-// would have.
-func (s *session) callContext() (context.Context, context.CancelFunc) {
-	return context.WithCancel(context.Background())
+// callContext returns a new call's context, with the deadline the
+// caller sent, and reads the call's metadata: protocol 2 carries it in
+// the params, which this reads on the read loop, once the connection
+// knows its protocol (the answer to the handshake switched it), so that
+// the call costs one context and not two. A malformed _meta is kept in
+// bad, for serve to answer.
+//
+// It derives from Background rather than from the session's context:
+// deriving from a cancellable parent registers every call with that
+// parent, under the parent's lock, and unregisters it when the call ends,
+// which all concurrent calls of a session contend for. The session's end
+// reaches the calls through cancelWithCalls instead, at the same moment
+// the parent's cancellation would have.
+func (s *session) callContext(c *envelope.Conn, m *envelope.Envelope) (ctx context.Context, cancel context.CancelFunc, bad error) {
+	ctx, cancel, bad = c.RequestContext(context.Background(), m)
+	if ctx.Done() == nil {
+		// No deadline came: a context of the call's own, which
+		// $/cancelRequest and the session's end cancel.
+		ctx, cancel = context.WithCancel(ctx)
+	}
+	return ctx, cancel, bad
 }
 
 // cancelWithCalls returns a function that runs cancel, which ends the

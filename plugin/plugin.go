@@ -379,11 +379,11 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 		_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeOverloaded, "%s: %d calls in flight, the limit", m.Method, s.max))
 		return
 	}
-	ctx, cancel := s.callContext()
+	ctx, cancel, bad := s.callContext(c, m)
 	s.calls[m.ID] = call{ctx, cancel}
 	s.inflight.Add(1)
 	s.mu.Unlock()
-	j := job{ctx, cancel, m}
+	j := job{ctx, cancel, m, bad}
 	if c.Detach(m) {
 		// The call runs here, where its request was read; reading moves
 		// to another goroutine if it takes more than a moment.
@@ -405,22 +405,21 @@ func (s *session) serve(j job) {
 		s.forget(j) // the handshake failed and the connection is gone
 		return
 	}
-	ctx, cancel, err := s.conn.RequestContext(j.ctx, m)
-	defer cancel()
 	trace := m.Trace()
 	if trace == "" {
 		trace = uuid.NewString()
 	}
 	var result any
 	var rerr *envelope.Error
-	if err != nil {
-		rerr = rpc.InvalidParams(m.Method, err)
+	if j.bad != nil {
+		rerr = rpc.InvalidParams(m.Method, j.bad)
 	} else {
-		result, rerr = s.invoke(ctx, m, trace)
+		result, rerr = s.invoke(j.ctx, m, trace)
 	}
 	// Free the id before answering: a host may reuse it once it has the
 	// answer.
 	s.forget(j)
+	var err error
 	if rerr != nil {
 		err = s.conn.ReplyError(m.ID, rerr)
 	} else {

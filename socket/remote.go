@@ -47,8 +47,9 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 			// passed on: its Connected event never was.
 			data := m.Params
 			if c.Protocol() >= envelope.Protocol2 {
-				var err error
-				if _, _, err = c.RequestContext(context.Background(), m); err == nil {
+				_, cancel, err := c.RequestContext(context.Background(), m)
+				cancel()
+				if err == nil {
 					data, err = m.Input(false)
 				}
 				if err != nil {

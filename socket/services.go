@@ -149,13 +149,13 @@ func (r *remote) begin(m *envelope.Envelope) (ctx context.Context, done func(), 
 	}
 	ctx, cancel := context.WithCancel(q.ctx)
 	q.m[m.ID] = cancel
-	r.s.wg.Add(1) // the connection holds one until it is reported gone
+	r.s.serving.Add(1)
 	return ctx, func() {
 		q.mu.Lock()
 		delete(q.m, m.ID)
 		q.mu.Unlock()
 		cancel()
-		r.s.wg.Done()
+		r.s.serving.Done()
 	}, nil
 }
 
@@ -226,7 +226,7 @@ func (r *remote) answerRequest(c *envelope.Conn, m *envelope.Envelope, caller st
 			e = envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method)
 			break
 		}
-		result, e = meth.Invoke(ctx, m, r.cfg.log.With("plugin", caller), trace)
+		result, e = meth.Invoke(ctx, m, r.cfg.log, trace)
 	}
 	if e != nil {
 		err = c.ReplyError(m.ID, e)

@@ -42,6 +42,7 @@ type Socket struct {
 	shutDone  chan struct{}
 	wg        sync.WaitGroup // accept loops and connections
 	attached  sync.WaitGroup // in-process plugins' goroutines (Attach)
+	serving   sync.WaitGroup // host services answering plugins (services.go)
 	async     asyncQueue
 	procs     launches // processes started by Launch
 	services  atomic.Pointer[services]

@@ -93,15 +93,24 @@ func (r *remote) stop(trace string, deadline time.Time) {
 	}
 }
 
-// waitAttached waits for in-process plugins to return from Start. Their
+// waitAttached waits for in-process plugins to return from Start, and
+// waitServing for the host services still answering plugins. Their
 // connections are closed by now and their methods' contexts cancelled, so
 // they end as soon as their methods do; a method that ignores its context
 // is waited for until the shutdown deadline and then left running, which
 // is logged: a goroutine cannot be stopped from outside.
 func (s *Socket) waitAttached(deadline time.Time, cfg *config) {
+	waitUntil(&s.attached, deadline, cfg, "plugsock: an attached plugin's method ignores its cancelled context; it outlives Shutdown")
+}
+
+func (s *Socket) waitServing(deadline time.Time, cfg *config) {
+	waitUntil(&s.serving, deadline, cfg, "plugsock: a host service ignores its cancelled context; it outlives Shutdown")
+}
+
+func waitUntil(wg *sync.WaitGroup, deadline time.Time, cfg *config, late string) {
 	done := make(chan struct{})
 	go func() {
-		s.attached.Wait()
+		wg.Wait()
 		close(done)
 	}()
 	t := time.NewTimer(max(time.Until(deadline), 0))
@@ -109,7 +118,7 @@ func (s *Socket) waitAttached(deadline time.Time, cfg *config) {
 	select {
 	case <-done:
 	case <-t.C:
-		cfg.log.Warn("plugsock: an attached plugin's method ignores its cancelled context; it outlives Shutdown")
+		cfg.log.Warn(late)
 	}
 }
 
@@ -169,6 +178,7 @@ func (s *Socket) Shutdown(id string) error {
 	wg.Wait()
 	s.wg.Wait()
 	s.waitAttached(deadline, cfg)
+	s.waitServing(deadline, cfg)
 	s.async.close()
 	// Every plugin is gone, so every callback is queued. They get a
 	// timeout of their own: a plugin cut off at the deadline should
