@@ -61,14 +61,22 @@ type Config struct {
 	// trace id under it as well (see plugin.Plugin.Start). The plugin then
 	// connects over TCP, as Socket.Attach takes no context key.
 	ContextKey any
+
+	// Services are registered on the socket as host services, each under
+	// its key (Socket.RegisterName), before the plugin connects, so that
+	// the plugin finds them in its handshake's answer and its methods can
+	// call them (plugin.HostFrom). Registering one that cannot be a
+	// service fails the test.
+	Services map[string]any
 }
 
 type options struct {
-	info    *envelope.PluginInfo
-	tcp     bool
-	timeout time.Duration
-	sockets []socket.Options
-	ctxKey  any
+	info     *envelope.PluginInfo
+	tcp      bool
+	timeout  time.Duration
+	sockets  []socket.Options
+	ctxKey   any
+	services map[string]any
 }
 
 // apply overlays the settings c sets, those not left zero, on o.
@@ -86,6 +94,12 @@ func (c Config) apply(o *options) {
 	o.sockets = append(o.sockets, c.Socket)
 	if c.ContextKey != nil {
 		o.ctxKey = c.ContextKey
+	}
+	for name, v := range c.Services {
+		if o.services == nil {
+			o.services = make(map[string]any)
+		}
+		o.services[name] = v
 	}
 }
 
@@ -107,6 +121,11 @@ func New(t testing.TB, v any, opts ...Option) *Harness {
 	tl := &testLog{t: t}
 	log := slog.New(slog.NewTextHandler(tl, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := &Harness{t: t, s: new(socket.Socket), timeout: o.timeout, closed: make(chan struct{})}
+	for name, v := range o.services {
+		if err := h.s.RegisterName(name, v); err != nil {
+			t.Fatalf("plugintest: %v", err)
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("plugintest: listening: %v", err)
