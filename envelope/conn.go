@@ -385,11 +385,8 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	var gaveUp error
 	select {
 	case r := <-ch:
-		if r != nil && r.Error != nil && r.Error.Code == CodeRequestCancelled && !md.deadline.IsZero() && time.Until(md.deadline) < time.Millisecond {
-			// The callee gave up because the deadline it was sent has
-			// passed, which it finds a moment before this side's timer
-			// does: the deadline travels truncated to the millisecond.
-			// The caller's time is up as far as it is concerned, then;
+		if timedOut(r, md.deadline) {
+			// The caller's time is up as far as the callee is concerned:
 			// it sees that as its own deadline passing, when it does.
 			select {
 			case <-ctx.Done():
@@ -409,7 +406,18 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 		return gaveUp
 	}
 	// The answer won the race; it is already in ch.
-	return c.finish(<-ch, result)
+	if r := <-ch; !timedOut(r, md.deadline) {
+		return c.finish(r, result)
+	}
+	return gaveUp
+}
+
+// timedOut reports whether r is a callee's answer that it gave up at the
+// deadline it was sent, which it finds a moment before the caller's timer
+// does: the deadline travels truncated to the millisecond.
+func timedOut(r *Envelope, deadline time.Time) bool {
+	return r != nil && r.Error != nil && r.Error.Code == CodeRequestCancelled &&
+		!deadline.IsZero() && time.Until(deadline) < time.Millisecond
 }
 
 // forget drops a pending call and reports whether it was still pending.

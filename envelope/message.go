@@ -29,7 +29,7 @@ type Envelope struct {
 	// Set by RequestContext on a protocol 2 request: params._meta has
 	// been moved out of Params, into meta2.
 	proto int
-	meta2 *callMeta
+	meta2 callMeta
 }
 
 // IsRequest reports whether e is a request that expects a response.
@@ -45,6 +45,9 @@ func (e *Envelope) IsResponse() bool {
 
 // Trace returns the trace id in e's meta, or "".
 func (e *Envelope) Trace() string {
+	if e.proto >= Protocol2 {
+		return e.meta2.Trace
+	}
 	if e.Meta == nil {
 		return ""
 	}

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/plugsock/plugsock/internal/jsonscan"
+	"github.com/plugsock/plugsock/typedesc"
 )
 
 // Protocol 2's requests: params that are always an object, and the
@@ -26,11 +27,11 @@ const deadlineLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // callMeta is params._meta as read.
 type callMeta struct {
-	Trace         string `json:"trace"`
-	TraceParent   string `json:"traceparent"`
-	TraceState    string `json:"tracestate"`
-	Deadline      string `json:"deadline"`
-	ProgressToken ID     `json:"progressToken"`
+	Trace         string
+	TraceParent   string
+	TraceState    string
+	Deadline      time.Time
+	ProgressToken ID
 }
 
 // outMeta is the metadata a request is sent with.
@@ -179,12 +180,37 @@ func Params(input any, object bool) any {
 	return valueParams{input}
 }
 
+// ParamsFor returns what a protocol 2 request carries as params for input
+// to a function described as taking in: Params(input, in.IsObject()). A
+// function without a description (in is nil) gets input by name when it
+// encodes to a JSON object or to null, and {"value": input} otherwise; the
+// input is encoded here to tell, and an error encoding it returned.
+func ParamsFor(input any, in *typedesc.Entity) (any, error) {
+	if in != nil {
+		return Params(input, in.IsObject()), nil
+	}
+	if input == nil {
+		return nil, nil
+	}
+	raw, ok := input.(json.RawMessage)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(input); err != nil {
+			return nil, err
+		}
+	}
+	if i := jsonscan.Space(raw, 0); i < len(raw) && (raw[i] == '{' || raw[i] == 'n') {
+		return raw, nil
+	}
+	return valueParams{raw}, nil
+}
+
 // takeMeta moves params._meta out of m.Params, once: a protocol 2 input
 // never sees it. It leaves m.Params without the member, with m.Meta
 // holding its trace id.
 func (m *Envelope) takeMeta() (*callMeta, error) {
 	if m.proto >= Protocol2 {
-		return m.meta2, nil
+		return &m.meta2, nil
 	}
 	m.proto = Protocol2
 	p := m.Params
@@ -239,15 +265,10 @@ func (m *Envelope) takeMeta() (*callMeta, error) {
 	default:
 		m.Params = append(append(append([]byte(nil), p[:prev]...), ','), p[next:]...)
 	}
-	md, err := readMeta(raw)
-	if err != nil {
+	if err := readMeta(raw, &m.meta2); err != nil {
 		return nil, err
 	}
-	m.meta2 = md
-	if md != nil && md.Trace != "" {
-		m.Meta = &Meta{Trace: md.Trace}
-	}
-	return md, nil
+	return &m.meta2, nil
 }
 
 // isKey reports whether the JSON string key, quotes included, is name,
@@ -261,30 +282,104 @@ func isKey(key []byte, name string) bool {
 	return json.Unmarshal(key, &k) == nil && k == name
 }
 
-func readMeta(raw []byte) (*callMeta, error) {
+// readMeta reads the _meta object raw into md. Its members are matched by
+// their exact names, and unknown ones are skipped unread; a member that is
+// null counts as absent. It parses by hand, since a call's metadata is read
+// on every call: encoding/json cost six allocations a call here.
+func readMeta(raw []byte, md *callMeta) error {
 	if string(raw) == "null" {
-		return nil, nil
+		return nil
 	}
 	if raw[0] != '{' {
-		return nil, fmt.Errorf("%w: %s: want an object, got %s", ErrInvalidParams, metaMember, jsonKind(raw[0]))
+		return fmt.Errorf("%w: %s: want an object, got %s", ErrInvalidParams, metaMember, jsonKind(raw[0]))
 	}
-	md := new(callMeta)
-	if err := json.Unmarshal(raw, md); err != nil {
-		var te *json.UnmarshalTypeError
+	var err error
+	jsonscan.Members(raw, 0, func(mb jsonscan.Member) bool {
+		key, val := raw[mb.Key:mb.KeyEnd], raw[mb.Val:mb.End]
+		if string(val) == "null" {
+			return true
+		}
+		var name string
+		var dst *string
 		switch {
-		case errors.As(err, &te) && te.Field != "":
-			return nil, fmt.Errorf("%w: %s.%s: want a string, got %s", ErrInvalidParams, metaMember, te.Field, te.Value)
-		case errors.Is(err, ErrBadID):
-			return nil, fmt.Errorf("%w: %s.progressToken: want a string or an integer", ErrInvalidParams, metaMember)
+		case isKey(key, "trace"):
+			name, dst = "trace", &md.Trace
+		case isKey(key, "traceparent"):
+			name, dst = "traceparent", &md.TraceParent
+		case isKey(key, "tracestate"):
+			name, dst = "tracestate", &md.TraceState
+		case isKey(key, "deadline"):
+			name = "deadline"
+			var ok bool
+			switch {
+			case val[0] != '"':
+				err = fmt.Errorf("%w: %s.deadline: want a string holding an RFC 3339 time, got %s", ErrInvalidParams, metaMember, jsonKind(val[0]))
+			default:
+				if md.Deadline, ok = readDeadline(val); !ok {
+					err = fmt.Errorf("%w: %s.deadline: want an RFC 3339 time, got %s", ErrInvalidParams, metaMember, truncate(val))
+				}
+			}
+		case isKey(key, "progressToken"):
+			name = "progressToken"
+			if val[0] == '"' || val[0] == '-' || val[0] >= '0' && val[0] <= '9' && bytes.IndexAny(val, ".eE") < 0 {
+				md.ProgressToken = rawID(val)
+			} else {
+				err = fmt.Errorf("%w: %s.progressToken: want a string or an integer, got %s", ErrInvalidParams, metaMember, jsonKind(val[0]))
+			}
 		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidParams, metaMember, err)
+		if dst != nil {
+			var ok bool
+			if *dst, ok = readString(val); !ok {
+				err = fmt.Errorf("%w: %s.%s: want a string, got %s", ErrInvalidParams, metaMember, name, jsonKind(val[0]))
+			}
+		}
+		return err == nil
+	})
+	return err
+}
+
+// readString decodes the JSON string val.
+func readString(val []byte) (string, bool) {
+	if val[0] != '"' {
+		return "", false
 	}
-	if md.Deadline != "" {
-		if _, err := parseDeadline(md.Deadline); err != nil {
-			return nil, fmt.Errorf("%w: %s.deadline: want an RFC 3339 time, got %q", ErrInvalidParams, metaMember, truncate([]byte(md.Deadline)))
+	if s := val[1 : len(val)-1]; bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
+		return string(s), true
+	}
+	var s string
+	return s, json.Unmarshal(val, &s) == nil
+}
+
+// readDeadline reads a deadline from the JSON string val: the form Go
+// senders write, 2026-12-01T21:50:00.123Z, without allocating, and any
+// other RFC 3339 time through time.Parse.
+func readDeadline(val []byte) (time.Time, bool) {
+	b := val[1 : len(val)-1]
+	if len(b) == len(deadlineLayout)-5 && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' && b[19] == '.' && b[23] == 'Z' {
+		num := func(i, n int) int {
+			v := 0
+			for _, c := range b[i : i+n] {
+				if c < '0' || c > '9' {
+					return -1
+				}
+				v = v*10 + int(c-'0')
+			}
+			return v
+		}
+		y, mo, d, h, mi, sec, ms := num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2), num(20, 3)
+		if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 && ms >= 0 {
+			t := time.Date(y, time.Month(mo), d, h, mi, sec, ms*int(time.Millisecond), time.UTC)
+			if t.Day() == d {
+				return t, true
+			}
 		}
 	}
-	return md, nil
+	s, ok := readString(val)
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := parseDeadline(s)
+	return t, err == nil
 }
 
 // parseDeadline reads an RFC 3339 time. RFC 3339 lets the "T" and the
@@ -385,9 +480,8 @@ func (c *Conn) RequestContext(parent context.Context, m *Envelope) (ctx context.
 	if !md.ProgressToken.IsZero() && m.IsRequest() {
 		ctx = context.WithValue(ctx, reporterKey{}, &reporter{c, md.ProgressToken})
 	}
-	if md.Deadline != "" {
-		d, _ := parseDeadline(md.Deadline) // readMeta checked it
-		ctx, cancel = context.WithDeadline(ctx, d)
+	if !md.Deadline.IsZero() {
+		ctx, cancel = context.WithDeadline(ctx, md.Deadline)
 		return ctx, cancel, nil
 	}
 	return ctx, func() {}, nil

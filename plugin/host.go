@@ -81,8 +81,13 @@ func (h *Host) Call(ctx context.Context, method string, payload, result any) err
 	if strings.HasPrefix(method, "$/") {
 		return fmt.Errorf("plugsock: call %s: methods starting with \"$/\" belong to the protocol (to call another plugin, use CallPlugin): %w", method, envelope.ErrMethodNotFound)
 	}
-	f, known := h.services[method]
-	return h.conn.Call(ctx, method, envelope.Params(payload, known && f.Input.IsObject()), result)
+	// A service registered after this plugin connected has no
+	// description here: its payload then goes by its own JSON's shape.
+	params, err := envelope.ParamsFor(payload, h.services[method].Input)
+	if err != nil {
+		return fmt.Errorf("plugsock: call %s: encoding the payload: %w", method, err)
+	}
+	return h.conn.Call(ctx, method, params, result)
 }
 
 // callParams is what a plugin sends to call another one.

@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"fmt"
+
 	"github.com/plugsock/plugsock/internal/rpc"
 	"github.com/plugsock/plugsock/typedesc"
 )
@@ -14,7 +16,13 @@ var ErrNoMethods = rpc.ErrNoMethods
 const hookMethod = "UseAsyncHook"
 
 // methods finds the callable methods of v (internal/rpc has the rule).
-func methods(v any) (rpc.Methods, error) { return rpc.Find(v, hookMethod) }
+func methods(v any) (rpc.Methods, error) {
+	ms, err := rpc.Find(v, hookMethod)
+	if err != nil {
+		return nil, fmt.Errorf("plugsock: %w", err)
+	}
+	return ms, nil
+}
 
 // describe builds the function descriptions for ms, refined by what the
 // author supplied. Reflection decides which functions and fields exist.

@@ -117,10 +117,12 @@ func (r *remote) call(ctx context.Context, name, method string, payload, result 
 	}
 	defer r.release()
 	if r.conn.Protocol() >= envelope.Protocol2 {
-		// By name when the plugin described its input as an object; in
-		// {"value": ...} otherwise, and for a method it did not describe.
-		fn, ok := r.info.Functions[method]
-		payload = envelope.Params(payload, ok && fn.Input.IsObject())
+		// By name when the plugin described its input as an object, in
+		// {"value": ...} when as something else, and by the payload's
+		// own shape for a method it did not describe.
+		if payload, err = envelope.ParamsFor(payload, r.info.Functions[method].Input); err != nil {
+			return fmt.Errorf("plugsock: call %s.%s: encoding the payload: %w", name, method, err)
+		}
 	}
 	if envelope.TraceFrom(ctx) == "" {
 		ctx = envelope.WithTrace(ctx, newTraceID())

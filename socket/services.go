@@ -128,18 +128,20 @@ type requests struct {
 
 // begin admits request m, or says why not: a plugin has as many requests
 // in flight as the socket's MaxInFlight allows, and ids must be unique.
+// free must be called once, before it is answered: the plugin may send
+// its next request, or use the id again, as soon as it has the answer.
 // done must be called when it has been answered.
-func (r *remote) begin(m *envelope.Envelope) (ctx context.Context, done func(), e *envelope.Error) {
+func (r *remote) begin(m *envelope.Envelope) (ctx context.Context, free, done func(), e *envelope.Error) {
 	q := &r.reqs
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	switch {
 	case q.ended:
-		return nil, nil, envelope.Errorf(envelope.CodeShuttingDown, "connection is closing")
+		return nil, nil, nil, envelope.Errorf(envelope.CodeShuttingDown, "connection is closing")
 	case q.m[m.ID] != nil:
-		return nil, nil, envelope.Errorf(envelope.CodeInvalidRequest, "%s: request id %s is already in flight", m.Method, m.ID)
+		return nil, nil, nil, envelope.Errorf(envelope.CodeInvalidRequest, "%s: request id %s is already in flight", m.Method, m.ID)
 	case r.cfg.maxInFlight > 0 && len(q.m) >= r.cfg.maxInFlight:
-		return nil, nil, envelope.Errorf(envelope.CodeOverloaded, "%s: %d requests in flight, the limit", m.Method, r.cfg.maxInFlight)
+		return nil, nil, nil, envelope.Errorf(envelope.CodeOverloaded, "%s: %d requests in flight, the limit", m.Method, r.cfg.maxInFlight)
 	}
 	if q.m == nil {
 		// Made on the first request: a plugin that never calls the host
@@ -150,10 +152,12 @@ func (r *remote) begin(m *envelope.Envelope) (ctx context.Context, done func(), 
 	ctx, cancel := context.WithCancel(q.ctx)
 	q.m[m.ID] = cancel
 	r.s.serving.Add(1)
-	return ctx, func() {
+	free = func() {
 		q.mu.Lock()
 		delete(q.m, m.ID)
 		q.mu.Unlock()
+	}
+	return ctx, free, func() {
 		cancel()
 		r.s.serving.Done()
 	}, nil
@@ -188,20 +192,20 @@ func (r *remote) endRequests() {
 // reading, so that a service can call the plugin back and have its answer
 // read.
 func (r *remote) serveRequest(c *envelope.Conn, m *envelope.Envelope, caller string) {
-	parent, done, e := r.begin(m)
+	parent, free, done, e := r.begin(m)
 	if e != nil {
 		_ = c.ReplyError(m.ID, e)
 		return
 	}
 	if !c.Detach(m) {
 		// Not reached: handle is the Handler, and m its message.
-		go r.answerRequest(c, m, caller, parent, done)
+		go r.answerRequest(c, m, caller, parent, free, done)
 		return
 	}
-	r.answerRequest(c, m, caller, parent, done)
+	r.answerRequest(c, m, caller, parent, free, done)
 }
 
-func (r *remote) answerRequest(c *envelope.Conn, m *envelope.Envelope, caller string, parent context.Context, done func()) {
+func (r *remote) answerRequest(c *envelope.Conn, m *envelope.Envelope, caller string, parent context.Context, free, done func()) {
 	defer done()
 	ctx, cancel, err := c.RequestContext(parent, m)
 	defer cancel()
@@ -228,6 +232,7 @@ func (r *remote) answerRequest(c *envelope.Conn, m *envelope.Envelope, caller st
 		}
 		result, e = meth.Invoke(ctx, m, r.cfg.log, trace)
 	}
+	free()
 	if e != nil {
 		err = c.ReplyError(m.ID, e)
 	} else {

@@ -93,9 +93,10 @@ type Member struct {
 	Key, KeyEnd, Val, End int
 }
 
-// Members calls fn for each member of the object p[i:], in order, until
-// fn returns false. It returns the end of the object, or ok false when
-// p[i:] does not start with an object.
+// Members calls fn for each member of the object that starts at p[i],
+// after any white space, in order, until fn returns false. It returns the
+// end of the object, or, when fn stopped it, the end of the last member
+// fn saw; ok is false when p[i:] does not start with an object.
 func Members(p []byte, i int, fn func(m Member) bool) (end int, ok bool) {
 	i = Space(p, i)
 	if i >= len(p) || p[i] != '{' {

@@ -48,14 +48,14 @@ type Methods map[string]*Method
 // skip.
 func Find(v any, skip string) (Methods, error) {
 	if v == nil {
-		return nil, fmt.Errorf("plugsock: value is nil: %w", ErrNoMethods)
+		return nil, fmt.Errorf("value is nil: %w", ErrNoMethods)
 	}
 	rv := reflect.ValueOf(v)
 	found := suitable(rv.Type(), skip)
 	if len(found) == 0 {
-		err := fmt.Errorf("plugsock: type %v has no method shaped func(context.Context, In) (Out, error): %w", rv.Type(), ErrNoMethods)
+		err := fmt.Errorf("type %v has no method shaped func(context.Context, In) (Out, error): %w", rv.Type(), ErrNoMethods)
 		if rv.Kind() != reflect.Pointer && len(suitable(reflect.PointerTo(rv.Type()), skip)) > 0 {
-			err = fmt.Errorf("plugsock: type %v has no callable methods, but *%v does; pass a pointer: %w", rv.Type(), rv.Type(), ErrNoMethods)
+			err = fmt.Errorf("type %v has no callable methods, but *%v does; pass a pointer: %w", rv.Type(), rv.Type(), ErrNoMethods)
 		}
 		return nil, err
 	}
