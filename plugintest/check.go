@@ -68,6 +68,11 @@ type Report struct {
 	// Plugin is what the plugin declared in its handshake; nil when it
 	// sent none.
 	Plugin *envelope.PluginInfo
+	// Protocol is the protocol the plugin speaks, as the handshake
+	// settled it: the lower of the one it offered and the highest the
+	// battery speaks (envelope.Protocol), or 1 when it offered none. Zero
+	// when there was no handshake to settle it.
+	Protocol int
 	// Results lists every check in the order run.
 	Results []Result
 	// Output holds the last lines the plugin wrote to standard output and
@@ -133,14 +138,30 @@ func (c CheckConfig) applyCheck(cfg *checkConfig) {
 // Content-Length header line per frame, and the same members in the same
 // order, so a plugin whose reader handles exactly that passes. It writes
 // one line per check to w (PASS, FAIL, SKIP or WARN, the check, and why)
-// and a summary, and returns the Report. The error is
-// for what kept the battery from running at all, such as a command that
-// cannot be started; a plugin that misbehaves is a failed check.
+// and a summary that names the protocol the plugin speaks, and returns the
+// Report. The error is for what kept the battery from running at all,
+// such as a command that cannot be started; a plugin that misbehaves is a
+// failed check.
+//
+// The protocol is the one the handshake settles, as the host settles it:
+// the plugin's "protocol" (1 when it names none) or the battery's highest,
+// envelope.Protocol, whichever is lower; Report.Protocol holds it. In
+// protocol 1 the battery sends protocol 1's frames; in protocol 2 a
+// call's params are an object (an object input by name, any other input
+// as {"value": input}) whose last member is _meta, with the trace id, the
+// deadline the call timeout gives and the request's id as progressToken,
+// and nothing has a top-level meta. In protocol 2 the battery offers one
+// host service, Check.Echo, whose input and output are any: it answers
+// the value it was sent. It answers other Service.Method calls, and $/
+// methods it does not know, with -32601, and $/call with -32005, as a host
+// whose policy lets no plugin call another.
 //
 // The checks, in order:
 //
 //   - handshake: the first message is a $/handshake request with a valid
-//     name, a version string and a functions object.
+//     name, a version string and a functions object, and, if it has them,
+//     a protocol that is a positive integer and capabilities that are an
+//     object.
 //   - functions: every description follows the grammar of section 6.
 //   - ping: $/ping, sent as the host's heartbeat sends it, is answered
 //     null.
@@ -155,6 +176,11 @@ func (c CheckConfig) applyCheck(cfg *checkConfig) {
 //     method's own error, -32603 for a crash, -32602 for input it will not
 //     take) and a message. This is how errors and panics are exercised:
 //     a zero payload is what makes most functions fail, if anything does.
+//   - meta (protocol 2): _meta never reaches the input. A function whose
+//     call passed, preferably one whose input is an object, is called
+//     again with the same input three ways: with _meta, without it, and
+//     by position ([input]); the three answers must be equal results or
+//     errors with one code.
 //   - cancel: a call followed at once by $/cancelRequest for it, and by
 //     one for an id never sent, must leave the connection healthy (a ping
 //     is answered); any answer to the call must be well-formed. Whether
@@ -170,6 +196,19 @@ func (c CheckConfig) applyCheck(cfg *checkConfig) {
 //     and every body was a JSON-RPC 2.0 message.
 //   - async: every $/async the plugin sent was a notification (skipped
 //     when it sent none).
+//   - strict (protocol 2): every message the plugin sent after the
+//     handshake had JSON-RPC 2.0's members only, no top-level meta,
+//     params that were an object or absent (absent on $/ping and
+//     $/shutdown), and $/async params of the form {"value": item}. A
+//     failure quotes the first message that did not.
+//   - host services (protocol 2): every call the plugin made to
+//     Check.Echo was shaped as a host service's input is, params
+//     {"value": input} with a well-formed _meta if any. Skipped when the
+//     plugin called no host service, which it need not.
+//   - progress (protocol 2): every $/progress the plugin sent was a
+//     notification naming the progressToken of a call still in flight,
+//     with a numeric progress (and a numeric total and a string message,
+//     if any). Skipped when it sent none.
 //   - extra headers, outside the battery: a ping framed with a
 //     Content-Type header line after Content-Length, as LSP clients frame
 //     their messages, and then one with it before Content-Length, are
@@ -179,6 +218,8 @@ func (c CheckConfig) applyCheck(cfg *checkConfig) {
 //     second start of cmd (same path, arguments, directory and
 //     environment), after the first has been stopped, and only when the
 //     first handshake passed.
+//
+// In protocol 1 the checks marked protocol 2 are skipped, saying so.
 //
 // Calls are sent one at a time, so a single-threaded plugin passes. A
 // function that blocks until something happens fails "call F" after the
@@ -239,6 +280,9 @@ func Check(ctx context.Context, cmd *exec.Cmd, w io.Writer, opts ...CheckOption)
 		}
 	}
 	summary := fmt.Sprintf("%d passed, %d failed, %d skipped", passed, failed, skipped)
+	if c.report.Protocol > 0 {
+		summary = fmt.Sprintf("protocol %d: %s", c.report.Protocol, summary)
+	}
 	if warned > 0 {
 		summary += ", " + count(warned, "warning")
 	}
@@ -262,6 +306,7 @@ type checker struct {
 
 	fns     map[string]function
 	names   []string      // functions to call, sorted
+	served  []string      // those whose call passed, sorted
 	fastest string        // the function that answered quickest, for the shutdown check
 	best    time.Duration // its time
 	lost    bool          // the connection ended before the shutdown check
@@ -291,9 +336,10 @@ func (c *checker) run(ctx context.Context, l net.Listener) {
 	if !c.handshake() {
 		c.skipRest("no handshake")
 		c.framingAndAsync()
+		c.protocol2Findings()
 		return
 	}
-	steps := []func(){c.ping, c.unknownMethod, c.badParams, c.calls, c.cancel}
+	steps := []func(){c.ping, c.unknownMethod, c.badParams, c.calls, c.meta, c.cancel}
 	for _, step := range steps {
 		if c.connectionLost() {
 			break
@@ -307,10 +353,11 @@ func (c *checker) run(ctx context.Context, l net.Listener) {
 	}
 	c.exit()
 	c.framingAndAsync()
+	c.protocol2Findings()
 }
 
 func (c *checker) skipRest(why string) {
-	for _, name := range []string{"functions", "ping", "unknown method", "calls", "cancel", "shutdown", "exit"} {
+	for _, name := range []string{"functions", "ping", "unknown method", "calls", "meta", "cancel", "shutdown", "exit"} {
 		c.add(name, Skip, "%s", why)
 	}
 }
@@ -354,13 +401,23 @@ func orNone(params json.RawMessage) string {
 }
 
 func jsonKind(raw json.RawMessage) string {
-	switch bytes.TrimSpace(raw)[0] {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
 	case '"':
 		return "a string"
 	case '{':
 		return "an object"
 	case '[':
 		return "an array"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return "a number"
 	}
 	return "a value"
 }

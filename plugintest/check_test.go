@@ -58,6 +58,7 @@ func TestCheckPassesTheGoPlugin(t *testing.T) {
 	assert.Contains(t, res["shutdown refuses calls"].Detail, "refused with -32003")
 	assert.Contains(t, res["async"].Detail, "1 $/async notification")
 	assert.Equal(t, plugintest.Pass, res["extra headers"].Status, "envelope's reader ignores other header lines: %s", res["extra headers"].Detail)
+	assertProtocol(t, out.String(), report)
 }
 
 func TestCheckPassesThePythonPlugin(t *testing.T) {
@@ -75,6 +76,8 @@ func TestCheckPassesThePythonPlugin(t *testing.T) {
 	assert.Contains(t, res["call Div"].Detail, "division by zero")
 	assert.Equal(t, plugintest.Pass, res["shutdown refuses calls"].Status)
 	assert.Equal(t, plugintest.Pass, res["exit"].Status)
+	assert.Equal(t, 1, report.Protocol, "its handshake names no protocol")
+	assertProtocol(t, out.String(), report)
 }
 
 func TestCheckFailsTheBrokenPlugin(t *testing.T) {
@@ -101,7 +104,10 @@ func TestCheckFailsTheBrokenPlugin(t *testing.T) {
 	}
 	assert.Len(t, report.Failures(), 7)
 	assert.Equal(t, plugintest.Pass, res["extra headers"].Status)
-	assert.Contains(t, out.String(), "5 passed, 7 failed, 2 skipped\n")
+	require.Equal(t, 1, report.Protocol, "its handshake names no protocol")
+	assertProtocol(t, out.String(), report)
+	// Skipped: shutdown in flight, async, and the four of protocol 2.
+	assert.Contains(t, out.String(), "\nprotocol 1: 5 passed, 7 failed, 6 skipped\n")
 	assert.Contains(t, out.String(), "last lines the plugin wrote:\n  stderr: broken: connected, and about to misbehave\n")
 }
 
@@ -111,7 +117,13 @@ func TestCheckAPluginThatNeverConnects(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, report.Passed())
 	assert.Nil(t, report.Plugin)
+	assert.Zero(t, report.Protocol)
 	res := results(report)
+	assert.Equal(t, plugintest.Result{Check: "meta", Status: plugintest.Skip, Detail: "no connection"}, res["meta"])
+	for _, name := range []string{"framing", "strict", "host services", "progress"} {
+		assert.NotContains(t, res, name, "nothing was read to judge")
+	}
+	assert.NotContains(t, out.String(), "protocol", "no protocol was settled")
 	assert.Equal(t, plugintest.Fail, res["handshake"].Status)
 	assert.Equal(t, "the process exited before connecting: exit status 3", res["handshake"].Detail)
 	assert.Equal(t, plugintest.Skip, res["ping"].Status)

@@ -1,9 +1,12 @@
 package plugintest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,6 +55,7 @@ func (c *checker) handshake() bool {
 		Version   json.RawMessage `json:"version"`
 		Functions json.RawMessage `json:"functions"`
 		Launch    *string         `json:"launch"`
+		hello
 	}
 	var problem string
 	if err := json.Unmarshal(m.Params, &hs); err != nil {
@@ -67,17 +71,28 @@ func (c *checker) handshake() bool {
 			problem = fmt.Sprintf("version is not a string: %s", clip(hs.Version))
 		}
 	}
+	var neg negotiation
+	if problem == "" {
+		neg, problem = hs.negotiate()
+	}
 	if problem != "" {
 		_ = c.wire.replyError(m.ID, envelope.CodeInvalidParams, "malformed handshake: "+problem)
 		c.add(name, Fail, "%s", problem)
 		return false
 	}
-	if err := c.wire.reply(m.ID, envelope.HandshakeResult{Name: *hs.Name, Session: uuid.NewString()}); err != nil {
+	fns, problems := parseFunctions(hs.Functions)
+	c.fns = fns
+	objects := make(map[string]bool, len(fns))
+	for n, f := range fns {
+		objects[n] = f.Input.IsObject()
+	}
+	// Set before the answer goes: what the plugin sends after reading it
+	// is in the protocol agreed.
+	c.wire.setProtocol(neg.proto, *hs.Name, objects, c.cfg.callTimeout)
+	if err := c.wire.reply(m.ID, neg.result(*hs.Name)); err != nil {
 		c.add(name, Fail, "could not answer the handshake: %v", err)
 		return false
 	}
-	fns, problems := parseFunctions(hs.Functions)
-	c.fns = fns
 	info := &envelope.PluginInfo{Name: *hs.Name, Version: version, Functions: make(map[string]typedesc.Function, len(fns))}
 	for n, f := range fns {
 		info.Functions[n] = typedesc.Function{Name: n, Input: f.Input, Output: f.Output}
@@ -87,15 +102,98 @@ func (c *checker) handshake() bool {
 	}
 	slices.Sort(c.names)
 	c.report.Plugin = info
+	c.report.Protocol = neg.proto
 	launch := ""
 	if hs.Launch != nil && *hs.Launch == c.launch {
 		launch = "; launch id sent back"
 	}
-	c.add(name, Pass, "name %q, version %q, %s%s", *hs.Name, version, count(len(fns), "function"), launch)
+	c.add(name, Pass, "name %q, version %q, %s, %s%s", *hs.Name, version, neg, count(len(fns), "function"), launch)
 	if len(problems) > 0 {
 		c.add("functions", Fail, "%s", summarize(problems))
 	} else {
 		c.add("functions", Pass, "%s, following the grammar", count(len(fns), "description"))
 	}
 	return true
+}
+
+// negotiation is what a handshake's protocol and capabilities members
+// settle.
+type negotiation struct {
+	offered json.RawMessage // the protocol member as sent; nil when absent
+	proto   int             // what both sides speak from the answer on
+}
+
+// hello is what a handshake's params say about the protocol, read as
+// the host reads them.
+type hello struct {
+	Protocol     json.RawMessage `json:"protocol"`
+	Capabilities json.RawMessage `json:"capabilities"`
+}
+
+// negotiate settles the protocol as the host does, and says what is
+// wrong: a protocol that is not a positive integer written as digits
+// (null is as good as none, but answered), or capabilities that are
+// neither an object nor null.
+func (h hello) negotiate() (negotiation, string) {
+	n := negotiation{proto: envelope.Protocol1}
+	if raw := bytes.TrimSpace(h.Protocol); raw != nil {
+		n.offered = raw
+		if string(raw) != "null" {
+			v, ok := positive(raw)
+			if !ok {
+				return n, fmt.Sprintf("protocol: want a positive integer, got %s", clip(raw))
+			}
+			n.proto = min(v, envelope.Protocol)
+		}
+	}
+	if raw := bytes.TrimSpace(h.Capabilities); len(raw) > 0 && raw[0] != '{' && string(raw) != "null" {
+		return n, fmt.Sprintf("capabilities: want an object, got %s", clip(raw))
+	}
+	return n, ""
+}
+
+// positive reads a positive integer written as digits; one too large for
+// an int is as good as the largest.
+func positive(raw json.RawMessage) (int, bool) {
+	if len(raw) == 0 || raw[0] < '1' || raw[0] > '9' {
+		return 0, false
+	}
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	v, err := strconv.Atoi(string(raw))
+	if err != nil {
+		return math.MaxInt, true
+	}
+	return v, true
+}
+
+// result is the host's answer to the handshake: protocol 1's answer, byte
+// for byte, to a plugin that named no protocol; the protocol agreed to one
+// that did, and in protocol 2 the battery's host service.
+func (n negotiation) result(name string) envelope.HandshakeResult {
+	r := envelope.HandshakeResult{Name: name, Session: uuid.NewString()}
+	if n.offered == nil {
+		return r
+	}
+	r.Protocol = n.proto
+	if n.proto >= envelope.Protocol2 {
+		r.Services = map[string]typedesc.Function{echoService: {
+			Name:   echoService,
+			Input:  &typedesc.Entity{Type: "any"},
+			Output: &typedesc.Entity{Type: "any"},
+		}}
+	}
+	return r
+}
+
+// String says which protocol was agreed, for the handshake check.
+func (n negotiation) String() string {
+	s := fmt.Sprintf("protocol %d", n.proto)
+	if n.offered != nil && string(n.offered) != strconv.Itoa(n.proto) {
+		s += fmt.Sprintf(" (it offered %s)", clip(n.offered))
+	}
+	return s
 }

@@ -8,8 +8,6 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/plugsock/plugsock/envelope"
 )
 
@@ -47,7 +45,7 @@ func (c *checker) extraHeaders(ctx context.Context, cmd *exec.Cmd) {
 	}()
 	defer context.AfterFunc(ctx, func() { _ = nc.Close() })()
 
-	if !w.welcome() {
+	if !w.welcome(c.cfg.callTimeout) {
 		warn("started a second time for this check, the plugin did not handshake")
 		return
 	}
@@ -96,9 +94,10 @@ func (c *checker) extraHeaders(ctx context.Context, cmd *exec.Cmd) {
 }
 
 // welcome waits for the plugin's handshake and accepts it, as the host
-// does; it reports whether there was one. What the handshake holds is the
-// battery's business, not this check's.
-func (w *wire) welcome() bool {
+// does, in the protocol it asks for; it reports whether there was one.
+// What the handshake holds is the battery's business, not this check's.
+// timeout is what a call's deadline allows.
+func (w *wire) welcome(timeout time.Duration) bool {
 	t := time.NewTimer(checkHandshakeTimeout)
 	defer t.Stop()
 	var m *message
@@ -115,11 +114,17 @@ func (w *wire) welcome() bool {
 	}
 	var hs struct {
 		Name string `json:"name"`
+		hello
 	}
 	if !m.isRequest() || m.Method != envelope.MethodHandshake || json.Unmarshal(m.Params, &hs) != nil {
 		return false
 	}
-	return w.reply(m.ID, envelope.HandshakeResult{Name: hs.Name, Session: uuid.NewString()}) == nil
+	neg, problem := hs.negotiate()
+	if problem != "" {
+		return false
+	}
+	w.setProtocol(neg.proto, hs.Name, nil, timeout)
+	return w.reply(m.ID, neg.result(hs.Name)) == nil
 }
 
 // withHeader puts the header line before in front of frame's

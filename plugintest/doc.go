@@ -49,7 +49,18 @@
 // flight answered first, new calls refused with -32003, null answer,
 // close, exit 0); framing; and $/async sent as notifications. What the
 // battery sends is what the host sends, byte for byte, so a plugin that
-// works against the host passes. Outside the battery, the extra headers
+// works against the host passes.
+//
+// The battery speaks the protocol the plugin asks for in its handshake,
+// as the host does, and its report says which (Report.Protocol). A
+// protocol 2 plugin gets protocol 2's frames (params always an object,
+// metadata in params._meta) and four more checks: that _meta never
+// reaches a function's input (meta); that everything it sends is plain
+// JSON-RPC 2.0, with object params and no top-level meta (strict); that
+// its calls to the battery's host service, Check.Echo, are well-formed
+// (host services); and that its $/progress reports name a call in flight
+// (progress). A plugin need not call a host service or report progress;
+// those checks are skipped when it does not, and all four in protocol 1. Outside the battery, the extra headers
 // check sees whether the plugin also reads frames with a Content-Type
 // header line, which LSP clients send and the host does not: a plugin that
 // does not gets a WARN (Status Warn) and still passes.

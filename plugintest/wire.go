@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,9 +30,24 @@ import (
 // the host would not send, so a plugin whose reader is as strict as the
 // host allows it to be passes; only the extra headers check (check.go)
 // sends more.
+//
+// In protocol 2 a call's params are shaped here, as the wire has them: an
+// object input by name, any other input as {"value": input}, and _meta
+// (trace, deadline, progressToken) as the last member. envelope writes
+// the frame around them, with no top-level meta. The wire also answers
+// the plugin's calls to the battery's host service, Check.Echo, and
+// records what the protocol 2 checks judge: every message's members, the
+// plugin's service calls and its $/progress reports.
 
 // maxCheckFrame bounds a frame the battery accepts, as a host's default.
 const maxCheckFrame = 4 << 20
+
+// maxFindings bounds each list of findings the wire keeps; the counts go
+// on past it.
+const maxFindings = 20
+
+// echoService is the host service the battery offers in protocol 2.
+const echoService = "Check.Echo"
 
 // message is one JSON-RPC message as the plugin sent it. has records
 // which members were present, so that "result": null is told from no
@@ -80,6 +96,24 @@ type wire struct {
 	leaving  bool // the plugin sent $/shutdown: it is leaving on its own
 	late     []*message
 
+	// Set by setProtocol before the handshake is answered.
+	proto   int             // the protocol spoken after the handshake; 0 before
+	name    string          // the plugin's name, for the host's answers
+	objects map[string]bool // functions whose input is an object
+	timeout time.Duration   // what a call's _meta.deadline allows, from sending
+
+	// What the protocol 2 checks judge, recorded for every message after
+	// the handshake whatever the protocol, and reported in protocol 2.
+	messages  int             // messages read after the handshake
+	unstrict  int             // how many of them break protocol 2's rules
+	strictBad string          // the first that does, and why
+	open      map[string]bool // ids of calls sent with a progressToken, not yet answered
+	progress  int
+	progBad   []string
+	echoes    int // calls to Check.Echo
+	echoBad   []string
+	unknownSv []string // Service.Method names called that the battery does not offer
+
 	hs     chan *message // the first message, which must be the handshake
 	first  bool
 	closed chan struct{}
@@ -91,6 +125,7 @@ func newWire(nc net.Conn) *wire {
 		nc:      nc,
 		br:      bufio.NewReaderSize(nc, 4096),
 		waiting: make(map[string]chan answer),
+		open:    make(map[string]bool),
 		hs:      make(chan *message, 1),
 		closed:  make(chan struct{}),
 	}
@@ -244,12 +279,23 @@ func (w *wire) route(m *message) {
 		w.hs <- m
 		return
 	}
+	w.mu.Lock()
+	proto := w.proto
+	w.messages++
+	if p := strictProblem(m); p != "" {
+		if w.unstrict == 0 {
+			w.strictBad = fmt.Sprintf("%s: %s", p, clip(m.body))
+		}
+		w.unstrict++
+	}
+	w.mu.Unlock()
 	switch {
 	case m.isResponse():
 		key := string(m.ID)
 		w.mu.Lock()
 		ch := w.waiting[key]
 		delete(w.waiting, key)
+		delete(w.open, key)
 		w.order = append(w.order, key)
 		if ch == nil {
 			w.late = append(w.late, m)
@@ -282,8 +328,25 @@ func (w *wire) route(m *message) {
 		if m.isRequest() {
 			_ = w.replyError(m.ID, -32600, "protocol violation: second handshake")
 		}
+	case proto >= envelope.Protocol2 && m.Method == envelope.MethodProgress:
+		w.progressed(m)
+	case proto >= envelope.Protocol2 && m.Method == envelope.MethodCancel && m.isRequest():
+		// The plugin giving up on its own request, which the battery has
+		// answered already: the host answers that null.
+		_ = w.reply(m.ID, nil)
+	case proto >= envelope.Protocol2 && m.Method == envelope.MethodCall && m.isRequest():
+		w.forbid(m)
+	case proto >= envelope.Protocol2 && m.Method == echoService && m.isRequest():
+		w.echo(m)
 	case m.isRequest():
-		_ = w.replyError(m.ID, -32601, "method not found: "+m.Method)
+		if proto >= envelope.Protocol2 && isService(m.Method) {
+			w.mu.Lock()
+			if len(w.unknownSv) < maxFindings && !slices.Contains(w.unknownSv, m.Method) {
+				w.unknownSv = append(w.unknownSv, m.Method)
+			}
+			w.mu.Unlock()
+		}
+		_ = w.replyError(m.ID, envelope.CodeMethodNotFound, "method not found: "+m.Method)
 	}
 }
 
@@ -371,13 +434,36 @@ func toID(raw json.RawMessage) envelope.ID {
 type request struct {
 	id     envelope.ID
 	method string
-	params json.RawMessage // nil for none
-	trace  string          // the meta member's trace id; "" for none
+	params json.RawMessage // the input; nil for none
+	trace  string          // its trace id; "" for none
 	ch     chan answer
+
+	proto   int           // the protocol it is sent in
+	form    form          // protocol 2: how params carry the input
+	object  bool          // protocol 2: the input is an object, sent by name
+	timeout time.Duration // protocol 2: what _meta.deadline allows; 0 for no deadline
 }
+
+// form is how a protocol 2 call carries its input.
+type form int
+
+const (
+	withMeta    form = iota // by the input's kind, with _meta last: what the host sends
+	withoutMeta             // the same, without _meta
+	byPosition              // [input], which a receiver also accepts; no _meta
+)
 
 // appendFrame appends r's frame, as the host's Conn.Call writes it.
 func (r *request) appendFrame(b []byte) ([]byte, error) {
+	if r.proto >= envelope.Protocol2 {
+		var params any // none for the protocol's own requests, $/ping and $/shutdown
+		if !reserved(r.method) {
+			params = r.params2(time.Now())
+		} else if r.params != nil {
+			params = r.params
+		}
+		return envelope.AppendRequest(b, r.id, r.method, params, "")
+	}
 	var params any // a nil json.RawMessage would be sent as "params":null
 	if r.params != nil {
 		params = r.params
@@ -385,16 +471,118 @@ func (r *request) appendFrame(b []byte) ([]byte, error) {
 	return envelope.AppendRequest(b, r.id, r.method, params, r.trace)
 }
 
+// params2 shapes r's input as protocol 2 params: an object input by name
+// (null as {}), any other input as {"value": input} (none as {}), or
+// [input]; then, in form withMeta, _meta as the last member, its deadline
+// counted from now.
+func (r *request) params2(now time.Time) json.RawMessage {
+	in := bytes.TrimSpace(r.params)
+	if len(in) == 0 {
+		in = nil
+	}
+	if r.form == byPosition {
+		if in == nil {
+			in = []byte("null")
+		}
+		return slices.Concat([]byte("["), in, []byte("]"))
+	}
+	var b []byte
+	switch {
+	case r.object && in != nil && in[0] != '{' && string(in) != "null":
+		// No object carries it by name; a receiver takes it by position.
+		return slices.Concat([]byte("["), in, []byte("]"))
+	case in == nil || r.object && string(in) == "null":
+		b = []byte("{}")
+	case r.object:
+		b = slices.Clone(in)
+	default:
+		b = slices.Concat([]byte(`{"value":`), in, []byte("}"))
+	}
+	if r.form == withoutMeta {
+		return b
+	}
+	b = b[:len(b)-1]
+	if len(bytes.TrimSpace(b)) > 1 {
+		b = append(b, ',')
+	}
+	b = append(b, `"_meta":`...)
+	b = r.appendMeta(b, now)
+	return append(b, '}')
+}
+
+// deadlineLayout is how protocol 2 senders write a deadline: UTC, with
+// exactly three fractional digits.
+const deadlineLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// appendMeta appends r's _meta: its trace id, its deadline (truncated, so
+// never later than the battery will wait) and its id as progressToken,
+// as a host that asks for progress sends them.
+func (r *request) appendMeta(b []byte, now time.Time) []byte {
+	b = append(b, '{')
+	if r.trace != "" {
+		t, _ := json.Marshal(r.trace)
+		b = append(append(b, `"trace":`...), t...)
+		b = append(b, ',')
+	}
+	if r.timeout > 0 {
+		b = append(b, `"deadline":"`...)
+		b = now.Add(r.timeout).UTC().Truncate(time.Millisecond).AppendFormat(b, deadlineLayout)
+		b = append(b, `",`...)
+	}
+	b = append(b, `"progressToken":`...)
+	b = append(b, r.id.String()...)
+	return append(b, '}')
+}
+
+// reserved reports whether method is one of the protocol's own.
+func reserved(method string) bool { return strings.HasPrefix(method, "$/") }
+
+// isService reports whether method names a host service, Service.Method.
+func isService(method string) bool {
+	svc, m, ok := strings.Cut(method, ".")
+	return ok && svc != "" && m != "" && !reserved(method)
+}
+
 // newRequest prepares a request. Ids count up from 1, as the host's do;
-// trace is its meta's trace id, "" for none, as the host's pings have.
+// trace is its trace id, "" for none, as the host's pings have.
 func (w *wire) newRequest(method string, params json.RawMessage, trace string) *request {
+	return w.newRequestAs(method, params, trace, withMeta)
+}
+
+// newRequestAs prepares a request whose input goes in form f in
+// protocol 2. A function the battery has no description of has an
+// object input when the input is an object.
+func (w *wire) newRequestAs(method string, params json.RawMessage, trace string, f form) *request {
 	w.mu.Lock()
 	w.nextID++
 	id := envelope.NumberID(w.nextID)
 	ch := make(chan answer, 1)
 	w.waiting[id.String()] = ch
+	r := &request{id: id, method: method, params: params, trace: trace, ch: ch, proto: w.proto, form: f, timeout: w.timeout}
+	if r.proto >= envelope.Protocol2 && !reserved(method) {
+		object, described := w.objects[method]
+		if !described {
+			in := bytes.TrimSpace(params)
+			object = len(in) > 0 && in[0] == '{'
+		}
+		r.object = object
+		if f == withMeta {
+			// Marked before it is sent: the plugin's progress may come
+			// before the battery's next look.
+			w.open[id.String()] = true
+		}
+	}
 	w.mu.Unlock()
-	return &request{id: id, method: method, params: params, trace: trace, ch: ch}
+	return r
+}
+
+// setProtocol sets what the wire speaks once the handshake is answered:
+// protocol proto, to the plugin called name, whose functions with an
+// object input are objects; timeout is what a call's deadline allows.
+func (w *wire) setProtocol(proto int, name string, objects map[string]bool, timeout time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.proto, w.name, w.objects, w.timeout = proto, name, objects, timeout
 }
 
 func (w *wire) send(r *request) error { return w.sendAll(r) }
@@ -437,7 +625,13 @@ func (w *wire) forget(r *request) {
 
 // call sends a request and waits for its answer.
 func (w *wire) call(method string, params json.RawMessage, trace string, d time.Duration) (answer, bool, error) {
-	r := w.newRequest(method, params, trace)
+	return w.callAs(method, params, trace, withMeta, d)
+}
+
+// callAs sends a request whose input goes in form f in protocol 2, and
+// waits for its answer.
+func (w *wire) callAs(method string, params json.RawMessage, trace string, f form, d time.Duration) (answer, bool, error) {
+	r := w.newRequestAs(method, params, trace, f)
 	if err := w.send(r); err != nil {
 		w.forget(r)
 		return answer{}, false, err
