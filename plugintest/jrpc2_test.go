@@ -62,9 +62,10 @@ func jrpc2Bin(t *testing.T) string {
 
 func TestCheckPassesAJrpc2Plugin(t *testing.T) {
 	var out bytes.Buffer
-	// Slow waits for its cancellation, which only the cancel check sends.
+	// Slow waits for its cancellation or its deadline, which protocol 2
+	// sends it: the battery's call gets -32800 when the second is up.
 	report, err := plugintest.Check(t.Context(), exec.Command(jrpc2Bin(t)), &out,
-		plugintest.CheckConfig{CallTimeout: time.Second, SkipFunctions: []string{"Slow"}})
+		plugintest.CheckConfig{CallTimeout: time.Second})
 	require.NoError(t, err)
 	assert.True(t, report.Passed(), "%s", &out)
 	assert.Empty(t, report.Failures(), "%s", &out)
@@ -83,6 +84,8 @@ func TestCheckPassesAJrpc2Plugin(t *testing.T) {
 		assert.Equal(t, plugintest.Pass, res[name].Status, "%s: %s", name, res[name].Detail)
 	}
 	assert.Contains(t, res["call Div"].Detail, `-32000 (method error) "division by zero"`)
+	assert.Equal(t, plugintest.Pass, res["call Slow"].Status, "%s", res["call Slow"].Detail)
+	assert.Contains(t, res["call Slow"].Detail, `gave up at the deadline it was sent, 1s on, with -32800`)
 	assert.Contains(t, res["unknown method"].Detail, "-32601")
 	assert.Contains(t, res["exit"].Detail, "status 0")
 }
