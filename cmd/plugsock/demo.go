@@ -28,10 +28,12 @@ var demoCmd = command{
 	name:  "demo",
 	usage: "[flags]",
 	summary: "Show plugsock at work, in about a second.\n" +
-		"Starts a socket, launches the calc and kv example plugins as processes of\n" +
-		"their own (Socket.Launch), lists their functions, calls them, broadcasts,\n" +
-		"reads their async data, unplugs one and shuts down. With -v, the socket's\n" +
-		"log and the plugins' output appear on stderr; without, only what went wrong.",
+		"Starts a socket that offers a host service (Clock), launches the calc and kv\n" +
+		"example plugins as processes of their own (Socket.Launch), lists their\n" +
+		"functions, calls them (kv asks the host's Clock for the time as it stores),\n" +
+		"broadcasts, reads their async data, unplugs one and shuts down. With -v, the\n" +
+		"socket's log and the plugins' output appear on stderr; without, only what\n" +
+		"went wrong.",
 }
 
 func init() {
@@ -75,6 +77,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		exe:    exe,
 		log:    slog.New(handler),
 		events: make(chan *envelope.AsyncData, 256),
+		asked:  make(chan clockCall, 16),
 		gone:   make(chan string, 8),
 		procs:  map[string]*exec.Cmd{},
 	}
@@ -105,6 +108,7 @@ type demo struct {
 	sock      *socket.Socket
 	addr      string
 	events    chan *envelope.AsyncData // everything Async returned
+	asked     chan clockCall           // the plugins' calls to the Clock service
 	asyncDone chan struct{}
 	gone      chan string          // from the disconnect callback
 	procs     map[string]*exec.Cmd // by plugin name: the process Launch started
@@ -120,7 +124,8 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(d.out, "\nA socket is listening on %s. It launches the example plugins\n"+
 		"calc and kv as processes of their own (Socket.Launch): each dials back and\n"+
-		"handshakes like any plugin, and the socket stops and reaps it at the end.\n", d.addr)
+		"handshakes like any plugin, and the socket stops and reaps it at the end.\n"+
+		"It offers them a host service, Clock, which kv asks for the time.\n", d.addr)
 
 	d.heading("Launching plugins: each process starts, dials in and handshakes")
 	t := &table{indent: "  "}
@@ -169,6 +174,7 @@ func (d *demo) run(ctx context.Context) error {
 		{kv.Name, "Set", kv.Entry{Key: "color", Value: "blue"}},
 		{kv.Name, "Set", kv.Entry{Key: "size", Value: 42}},
 		{kv.Name, "Delete", kv.Key{Key: "size"}},
+		{kv.Name, "Get", kv.Key{Key: "color"}},
 		{kv.Name, "Keys", nil},
 	}
 	for _, call := range calls {
@@ -193,6 +199,21 @@ func (d *demo) run(ctx context.Context) error {
 		t.row(call.plugin+"."+call.method, payload, "→ "+result)
 	}
 	t.write(d.out)
+
+	d.heading("Host service: kv asked the host's Clock for the time, on each Set")
+	t = &table{indent: "  "}
+	for range 2 {
+		var call clockCall
+		select {
+		case call = <-d.asked:
+		default:
+			// Set returns only once the Clock has answered it.
+			return errors.New("kv did not ask the host for the time")
+		}
+		t.row(text(call.plugin), kv.ClockNow, "→ "+compact(call.now))
+	}
+	t.write(d.out)
+	fmt.Fprintln(d.out, "  (kv stamps each entry it stores with the time it was told: kv.Get above\n  shows color's)")
 
 	d.heading("Broadcast: Stats, to every plugin at once")
 	results, errs := d.sock.Broadcast("", "Stats", nil)
@@ -244,6 +265,16 @@ func (d *demo) listen() error {
 		return err
 	}
 	d.sock = new(socket.Socket)
+	err = d.sock.RegisterName("Clock", clock{asked: func(plugin string, now time.Time) {
+		select {
+		case d.asked <- clockCall{plugin, now}:
+		default: // the tour reads two; never hold a plugin up for it
+		}
+	}})
+	if err != nil {
+		_ = l.Close()
+		return err
+	}
 	d.sock.Serve(l, socket.Config{Logger: d.log, ShutdownTimeout: demoWait})
 	d.addr = l.Addr().String()
 	d.sock.RegisterCallback(func(info *envelope.PluginInfo, graceful bool) {
@@ -270,6 +301,29 @@ func (d *demo) listen() error {
 		}
 	}()
 	return nil
+}
+
+// clock is the host service Clock that demo and serve offer their
+// plugins: Now is the host's time, which kv stamps the entries it stores
+// with (kv.ClockNow). asked, when set, hears of every call, with the
+// name of the plugin that made it.
+type clock struct {
+	asked func(plugin string, now time.Time)
+}
+
+// Now returns the host's time, in UTC.
+func (c clock) Now(ctx context.Context, _ struct{}) (time.Time, error) {
+	now := time.Now().UTC()
+	if c.asked != nil {
+		c.asked(socket.PluginFrom(ctx), now)
+	}
+	return now, nil
+}
+
+// clockCall is one call to the Clock, as the tour reports it.
+type clockCall struct {
+	plugin string
+	now    time.Time
 }
 
 // next returns the next async item, waiting at most demoWait.

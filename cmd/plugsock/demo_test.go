@@ -22,7 +22,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var pidRE = regexp.MustCompile(`(?m)^  (\w+)\s+pid (\d+)`)
+var (
+	pidRE   = regexp.MustCompile(`(?m)^  (\w+)\s+pid (\d+)`)
+	clockRE = regexp.MustCompile(`(?m)^  kv  Clock\.Now  → "([^"]+)"$`)
+	getRE   = regexp.MustCompile(`(?m)^  kv\.Get     \{"key": "color"\}\s+→ \{"key": "color", "value": "blue", "at": "([^"]+)"\}$`)
+)
 
 // pluginPIDs returns the plugin processes the demo reported starting.
 func pluginPIDs(t *testing.T, out string) map[string]int {
@@ -55,7 +59,9 @@ func TestDemo(t *testing.T) {
 	cmd.Env = withoutDemoHold()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	started := time.Now()
 	require.NoError(t, cmd.Run(), "stderr:\n%s\nstdout:\n%s", &stderr, &stdout)
+	ended := time.Now()
 	out := stdout.String()
 	assert.Empty(t, stderr.String())
 
@@ -65,10 +71,12 @@ func TestDemo(t *testing.T) {
 		"  plugsock plugin kv    connected, version 1.0.0\n",
 		"  PLUGIN  FUNCTION  INPUT                    OUTPUT\n",
 		"  calc    Add       {a float64, b float64}   float64\n",
+		"          Get       {key string}             {key string, value any, at string}\n",
 		"          Set       {key string, value any}  bool\n",
 		"  calc.Add   {\"a\": 2, \"b\": 3}                   → 5\n",
 		"→ error: division by zero (code -32000, method error)\n",
 		"  kv.Keys                                       → [\"color\"]\n",
+		"▸ Host service: kv asked the host's Clock for the time, on each Set\n",
 		"▸ Broadcast: Stats, to every plugin at once\n  calc  → {\"calls\": 2}\n  kv    → {\"changes\": 3, \"keys\": 1}\n",
 		"  kv    {\"key\": \"color\", \"op\": \"set\", \"value\": \"blue\"}\n" +
 			"  kv    {\"key\": \"size\", \"op\": \"set\", \"value\": 42}\n" +
@@ -84,6 +92,22 @@ func TestDemo(t *testing.T) {
 		assert.Contains(t, out, "  process: "+name+" (pid "+strconv.Itoa(pid)+") exited with status 0\n")
 	}
 	assertReaped(t, pids)
+
+	// kv asked the host's Clock once for each of its two Sets, and Get
+	// reports color stamped with the first answer, to the nanosecond.
+	told := clockRE.FindAllStringSubmatch(out, -1)
+	require.Len(t, told, 2, "one Clock.Now per Set:\n%s", out)
+	var times []time.Time
+	for _, m := range told {
+		at, err := time.Parse(time.RFC3339Nano, m[1])
+		require.NoError(t, err)
+		assert.WithinRange(t, at, started, ended, "the host's time")
+		times = append(times, at)
+	}
+	assert.False(t, times[1].Before(times[0]), "asked in order: %v", times)
+	get := getRE.FindStringSubmatch(out)
+	require.NotNil(t, get, "kv.Get's row:\n%s", out)
+	assert.Equal(t, told[0][1], get[1])
 }
 
 // heldDemo is a demo run that stopped once both plugins were connected.

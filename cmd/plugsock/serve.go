@@ -106,6 +106,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return c.fail(stderr, "%v", err)
 	}
 	var s socket.Socket
+	// The host service the kv example stamps its entries with (demo.go).
+	if err := s.RegisterName("Clock", clock{}); err != nil {
+		_ = l.Close()
+		return c.fail(stderr, "%v", err)
+	}
 	s.Serve(l, socket.Config{Logger: socketLog, ShutdownTimeout: *shutdownTimeout, Token: *token})
 	log.Info("plugsock: socket listening", "addr", listenName(l))
 

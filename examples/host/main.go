@@ -1,7 +1,8 @@
 // Command host is an application that embeds a plugsock Socket. It
-// listens for plugins, calls each of the example plugins (calc and kv)
-// when it connects, prints whatever the plugins send asynchronously, and on
-// Ctrl-C unplugs them all and exits.
+// listens for plugins, offers them a host service (Clock, which kv asks for
+// the time), calls each of the example plugins (calc and kv) when it
+// connects, prints whatever the plugins send asynchronously, and on Ctrl-C
+// unplugs them all and exits.
 //
 //	go run ./examples/host            # listens on 127.0.0.1:7700
 //	go run ./examples/calc            # in another terminal
@@ -21,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/plugsock/plugsock/envelope"
 	"github.com/plugsock/plugsock/socket"
@@ -52,6 +54,11 @@ func run(ctx context.Context, addr string) error {
 	}
 
 	var s socket.Socket
+	// Registered before Serve, so that every plugin finds it in its
+	// handshake's answer.
+	if err := s.Register(new(Clock)); err != nil {
+		return err
+	}
 	// The socket logs through slog; keep this program's output to what
 	// it prints itself, plus warnings.
 	s.Serve(l, socket.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
@@ -126,14 +133,29 @@ func useExample(ctx context.Context, s *socket.Socket, name string) {
 			return
 		}
 		var got struct {
-			Value any `json:"value"`
+			Value any       `json:"value"`
+			At    time.Time `json:"at"`
 		}
 		if err := s.CallContext(ctx, name, "Get", map[string]string{"key": "greeting"}, &got); err != nil {
 			fmt.Println("host: kv.Get failed:", err)
 			return
 		}
-		fmt.Printf("host: kv.Get greeting = %v\n", got.Value)
+		// At is the time Clock.Now gave kv while it served the Set.
+		fmt.Printf("host: kv.Get greeting = %v, set at %s\n", got.Value, got.At.UTC().Format(time.RFC3339Nano))
 	}
+}
+
+// Clock is a host service: plugins that speak protocol 2 may call its
+// methods, Clock.Now here (Register names it by the type). kv does, to
+// stamp the entries it stores with the host's time.
+type Clock struct{}
+
+// Now returns the host's time. Like a plugin's method it runs for one
+// request, and its ctx says which plugin sent it.
+func (*Clock) Now(ctx context.Context, _ struct{}) (time.Time, error) {
+	t := time.Now().UTC()
+	fmt.Printf("host: %s asked for the time (Clock.Now): %s\n", socket.PluginFrom(ctx), t.Format(time.RFC3339Nano))
+	return t, nil
 }
 
 // functions lists a plugin's function names.

@@ -24,6 +24,7 @@ func TestHostProgram(t *testing.T) {
 		t.Skip("no SIGINT for another process on Windows")
 	}
 	const wait = 30 * time.Second
+	started := time.Now()
 	host := exec.Command(exampletest.Build(t, "."), "-listen", "127.0.0.1:0")
 	out := new(exampletest.Output)
 	host.Stdout, host.Stderr = out, out
@@ -57,11 +58,20 @@ func TestHostProgram(t *testing.T) {
 		"host: calc.Add 2 + 3 = 5\n",
 		"host: calc.Div 1 / 0 failed as it should: division by zero (code -32000)\n",
 		"host: kv 1.0.0 connected, with functions Delete, Get, Keys, Set, Stats\n",
-		"host: kv.Get greeting = hello\n",
+		"host: kv.Get greeting = hello, set at ",
 		"host: async data from kv: map[key:greeting op:set value:hello]\n",
 	} {
 		out.WaitFor(t, line, wait)
 	}
+	// kv's Set asked the host's Clock for the time, once, and stored
+	// what it was told: Get reports that time exactly.
+	const asked = "host: kv asked for the time (Clock.Now): "
+	assert.Equal(t, 1, strings.Count(out.String(), asked), "output:\n%s", out)
+	told := strings.TrimPrefix(out.Line(asked), asked)
+	at, err := time.Parse(time.RFC3339Nano, told)
+	require.NoError(t, err, "output:\n%s", out)
+	assert.WithinRange(t, at, started, time.Now(), "the host's time, now")
+	assert.Equal(t, "host: kv.Get greeting = hello, set at "+told, out.Line("host: kv.Get greeting"))
 
 	require.NoError(t, host.Process.Signal(os.Interrupt))
 	require.NoError(t, host.Wait(), "output:\n%s", out)
