@@ -487,8 +487,8 @@ func (c *Conn) RequestContext(parent context.Context, m *Envelope) (ctx context.
 	return ctx, func() {}, nil
 }
 
-// ProgressParams is the params of a $/progress notification: the shape
-// MCP and the LSP use.
+// ProgressParams is the params of a $/progress notification: the shape of
+// MCP's notifications/progress.
 type ProgressParams struct {
 	ProgressToken ID      `json:"progressToken"`
 	Progress      float64 `json:"progress"`

@@ -45,19 +45,11 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 		if live {
 			// Data from a plugin whose handshake answer was lost is not
 			// passed on: its Connected event never was.
-			data := m.Params
-			if c.Protocol() >= envelope.Protocol2 {
-				_, cancel, err := c.RequestContext(context.Background(), m)
-				cancel()
-				if err == nil {
-					data, err = m.Input(false)
-				}
-				if err != nil {
-					r.cfg.log.Warn("plugsock: async data dropped", "plugin", info.Name, "err", err)
-					break
-				}
+			if data, err := r.asyncData(c, m); err != nil {
+				r.cfg.log.Warn("plugsock: async data dropped", "plugin", info.Name, "err", err)
+			} else {
+				r.s.async.addData(&r.async, info.Name, data, r.cfg)
 			}
-			r.s.async.addData(&r.async, info.Name, data, r.cfg)
 		}
 		if m.IsRequest() {
 			// Meant as a notification; answer anyway so the peer never waits.
@@ -91,6 +83,20 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 			_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method))
 		}
 	}
+}
+
+// asyncData is the item a $/async carries: its params in protocol 1, their
+// "value" in protocol 2.
+func (r *remote) asyncData(c *envelope.Conn, m *envelope.Envelope) ([]byte, error) {
+	if c.Protocol() < envelope.Protocol2 {
+		return m.Params, nil
+	}
+	_, cancel, err := c.RequestContext(context.Background(), m)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	return m.Input(false)
 }
 
 func (r *remote) violation(c *envelope.Conn, m *envelope.Envelope, what string) {
