@@ -182,9 +182,11 @@ func Params(input any, object bool) any {
 
 // ParamsFor returns what a protocol 2 request carries as params for input
 // to a function described as taking in: Params(input, in.IsObject()). A
-// function without a description (in is nil) gets input by name when it
-// encodes to a JSON object or to null, and {"value": input} otherwise; the
-// input is encoded here to tell, and an error encoding it returned.
+// function that was not described at all (in is nil) gets input by name
+// when it encodes to a JSON object or to null, and {"value": input}
+// otherwise; the input is encoded here to tell, and an error encoding it
+// returned. (A function described as taking nothing is not an object:
+// pass Params(input, false).)
 func ParamsFor(input any, in *typedesc.Entity) (any, error) {
 	if in != nil {
 		return Params(input, in.IsObject()), nil

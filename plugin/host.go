@@ -83,8 +83,11 @@ func (h *Host) Call(ctx context.Context, method string, payload, result any) err
 	}
 	// A service registered after this plugin connected has no
 	// description here: its payload then goes by its own JSON's shape.
-	params, err := envelope.ParamsFor(payload, h.services[method].Input)
-	if err != nil {
+	var params any
+	var err error
+	if f, known := h.services[method]; known {
+		params = envelope.Params(payload, f.Input.IsObject())
+	} else if params, err = envelope.ParamsFor(payload, nil); err != nil {
 		return fmt.Errorf("plugsock: call %s: encoding the payload: %w", method, err)
 	}
 	return h.conn.Call(ctx, method, params, result)

@@ -120,7 +120,9 @@ func (r *remote) call(ctx context.Context, name, method string, payload, result 
 		// By name when the plugin described its input as an object, in
 		// {"value": ...} when as something else, and by the payload's
 		// own shape for a method it did not describe.
-		if payload, err = envelope.ParamsFor(payload, r.info.Functions[method].Input); err != nil {
+		if fn, described := r.info.Functions[method]; described {
+			payload = envelope.Params(payload, fn.Input.IsObject())
+		} else if payload, err = envelope.ParamsFor(payload, nil); err != nil {
 			return fmt.Errorf("plugsock: call %s.%s: encoding the payload: %w", name, method, err)
 		}
 	}

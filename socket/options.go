@@ -148,8 +148,11 @@ type Config struct {
 
 	// PluginCalls lets protocol 2 plugins call one another through the
 	// socket ($/call; plugin.Host.CallPlugin): it is asked for each such
-	// call, with the calling plugin's assigned name, the name it calls
-	// and the method, and the call goes ahead only when it returns true.
+	// call, with the calling plugin's assigned name, the assigned name of
+	// the plugin the call would reach (a name@version or a plain name is
+	// resolved first, as CallContext resolves it; the name as given when
+	// it reaches none) and the method, and the call goes ahead only when
+	// it returns true.
 	// A refused call fails with an error matching envelope.ErrForbidden.
 	// Nil, the default, refuses every one. It may be called concurrently.
 	PluginCalls func(caller, callee, method string) bool

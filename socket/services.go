@@ -251,15 +251,24 @@ type relayParams struct {
 }
 
 // relay makes the call a plugin asked for with $/call, if the socket's
-// policy lets it. The policy is asked before anything else, so a plugin
-// that may not call learns nothing about which plugins there are.
+// policy lets it. The policy is asked about the plugin the call would
+// reach, by its assigned name, so that calc@1.0.0 cannot slip past a rule
+// about calc; it is asked before anything is sent, and a refusal names
+// the plugin as the caller gave it, whether or not there is one, so that a
+// plugin that may not call learns nothing about which plugins there are.
 func (r *remote) relay(ctx context.Context, caller string, m *envelope.Envelope) (any, *envelope.Error) {
 	var p relayParams
 	if err := envelope.DecodeInput(m, &p, true); err != nil {
 		return nil, rpc.InvalidParams(m.Method, err)
 	}
 	target := p.Plugin + "." + p.Method
-	if allow := r.cfg.pluginCalls; allow == nil || !allow(caller, p.Plugin, p.Method) {
+	callee := p.Plugin
+	r.s.mu.Lock()
+	if t := r.s.resolve(p.Plugin); t != nil && t.info != nil {
+		callee = t.info.Name
+	}
+	r.s.mu.Unlock()
+	if allow := r.cfg.pluginCalls; allow == nil || !allow(caller, callee, p.Method) {
 		return nil, envelope.Errorf(envelope.CodeForbidden, "plugin %q may not call %q", caller, target)
 	}
 	if envelope.ProgressRequested(ctx) {
@@ -273,7 +282,7 @@ func (r *remote) relay(ctx context.Context, caller string, m *envelope.Envelope)
 		payload = p.Params
 	}
 	var out json.RawMessage
-	err := r.s.CallContext(ctx, p.Plugin, p.Method, payload, &out)
+	err := r.s.CallContext(ctx, callee, p.Method, payload, &out)
 	var e *envelope.Error
 	switch {
 	case err == nil:
