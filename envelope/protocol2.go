@@ -275,14 +275,7 @@ func (m *Envelope) takeMeta() (*callMeta, error) {
 
 // isKey reports whether the JSON string key, quotes included, is name,
 // escapes decoded: "\u005fmeta" is _meta too.
-func isKey(key []byte, name string) bool {
-	s := key[1 : len(key)-1]
-	if bytes.IndexByte(s, '\\') < 0 {
-		return string(s) == name
-	}
-	var k string
-	return json.Unmarshal(key, &k) == nil && k == name
-}
+func isKey(key []byte, name string) bool { return jsonscan.KeyIs(key, name) }
 
 // readMeta reads the _meta object raw into md. Its members are matched by
 // their exact names, and unknown ones are skipped unread; a member that is
@@ -323,7 +316,7 @@ func readMeta(raw []byte, md *callMeta) error {
 			}
 		case isKey(key, "progressToken"):
 			name = "progressToken"
-			if val[0] == '"' || val[0] == '-' || val[0] >= '0' && val[0] <= '9' && bytes.IndexAny(val, ".eE") < 0 {
+			if val[0] == '"' || (val[0] == '-' || val[0] >= '0' && val[0] <= '9') && !bytes.ContainsAny(val, ".eE") {
 				md.ProgressToken = rawID(val)
 			} else {
 				err = fmt.Errorf("%w: %s.progressToken: want a string or an integer, got %s", ErrInvalidParams, metaMember, jsonKind(val[0]))
@@ -388,18 +381,7 @@ func readDeadline(val []byte) (time.Time, bool) {
 // "Z" be lower case, which time.Parse does not accept; they are the only
 // letters the format has, so upper-casing those two loses nothing.
 func parseDeadline(s string) (time.Time, error) {
-	if strings.ContainsAny(s, "tz") {
-		s = strings.Map(func(r rune) rune {
-			switch r {
-			case 't':
-				return 'T'
-			case 'z':
-				return 'Z'
-			}
-			return r
-		}, s)
-	}
-	return time.Parse(time.RFC3339Nano, s)
+	return time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 }
 
 // Input returns the raw input a request carries: its params in protocol
@@ -558,6 +540,31 @@ func (c *Conn) progressed(m *Envelope) {
 	if fn != nil {
 		fn(p.Progress, p.Total, p.Message)
 	}
+}
+
+// Negotiate settles the protocol with a plugin whose handshake offered
+// offer as its "protocol" member: the highest version both it and this
+// module speak. A plugin that offered none (offer absent or null) speaks
+// Protocol1 and gets protocol 1's answer, without a "protocol" member:
+// offered is false then. An offer that is not a positive integer written
+// as digits is an error, whose text the host answers after "malformed
+// handshake: ".
+func Negotiate(offer json.RawMessage) (proto int, offered bool, err error) {
+	offer = bytes.TrimSpace(offer)
+	if len(offer) == 0 || string(offer) == "null" {
+		return Protocol1, false, nil
+	}
+	ok := offer[0] >= '1' && offer[0] <= '9'
+	for _, c := range offer {
+		ok = ok && c >= '0' && c <= '9'
+	}
+	if !ok {
+		return 0, true, fmt.Errorf("protocol: want a positive integer, got %s", truncate(offer))
+	}
+	if len(offer) > 1 || int(offer[0]-'0') >= Protocol {
+		return Protocol, true, nil
+	}
+	return int(offer[0] - '0'), true, nil
 }
 
 // answeredProtocol is the protocol a handshake answer names: its

@@ -237,3 +237,20 @@ func FuzzTakeMeta(f *testing.F) {
 		}
 	})
 }
+
+// A progress token is a string or an integer: a number with a fraction
+// or an exponent is neither, whatever its sign.
+func TestProgressTokenNotAnInteger(t *testing.T) {
+	for _, tok := range []string{"-1.5", "-1e3", "-0.5E2", "1.5", "true"} {
+		m := &Envelope{Params: []byte(`{"a":1,"_meta":{"progressToken":` + tok + `}}`)}
+		_, err := m.takeMeta()
+		require.ErrorIs(t, err, ErrInvalidParams, "progressToken %s", tok)
+		require.ErrorContains(t, err, "_meta.progressToken: want a string or an integer", "progressToken %s", tok)
+	}
+	for _, tok := range []string{"-1", "7", `"t"`} {
+		m := &Envelope{Params: []byte(`{"a":1,"_meta":{"progressToken":` + tok + `}}`)}
+		md, err := m.takeMeta()
+		require.NoError(t, err, "progressToken %s", tok)
+		require.Equal(t, tok, md.ProgressToken.String())
+	}
+}

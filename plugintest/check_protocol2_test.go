@@ -141,7 +141,7 @@ func TestCheckNegotiatesTheProtocol(t *testing.T) {
 	}{
 		{"PLUGINTEST_PROTOCOL=none", 1, `version "0.2.0", protocol 1, 4 functions`},
 		{"PLUGINTEST_PROTOCOL=1", 1, `version "0.2.0", protocol 1, 4 functions`},
-		{"PLUGINTEST_PROTOCOL=null", 1, `version "0.2.0", protocol 1 (it offered null), 4 functions`},
+		{"PLUGINTEST_PROTOCOL=null", 1, `version "0.2.0", protocol 1, 4 functions`},
 		{"PLUGINTEST_PROTOCOL=3", 2, `version "0.2.0", protocol 2 (it offered 3), 4 functions`},
 		{"PLUGINTEST_PROTOCOL=12345678901234567890", 2, `protocol 2 (it offered 12345678901234567890)`},
 		{"PLUGINTEST_CAPABILITIES={\"x\":1}", 2, `version "0.2.0", protocol 2, 4 functions`},

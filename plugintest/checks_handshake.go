@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -130,44 +129,23 @@ type hello struct {
 	Capabilities json.RawMessage `json:"capabilities"`
 }
 
-// negotiate settles the protocol as the host does, and says what is
-// wrong: a protocol that is not a positive integer written as digits
-// (null is as good as none, but answered), or capabilities that are
-// neither an object nor null.
+// negotiate settles the protocol as the host does (envelope.Negotiate),
+// and says what is wrong: a protocol that is not a positive integer
+// written as digits, or capabilities that are neither an object nor null.
 func (h hello) negotiate() (negotiation, string) {
 	n := negotiation{proto: envelope.Protocol1}
-	if raw := bytes.TrimSpace(h.Protocol); raw != nil {
-		n.offered = raw
-		if string(raw) != "null" {
-			v, ok := positive(raw)
-			if !ok {
-				return n, fmt.Sprintf("protocol: want a positive integer, got %s", clip(raw))
-			}
-			n.proto = min(v, envelope.Protocol)
-		}
+	proto, offered, err := envelope.Negotiate(h.Protocol)
+	if offered {
+		n.offered = bytes.TrimSpace(h.Protocol)
 	}
+	if err != nil {
+		return n, err.Error()
+	}
+	n.proto = proto
 	if raw := bytes.TrimSpace(h.Capabilities); len(raw) > 0 && raw[0] != '{' && string(raw) != "null" {
 		return n, fmt.Sprintf("capabilities: want an object, got %s", clip(raw))
 	}
 	return n, ""
-}
-
-// positive reads a positive integer written as digits; one too large for
-// an int is as good as the largest.
-func positive(raw json.RawMessage) (int, bool) {
-	if len(raw) == 0 || raw[0] < '1' || raw[0] > '9' {
-		return 0, false
-	}
-	for _, c := range raw {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	v, err := strconv.Atoi(string(raw))
-	if err != nil {
-		return math.MaxInt, true
-	}
-	return v, true
 }
 
 // result is the host's answer to the handshake: protocol 1's answer, byte

@@ -307,7 +307,8 @@ func metaProblem(raw json.RawMessage) string {
 			return fmt.Sprintf("_meta.%s: want a string, got %s", k, clip(v))
 		}
 		if k == "deadline" {
-			if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+			// RFC 3339 allows a lower-case t and z; time.Parse does not.
+			if _, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s)); err != nil {
 				return fmt.Sprintf("_meta.deadline: want an RFC 3339 time, got %s", clip(v))
 			}
 		}

@@ -78,7 +78,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		malformed(err)
 		return
 	}
-	proto, err := negotiate(hs.Protocol)
+	proto, offered, err := envelope.Negotiate(hs.Protocol)
 	if err != nil {
 		malformed(err)
 		return
@@ -143,7 +143,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	// byte; one that does learns the version both speak, and, in 2, the
 	// services it may call.
 	answer := envelope.HandshakeResult{Name: name, Session: r.session}
-	if hs.Protocol != nil {
+	if offered {
 		answer.Protocol = proto
 		if t := s.services.Load(); t != nil && proto >= envelope.Protocol2 {
 			answer.Services = t.fns
@@ -181,27 +181,6 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		"functions", len(info.Functions), "addr", r.addr, "session", r.session)
 	s.async.push(envelope.AsyncData{Name: name, Payload: envelope.Connected{Info: info.DeepCopy(false)}},
 		cfg.asyncBuffer, cfg.asyncWait, cfg.log)
-}
-
-// negotiate returns the protocol version to speak with a plugin that
-// offered raw as its highest ("protocol" in its handshake): the highest
-// both speak, 1 when it offered none.
-func negotiate(raw json.RawMessage) (int, error) {
-	raw = bytes.TrimSpace(raw)
-	if raw == nil || string(raw) == "null" {
-		return envelope.Protocol1, nil
-	}
-	ok := len(raw) > 0 && raw[0] >= '1' && raw[0] <= '9'
-	for _, c := range raw {
-		ok = ok && c >= '0' && c <= '9'
-	}
-	if !ok {
-		return 0, fmt.Errorf("protocol: want a positive integer, got %s", clip(raw))
-	}
-	if len(raw) > 1 || raw[0]-'0' >= envelope.Protocol {
-		return envelope.Protocol, nil
-	}
-	return int(raw[0] - '0'), nil
 }
 
 // clip shortens JSON quoted in an error message.

@@ -965,7 +965,7 @@ func TestProtocol2Negotiation(t *testing.T) {
 	}{
 		{``, 0, false},
 		{`"protocol":1`, 1, false},
-		{`"protocol":null`, 1, false},
+		{`"protocol":null`, 0, false}, // the same as none: protocol 1's answer
 		{`"protocol":2`, 2, true},
 		{`"protocol":3`, 2, true},
 		{`"protocol":10`, 2, true},

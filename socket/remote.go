@@ -71,8 +71,14 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 		r.violation(c, m, "second handshake")
 	case envelope.MethodCancel:
 		r.cancelRequest(m)
-		if m.IsRequest() {
+		switch {
+		case !m.IsRequest():
+		case c.Protocol() >= envelope.Protocol2:
+			// Meant as a notification; every request gets an answer.
 			_ = c.Reply(m.ID, nil)
+		default:
+			// As protocol 1 always answered it.
+			_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method))
 		}
 	default:
 		switch {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/jsonscan"
 	"github.com/plugsock/plugsock/internal/names"
 	"github.com/plugsock/plugsock/internal/rpc"
 	"github.com/plugsock/plugsock/typedesc"
@@ -104,9 +105,10 @@ func PluginFrom(ctx context.Context) string {
 
 // WithProgress returns a context that asks CallContext for the plugin's
 // progress reports on the call (plugin.Progress), which go to fn in the
-// order sent, before CallContext returns. fn runs on the goroutine that
-// reads the plugin's connection: it must return quickly, and must not
-// call that plugin. A plugin on protocol 1 reports none.
+// order sent, and none once the plugin's answer has arrived. fn runs on
+// the goroutine that reads the plugin's connection: it must return
+// quickly, and must neither call that plugin nor write to another
+// connection that may block. A plugin on protocol 1 reports none.
 func WithProgress(ctx context.Context, fn func(progress, total float64, message string)) context.Context {
 	return envelope.WithProgress(ctx, fn)
 }
@@ -119,35 +121,49 @@ func WithPluginCalls(allow func(caller, callee, method string) bool) Options {
 
 // requests are the plugin's requests to the host that are in flight.
 type requests struct {
-	mu     sync.Mutex
-	ctx    context.Context // their parent; ends with the connection
-	cancel context.CancelFunc
-	m      map[envelope.ID]context.CancelFunc
-	ended  bool
+	mu        sync.Mutex
+	ctx       context.Context // their parent; ends with the connection
+	cancel    context.CancelFunc
+	m         map[envelope.ID]context.CancelFunc
+	answering int        // answers computed and not yet written
+	written   *sync.Cond // signalled when one of those is written, or the connection ends; on mu
+	ended     bool
 }
 
 // begin admits request m, or says why not: a plugin has as many requests
 // in flight as the socket's MaxInFlight allows, and ids must be unique.
 // free must be called once, before it is answered: the plugin may send
 // its next request, or use the id again, as soon as it has the answer.
-// done must be called when it has been answered.
+// done must be called when the answer has been written.
+//
+// An answer no longer holds its request's place, but it holds a goroutine
+// and its bytes until it is written, and a plugin that stops reading its
+// answers would pile them up, as fast as it can send requests. So begin
+// waits, on the read loop, while MaxInFlight answers are waiting to be
+// written: the plugin is read no further until it reads, which is TCP's
+// own flow control, and the write timeout ends a plugin that never does.
 func (r *remote) begin(m *envelope.Envelope) (ctx context.Context, free, done func(), e *envelope.Error) {
 	q := &r.reqs
+	limit := r.cfg.maxInFlight
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	switch {
-	case q.ended:
-		return nil, nil, nil, envelope.Errorf(envelope.CodeShuttingDown, "connection is closing")
-	case q.m[m.ID] != nil:
-		return nil, nil, nil, envelope.Errorf(envelope.CodeInvalidRequest, "%s: request id %s is already in flight", m.Method, m.ID)
-	case r.cfg.maxInFlight > 0 && len(q.m) >= r.cfg.maxInFlight:
-		return nil, nil, nil, envelope.Errorf(envelope.CodeOverloaded, "%s: %d requests in flight, the limit", m.Method, r.cfg.maxInFlight)
-	}
 	if q.m == nil {
 		// Made on the first request: a plugin that never calls the host
 		// costs nothing for it.
 		q.ctx, q.cancel = context.WithCancel(context.Background())
 		q.m = make(map[envelope.ID]context.CancelFunc)
+		q.written = sync.NewCond(&q.mu)
+	}
+	for limit > 0 && q.answering >= limit && !q.ended {
+		q.written.Wait()
+	}
+	switch {
+	case q.ended:
+		return nil, nil, nil, envelope.Errorf(envelope.CodeShuttingDown, "connection is closing")
+	case q.m[m.ID] != nil:
+		return nil, nil, nil, envelope.Errorf(envelope.CodeInvalidRequest, "%s: request id %s is already in flight", m.Method, m.ID)
+	case limit > 0 && len(q.m) >= limit:
+		return nil, nil, nil, envelope.Errorf(envelope.CodeOverloaded, "%s: %d requests in flight, the limit", m.Method, limit)
 	}
 	ctx, cancel := context.WithCancel(q.ctx)
 	q.m[m.ID] = cancel
@@ -155,9 +171,14 @@ func (r *remote) begin(m *envelope.Envelope) (ctx context.Context, free, done fu
 	free = func() {
 		q.mu.Lock()
 		delete(q.m, m.ID)
+		q.answering++
 		q.mu.Unlock()
 	}
 	return ctx, free, func() {
+		q.mu.Lock()
+		q.answering--
+		q.written.Signal()
+		q.mu.Unlock()
 		cancel()
 		r.s.serving.Done()
 	}, nil
@@ -181,6 +202,9 @@ func (r *remote) cancelRequest(m *envelope.Envelope) {
 func (r *remote) endRequests() {
 	r.reqs.mu.Lock()
 	r.reqs.ended = true
+	if r.reqs.written != nil {
+		r.reqs.written.Broadcast()
+	}
 	if r.reqs.cancel != nil {
 		r.reqs.cancel()
 	}
@@ -253,36 +277,45 @@ type relayParams struct {
 // relay makes the call a plugin asked for with $/call, if the socket's
 // policy lets it. The policy is asked about the plugin the call would
 // reach, by its assigned name, so that calc@1.0.0 cannot slip past a rule
-// about calc; it is asked before anything is sent, and a refusal names
-// the plugin as the caller gave it, whether or not there is one, so that a
-// plugin that may not call learns nothing about which plugins there are.
+// about calc, and the call goes to that plugin and no other; it is asked
+// before anything is sent, and a refusal names the plugin as the caller
+// gave it, whether or not there is one, so that a plugin that may not call
+// learns nothing about which plugins there are.
 func (r *remote) relay(ctx context.Context, caller string, m *envelope.Envelope) (any, *envelope.Error) {
 	var p relayParams
 	if err := envelope.DecodeInput(m, &p, true); err != nil {
 		return nil, rpc.InvalidParams(m.Method, err)
 	}
 	target := p.Plugin + "." + p.Method
-	callee := p.Plugin
-	r.s.mu.Lock()
-	if t := r.s.resolve(p.Plugin); t != nil && t.info != nil {
-		callee = t.info.Name
+	callee, err := r.s.lookup(p.Plugin)
+	name := p.Plugin
+	if err == nil {
+		name = callee.info.Name // never changed once live
 	}
-	r.s.mu.Unlock()
-	if allow := r.cfg.pluginCalls; allow == nil || !allow(caller, callee, p.Method) {
+	if allow := r.cfg.pluginCalls; allow == nil || !allow(caller, name, p.Method) {
 		return nil, envelope.Errorf(envelope.CodeForbidden, "plugin %q may not call %q", caller, target)
 	}
-	if envelope.ProgressRequested(ctx) {
-		reportTo := ctx
-		ctx = envelope.WithProgress(ctx, func(progress, total float64, message string) {
-			_ = envelope.Progress(reportTo, progress, total, message)
-		})
+	if err == nil {
+		err = reservedMethod(name, p.Method)
 	}
-	var payload any
-	if len(p.Params) > 0 {
-		payload = p.Params
+	if err == nil && len(p.Params) > 0 && p.Params[0] == '{' && jsonscan.HasMember(p.Params, 0, "_meta") {
+		// The callee would take it for the metadata the host sends, and
+		// the caller could set the callee's trace, deadline or token.
+		return nil, envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: params.params has a _meta member, which the host writes itself; put the call's metadata in the $/call's own _meta", m.Method)
 	}
 	var out json.RawMessage
-	err := r.s.CallContext(ctx, callee, p.Method, payload, &out)
+	if err == nil {
+		var payload any
+		if len(p.Params) > 0 {
+			payload = p.Params
+		}
+		if envelope.ProgressRequested(ctx) {
+			fw := startProgressRelay(ctx)
+			defer fw.close()
+			ctx = envelope.WithProgress(ctx, fw.offer)
+		}
+		err = callee.call(ctx, name, p.Method, payload, &out, callTimeout(ctx, callee.cfg.callTimeout))
+	}
 	var e *envelope.Error
 	switch {
 	case err == nil:
@@ -303,4 +336,73 @@ func (r *remote) relay(ctx context.Context, caller string, m *envelope.Envelope)
 		return nil, envelope.Errorf(envelope.CodeShuttingDown, "%v", err)
 	}
 	return nil, envelope.Errorf(envelope.CodeInternalError, "%v", err)
+}
+
+// progressRelay passes a callee's progress reports on to the plugin that
+// asked for them through $/call. The reports arrive on the callee's read
+// loop, which must never wait for another plugin's connection, so they go
+// out from a goroutine of the relay's own, in order. Up to
+// maxRelayedReports wait; past that the last waiting is replaced by the
+// newer one, since a report only says how far a call has got, and a caller
+// that does not read them must not cost the host memory. The goroutine
+// ends with close, once it has sent what was waiting, and nothing is sent
+// after: the answer comes after every report.
+type progressRelay struct {
+	to   context.Context // the $/call's context: its caller's progress token
+	wake chan struct{}   // holds one wake-up at most
+	stop chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
+	waiting []envelope.ProgressParams
+}
+
+const maxRelayedReports = 64
+
+func startProgressRelay(to context.Context) *progressRelay {
+	p := &progressRelay{to: to, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go p.run()
+	return p
+}
+
+// offer takes a report, without ever blocking.
+func (p *progressRelay) offer(progress, total float64, message string) {
+	rep := envelope.ProgressParams{Progress: progress, Total: total, Message: message}
+	p.mu.Lock()
+	if len(p.waiting) < maxRelayedReports {
+		p.waiting = append(p.waiting, rep)
+	} else {
+		p.waiting[len(p.waiting)-1] = rep
+	}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *progressRelay) run() {
+	defer close(p.done)
+	for stopping := false; ; {
+		select {
+		case <-p.stop:
+			stopping = true
+		case <-p.wake:
+		}
+		p.mu.Lock()
+		reps := p.waiting
+		p.waiting = nil
+		p.mu.Unlock()
+		for _, rep := range reps {
+			_ = envelope.Progress(p.to, rep.Progress, rep.Total, rep.Message)
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+func (p *progressRelay) close() {
+	close(p.stop)
+	<-p.done
 }

@@ -10,7 +10,11 @@
 // then meaningless; callers validate first.
 package jsonscan
 
-import "strings"
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
 
 // Space returns the index of the first byte at or after i that is not
 // JSON white space.
@@ -138,4 +142,26 @@ func Members(p []byte, i int, fn func(m Member) bool) (end int, ok bool) {
 		}
 	}
 	return 0, false
+}
+
+// KeyIs reports whether the JSON string key, quotes included, is name once
+// its escapes are decoded: "\u005fmeta" is _meta, as encoding/json reads it.
+func KeyIs(key []byte, name string) bool {
+	s := key[1 : len(key)-1]
+	if bytes.IndexByte(s, '\\') < 0 {
+		return string(s) == name
+	}
+	var k string
+	return json.Unmarshal(key, &k) == nil && k == name
+}
+
+// HasMember reports whether the object that starts at p[i] has a member
+// called name (KeyIs).
+func HasMember(p []byte, i int, name string) bool {
+	found := false
+	Members(p, i, func(m Member) bool {
+		found = KeyIs(p[m.Key:m.KeyEnd], name)
+		return !found
+	})
+	return found
 }
