@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/socket"
 )
 
 // Client talks to an admin Server over HTTP. The zero value uses
@@ -282,6 +283,32 @@ func (c *Client) Unplug(ctx context.Context, name string) error {
 		return err
 	}
 	return c.do(ctx, http.MethodDelete, nil, nil, "api", "plugins", name)
+}
+
+// Configure replaces the configuration of the plugin called name with
+// value (nil for null) and returns once the plugin has taken it (PUT
+// /api/plugins/{name}/config). A configuration that does not fit the
+// plugin's schema is an *APIError with status 400 naming each wrong
+// field; the plugin's own refusal keeps its code and message.
+func (c *Client) Configure(ctx context.Context, name string, value json.RawMessage) error {
+	if err := checkSegment("plugin name", name); err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPut, bodyOf(value), nil, "api", "plugins", name, "config")
+}
+
+// PluginConfig returns the configuration schema the plugin called name
+// declared, and the configuration it took (GET
+// /api/plugins/{name}/config).
+func (c *Client) PluginConfig(ctx context.Context, name string) (*socket.PluginConfig, error) {
+	if err := checkSegment("plugin name", name); err != nil {
+		return nil, err
+	}
+	var pc socket.PluginConfig
+	if err := c.do(ctx, http.MethodGet, nil, &pc, "api", "plugins", name, "config"); err != nil {
+		return nil, err
+	}
+	return &pc, nil
 }
 
 // maxEventSize bounds one event line read by Events.

@@ -33,9 +33,11 @@
 // docs/admin-api.md lists every route, status and body.
 //
 // Calls honour the request: a client that hangs up cancels the call in
-// the plugin, and ?timeout=5s bounds it. Payloads are checked against the
-// function's declared input before they are sent. Bodies are capped at
-// MaxBodySize.
+// the plugin, and ?timeout=5s bounds it. Calls go through the socket
+// (Socket.CallContext) and are checked as it checks them: against the
+// function's schema before they are sent when it validates
+// (socket.Config.Validation), and by the plugin otherwise. Bodies are
+// capped at MaxBodySize.
 //
 // # Events
 //

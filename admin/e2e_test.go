@@ -87,9 +87,10 @@ func TestConsoleE2E(t *testing.T) {
 	e.dial(Greeter{}, "greeter", "0.3.0")
 	const odd = "odd%#?+ü日"
 	e.attach(Greeter{}, odd, "1.0.0")
+	e.dialBooking("booking")
 
 	args := []string{filepath.Join("e2e", "console.mjs"), e.ts.URL + "/?token=" + testToken,
-		"--late", "late", "--unplug", "greeter", "--odd", odd, "--artifacts", filepath.Join("e2e", "artifacts")}
+		"--late", "late", "--unplug", "greeter", "--odd", odd, "--schemas", "booking", "--artifacts", filepath.Join("e2e", "artifacts")}
 	// The script says when it is ready to watch a plugin connect; the
 	// plugin connects only then, so the page sees it come.
 	runNode(t, node, browser, args, func(line string) {

@@ -54,5 +54,5 @@ func Example() {
 	// items []struct mandatory=true
 	// note string mandatory=false
 	// 5.5 <nil>
-	// invalid params for shop.Total: payload does not match description: field "id": expected int64, got string
+	// invalid params for Total: field "id": expected int64, got string
 }

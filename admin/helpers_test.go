@@ -75,22 +75,30 @@ type env struct {
 
 func newEnv(t *testing.T, opts ...admin.Option) *env {
 	t.Helper()
-	return newEnvOf(t, append([]admin.Option{admin.Config{Logger: quiet, Token: testToken}}, opts...))
+	return newEnvOf(t, socket.Config{}, append([]admin.Option{admin.Config{Logger: quiet, Token: testToken}}, opts...))
 }
 
 // newTokenlessEnv is an env whose Server asks no token: a zero field of a
 // later Config cannot take newEnv's token away.
 func newTokenlessEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnvOf(t, []admin.Option{admin.Config{Logger: quiet}})
+	return newEnvOf(t, socket.Config{}, []admin.Option{admin.Config{Logger: quiet}})
 }
 
-func newEnvOf(t *testing.T, opts []admin.Option) *env {
+// newValidatingEnv is newEnv on a socket that validates payloads.
+func newValidatingEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvOf(t, socket.Config{Validation: true}, []admin.Option{admin.Config{Logger: quiet, Token: testToken}})
+}
+
+// newEnvOf is an env whose socket has the settings of sc on top of the
+// tests' own.
+func newEnvOf(t *testing.T, sc socket.Config, opts []admin.Option) *env {
 	t.Helper()
 	s := new(socket.Socket)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s.Serve(l, socket.Config{Logger: quiet, ShutdownTimeout: 5 * time.Second})
+	s.Serve(l, socket.Config{Logger: quiet, ShutdownTimeout: 5 * time.Second}, sc)
 	a := admin.New(s, opts...)
 	ts := httptest.NewUnstartedServer(a)
 	ts.Config = a.HTTPServer()
@@ -128,6 +136,61 @@ func (e *env) dial(v any, name, version string) {
 	done := make(chan error, 1)
 	go func() { done <- p.Start(v, &envelope.PluginInfo{Name: name, Version: version}, conn, nil) }()
 	e.ended = append(e.ended, done)
+	require.True(e.t, e.s.WaitFor(name, 5*time.Second), "plugin %s did not connect", name)
+}
+
+// bookingFunctions describe, with JSON Schema alone, the functions of a
+// plugin written in another language: what the console builds its form
+// from.
+const bookingFunctions = `{
+  "Book": {"name": "Book",
+    "inputSchema": {"type": "object",
+      "properties": {
+        "title": {"type": "string", "minLength": 1, "description": "What is on."},
+        "when": {"type": "string", "format": "date-time", "description": "When it starts."},
+        "kind": {"enum": ["talk", "workshop"]},
+        "seats": {"type": ["integer", "null"], "minimum": 1, "maximum": 10},
+        "room": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/Room"}]}},
+      "required": ["title", "when"],
+      "$defs": {"Room": {"type": "object", "properties": {"name": {"type": "string"}, "next": {"$ref": "#/$defs/Room"}}}}},
+    "outputSchema": {"type": "object", "properties": {"title": {"type": "string"}}}}
+}`
+
+// dialBooking connects, over TCP, a plugin named name that describes its
+// functions as bookingFunctions do and answers every call with its
+// payload.
+func (e *env) dialBooking(name string) {
+	e.t.Helper()
+	nc, err := net.Dial("tcp", e.l.Addr().String())
+	require.NoError(e.t, err)
+	c := envelope.NewConn(nc, envelope.ConnOptions{Logger: quiet, Handler: func(c *envelope.Conn, m *envelope.Envelope) {
+		if !m.IsRequest() {
+			return
+		}
+		if m.Method == envelope.MethodShutdown {
+			_ = c.Reply(m.ID, nil)
+			_ = c.Close()
+			return
+		}
+		result := json.RawMessage("null")
+		if len(m.Params) > 0 {
+			result = json.RawMessage(m.Params)
+		}
+		_ = c.Reply(m.ID, result)
+	}})
+	c.Start()
+	ended := make(chan error, 1)
+	e.ended = append(e.ended, ended)
+	go func() {
+		<-c.Done()
+		ended <- nil
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var answer json.RawMessage
+	require.NoError(e.t, c.Call(ctx, envelope.MethodHandshake, map[string]any{
+		"name": name, "version": "1.0.0", "functions": json.RawMessage(bookingFunctions),
+	}, &answer))
 	require.True(e.t, e.s.WaitFor(name, 5*time.Second), "plugin %s did not connect", name)
 }
 

@@ -154,6 +154,7 @@ func (a *Server) routes() {
 	handle("/api/plugins", map[string]http.HandlerFunc{http.MethodGet: a.list})
 	handle("/api/plugins/{name}", map[string]http.HandlerFunc{http.MethodGet: a.describe, http.MethodDelete: a.unplug})
 	handle("/api/plugins/{name}/openrpc", map[string]http.HandlerFunc{http.MethodGet: a.openRPC})
+	handle("/api/plugins/{name}/config", map[string]http.HandlerFunc{http.MethodGet: a.pluginConfig, http.MethodPut: a.configure})
 	handle("/api/plugins/{name}/call/{method}", map[string]http.HandlerFunc{http.MethodPost: a.call})
 	handle("/api/broadcast/{method}", map[string]http.HandlerFunc{http.MethodPost: a.broadcast})
 	handle("/api/events", map[string]http.HandlerFunc{http.MethodGet: a.events})
@@ -346,22 +347,7 @@ func (a *Server) callContext(w http.ResponseWriter, r *http.Request) (context.Co
 	return ctx, cancel, d, true
 }
 
-// checkParams validates payload against the input the plugin declared
-// for method, when it declared one, so a caller learns which field is
-// wrong without a round trip.
-func checkParams(info *envelope.PluginInfo, method string, payload json.RawMessage) *ErrorBody {
-	fn, ok := info.Functions[method]
-	if !ok || fn.Input == nil {
-		return nil
-	}
-	if err := fn.Input.Validate(payload); err != nil {
-		return &ErrorBody{Code: envelope.CodeInvalidParams,
-			Message: fmt.Sprintf("invalid params for %s.%s: %v", info.Name, method, err)}
-	}
-	return nil
-}
-
-// payloadArg turns a checked body into CallContext's payload: nil when
+// payloadArg turns a request body into CallContext's payload: nil when
 // there is none, so that a request goes out without params.
 func payloadArg(p json.RawMessage) any {
 	if p == nil {
@@ -422,10 +408,6 @@ func (a *Server) call(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cancel()
-	if e := checkParams(info, method, payload); e != nil {
-		a.fail(w, r, http.StatusBadRequest, e.Code, e.Message)
-		return
-	}
 	ready := answerDeadline(w, r)
 	var out json.RawMessage
 	err := a.s.CallContext(ctx, info.Name, method, payloadArg(payload), &out)
@@ -466,21 +448,16 @@ func (a *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	ready := answerDeadline(w, r)
 	// The calls are made here rather than through Socket.Broadcast, so
-	// that each is validated against its own plugin's declaration, and a
-	// client hanging up or ?timeout= ends all of them.
-	plugins := a.s.Connected(true)
+	// that each answer is kept as the plugin sent it and a client hanging
+	// up or ?timeout= ends all of them. The socket checks each payload
+	// against its own plugin's description when it validates.
+	plugins := a.s.Connected(false)
 	results := make(map[string]BroadcastResult, len(plugins))
 	var (
 		mu sync.Mutex
 		wg sync.WaitGroup
 	)
-	for name, info := range plugins {
-		if e := checkParams(info, method, payload); e != nil {
-			mu.Lock() // calls started above may be answering already
-			results[name] = BroadcastResult{Error: e}
-			mu.Unlock()
-			continue
-		}
+	for name := range plugins {
 		wg.Go(func() {
 			var out json.RawMessage
 			err := a.s.CallContext(ctx, name, method, payloadArg(payload), &out)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,69 +92,63 @@ func TestOpenRPC(t *testing.T) {
 
 	r := e.do("GET", "/api/plugins/calc/openrpc", "")
 	require.Equal(t, http.StatusOK, r.status)
-	var doc struct {
-		OpenRPC string `json:"openrpc"`
-		Info    struct {
-			Title   string `json:"title"`
-			Version string `json:"version"`
-		} `json:"info"`
-		Methods []struct {
-			Name   string `json:"name"`
-			Params []struct {
-				Name     string         `json:"name"`
-				Schema   map[string]any `json:"schema"`
-				Required bool           `json:"required"`
-			} `json:"params"`
-			Result *struct {
-				Name   string         `json:"name"`
-				Schema map[string]any `json:"schema"`
-			} `json:"result"`
-		} `json:"methods"`
-	}
+	var doc admin.OpenRPC
 	require.NoError(t, json.Unmarshal(r.body, &doc), "%s", r.body)
 	assert.Equal(t, "1.3.2", doc.OpenRPC)
 	assert.Equal(t, "calc", doc.Info.Title)
 	assert.Equal(t, "1.0.0", doc.Info.Version)
 
 	var names []string
-	methods := map[string]int{}
-	for i, m := range doc.Methods {
+	methods := map[string]admin.OpenRPCMethod{}
+	for _, m := range doc.Methods {
 		names = append(names, m.Name)
-		methods[m.Name] = i
-		// Every method has exactly one payload parameter and a result,
-		// each with a schema: the shape OpenRPC tools expect.
-		require.Len(t, m.Params, 1, m.Name)
-		assert.Equal(t, "payload", m.Params[0].Name, m.Name)
-		assert.NotNil(t, m.Params[0].Schema, m.Name)
+		methods[m.Name] = m
+		// Params by name, and a result, each with a schema: the shape
+		// OpenRPC tools expect.
+		assert.Equal(t, "by-name", m.ParamStructure, m.Name)
+		for _, p := range m.Params {
+			assert.NotNil(t, p.Schema, m.Name)
+		}
 		require.NotNil(t, m.Result, m.Name)
 		assert.Equal(t, "result", m.Result.Name, m.Name)
 		assert.NotNil(t, m.Result.Schema, m.Name)
 	}
 	assert.Equal(t, []string{"Add", "Block", "Div", "Echo", "Emit", "Panic", "Total"}, names, "sorted by name")
 
-	add := doc.Methods[methods["Add"]]
-	assert.True(t, add.Params[0].Required)
-	assert.JSONEq(t, `{"type":"object","title":"Args",
-		"properties":{"a":{"type":"integer"},"b":{"type":"integer"}},
-		"required":["a","b"]}`, mustJSON(t, add.Params[0].Schema))
-	assert.JSONEq(t, `{"type":"integer"}`, mustJSON(t, add.Result.Schema))
+	// An object input: a param per member, in order.
+	info := e.s.PluginInfo("calc")
+	paramNames := func(m admin.OpenRPCMethod) []string {
+		var out []string
+		for _, p := range m.Params {
+			out = append(out, p.Name)
+		}
+		return out
+	}
+	add := methods["Add"]
+	assert.Equal(t, []string{"a", "b"}, paramNames(add))
+	// An Entity's mandatory field is a required param; a Go schema
+	// requires nothing that encoding/json does not.
+	mandatory := info.Functions["Add"].InputSchema == nil
+	for _, p := range add.Params {
+		assert.True(t, typeIncludes(p.Schema, "integer"), "%s: %v", p.Name, p.Schema)
+		assert.Equal(t, mandatory, p.Required, p.Name)
+	}
+	assert.True(t, typeIncludes(add.Result.Schema, "integer"), "%v", add.Result.Schema)
 
-	total := doc.Methods[methods["Total"]]
-	assert.JSONEq(t, `{"type":"object","title":"Order",
-		"properties":{
-			"id":{"type":"integer"},
-			"items":{"type":"array","items":{"type":"object",
-				"properties":{"name":{"type":"string"},"price":{"type":"number"}},
-				"required":["name","price"]}},
-			"note":{"type":"string"}},
-		"required":["id","items"]}`, mustJSON(t, total.Params[0].Schema))
-	assert.JSONEq(t, `{"type":"number"}`, mustJSON(t, total.Result.Schema))
+	total := methods["Total"]
+	assert.Equal(t, []string{"id", "items", "note"}, paramNames(total))
+	assert.True(t, typeIncludes(total.Params[1].Schema, "array"), "%v", total.Params[1].Schema)
+	assert.True(t, typeIncludes(total.Result.Schema, "number"), "%v", total.Result.Schema)
 
-	echo := doc.Methods[methods["Echo"]]
+	// Any other input: one param, "value".
+	echo := methods["Echo"]
+	require.Equal(t, []string{"value"}, paramNames(echo))
 	assert.False(t, echo.Params[0].Required, "a string payload may be left out: null decodes")
-	assert.JSONEq(t, `{"type":"string"}`, mustJSON(t, echo.Params[0].Schema))
-	panicky := doc.Methods[methods["Panic"]]
-	assert.JSONEq(t, `{}`, mustJSON(t, panicky.Params[0].Schema), "struct{} has nothing to describe")
+	assert.True(t, typeIncludes(echo.Params[0].Schema, "string"), "%v", echo.Params[0].Schema)
+	// struct{} has no Entity, but its schema is an object's: it goes by
+	// name, and has no member to list.
+	panicky := methods["Panic"]
+	assert.Empty(t, paramNames(panicky))
 
 	r = e.do("GET", "/api/plugins/greeter/openrpc", "")
 	require.Equal(t, http.StatusOK, r.status)
@@ -165,6 +160,22 @@ func TestOpenRPC(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, r.status)
 	_, msg := r.apiError(t)
 	assert.Contains(t, msg, `"nope"`)
+}
+
+// typeIncludes reports whether a JSON Schema's type is want, or a list
+// of types with want in it.
+func typeIncludes(schema map[string]any, want string) bool {
+	switch t := schema["type"].(type) {
+	case string:
+		return t == want
+	case []any:
+		for _, e := range t {
+			if e == want {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func mustJSON(t *testing.T, v any) string {
@@ -193,8 +204,9 @@ func TestCall(t *testing.T) {
 		{name: "empty body is null", path: "/api/plugins/calc/call/Echo", status: 200, result: `""`},
 		{name: "whitespace body is null", path: "/api/plugins/calc/call/Echo", body: " \n ", status: 200, result: `""`},
 		{name: "method's own error", path: "/api/plugins/calc/call/Div", body: `{"a":1,"b":0}`, status: 422, code: -32000, message: "division by zero"},
-		{name: "host-side validation", path: "/api/plugins/calc/call/Add", body: `{"a":"x","b":1}`, status: 400, code: -32602, message: `invalid params for calc.Add`},
-		{name: "missing mandatory field", path: "/api/plugins/calc/call/Add", body: `{"a":1}`, status: 400, code: -32602, message: `"b"`},
+		// The socket does not validate: the plugin decodes the payload.
+		{name: "plugin-side validation", path: "/api/plugins/calc/call/Add", body: `{"a":"x","b":1}`, status: 400, code: -32602, message: `invalid params for Add: field "a": expected int, got string`},
+		{name: "missing mandatory field", path: "/api/plugins/calc/call/Add", body: `{"a":1}`, status: 200, result: `1`},
 		{name: "panic", path: "/api/plugins/calc/call/Panic", body: `{}`, status: 500, code: -32603, message: "boom"},
 		{name: "unknown function", path: "/api/plugins/calc/call/Nope", body: `{}`, status: 404, code: -32601, message: `plugin "calc" has no function "Nope"`},
 		{name: "unknown plugin", path: "/api/plugins/nope/call/Add", body: `{}`, status: 404, code: 0, message: `no plugin named "nope" is connected`},
@@ -336,13 +348,13 @@ func TestBroadcast(t *testing.T) {
 	assert.Equal(t, &admin.ErrorBody{Code: -32000, Message: "division by zero"}, body.Results["a"].Error)
 	assert.Equal(t, &admin.ErrorBody{Code: -32000, Message: "division by zero"}, body.Results["b"].Error)
 
-	// Validation is per plugin, against what each declared.
+	// Each plugin decodes the payload as its own function's input.
 	r = e.do("POST", "/api/broadcast/Add", `{"a":"x","b":2}`)
 	require.Equal(t, http.StatusOK, r.status)
 	require.NoError(t, json.Unmarshal(r.body, &body))
 	require.NotNil(t, body.Results["a"].Error)
 	assert.Equal(t, int64(-32602), body.Results["a"].Error.Code)
-	assert.Contains(t, body.Results["a"].Error.Message, "invalid params for a.Add")
+	assert.Equal(t, `invalid params for Add: field "a": expected int, got string`, body.Results["a"].Error.Message)
 
 	r = e.do("POST", "/api/broadcast/Add", `nope`)
 	require.Equal(t, http.StatusBadRequest, r.status)
@@ -490,4 +502,53 @@ func (p *prefixed) get(t *testing.T, path string) *httptest.ResponseRecorder {
 	r.Header.Set("Authorization", "Bearer "+testToken)
 	p.h.ServeHTTP(w, r)
 	return w
+}
+
+// Counter counts the calls that reach it.
+type Counter struct{ calls atomic.Int64 }
+
+// Add takes a count to add.
+func (c *Counter) Add(_ context.Context, in struct {
+	N int `json:"n"`
+}) (int64, error) {
+	return c.calls.Add(1), nil
+}
+
+// The admin API checks payloads as the socket does: not at all when it
+// does not validate, and with its check when it does, for a call and
+// for each plugin of a broadcast.
+func TestValidationFollowsTheSocket(t *testing.T) {
+	for _, validating := range []bool{false, true} {
+		t.Run(fmt.Sprint(validating), func(t *testing.T) {
+			e := newEnv(t)
+			if validating {
+				e = newValidatingEnv(t)
+			}
+			c := new(Counter)
+			e.attach(c, "counter", "")
+			r := e.do("POST", "/api/plugins/counter/call/Add", `{"n":"two"}`)
+			require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+			code, msg := r.apiError(t)
+			assert.EqualValues(t, envelope.CodeInvalidParams, code)
+			r = e.do("POST", "/api/broadcast/Add", `{"n":"two"}`)
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			var body struct {
+				Results map[string]admin.BroadcastResult `json:"results"`
+			}
+			require.NoError(t, json.Unmarshal(r.body, &body))
+			require.NotNil(t, body.Results["counter"].Error)
+			assert.EqualValues(t, envelope.CodeInvalidParams, body.Results["counter"].Error.Code)
+			if validating {
+				assert.Contains(t, msg, "plugsock: call counter.Add: invalid params: ", "refused by the socket")
+				assert.Contains(t, body.Results["counter"].Error.Message, "plugsock: call counter.Add: invalid params: ")
+			} else {
+				assert.Equal(t, `invalid params for Add: field "n": expected int, got string`, msg, "refused by the plugin")
+			}
+			assert.Zero(t, c.calls.Load(), "the method ran")
+
+			r = e.do("POST", "/api/plugins/counter/call/Add", `{"n":2}`)
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			assert.EqualValues(t, 1, c.calls.Load())
+		})
+	}
 }

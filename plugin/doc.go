@@ -45,6 +45,7 @@
 // first or the error last, with an In that is a channel, a func or an
 // interface with methods (any is fine), or with an Out that is a channel
 // or a func; unexported methods; and UseAsyncHook, whatever its shape.
+// Configure is reserved too (see Configuration below).
 //
 // Methods declared on *T are not in the method set of T: pass a pointer.
 // A value with no method to serve makes Start fail with an error wrapping
@@ -53,11 +54,15 @@
 // # Descriptions
 //
 // The handshake tells the host, for every function, what its input and
-// output look like as JSON: a [typedesc.Function] made by
-// [typedesc.ForType] from In and Out. Hosts show them to people and to
-// tools in other languages. To adjust one, for example to mark a field
-// optional that its tag does not, pass info.Functions to Start; each entry
-// is applied with [typedesc.Refine]:
+// output look like as JSON: a [typedesc.Function] with the exact JSON
+// Schemas of In and Out ([typedesc.InputSchema], [typedesc.OutputSchema])
+// and their summaries ([typedesc.ForType]). Hosts show them to people and
+// to tools in other languages, and may check payloads against the
+// schemas. Struct tags and Enum methods refine the schemas (see package
+// typedesc); a tag they cannot apply makes Start fail. To adjust a
+// summary, for example to mark a field optional that its tag does not,
+// pass info.Functions to Start; each entry is applied with
+// [typedesc.Refine]:
 //
 //	info := &envelope.PluginInfo{Name: "calc", Functions: map[string]typedesc.Function{
 //		"Add": {Input: &typedesc.Entity{Fields: []typedesc.Entity{
@@ -66,8 +71,9 @@
 //	}}
 //
 // Reflection stays the source of truth: a refinement cannot add a function
-// or a field or change a type, and entries naming functions the plugin
-// does not have are ignored with a warning in the log.
+// or a field or change a type. An entry naming a field the type does not
+// have makes Start fail; one naming a function the plugin does not have
+// is ignored with a warning in the log.
 //
 // # Pushing data to the host
 //
@@ -89,6 +95,24 @@
 // Plugin starts the same value again (as [Run] does after a lost
 // connection), UseAsyncHook is not called again, and items sent while the
 // plugin was disconnected go out on the new connection.
+//
+// # Configuration
+//
+// A plugin with a method
+//
+//	func (t *T) Configure(ctx context.Context, cfg C) error
+//
+// declares a configuration: the JSON Schema of C ([typedesc.InputSchema])
+// goes in the handshake as "configSchema". A protocol 2 host checks the
+// configuration it holds for the plugin against it and refuses the
+// handshake, naming each wrong member, when it does not fit; otherwise it
+// sends it after the handshake, and Configure runs with it before any
+// call: the host makes the plugin live once Configure has returned. When
+// that first run fails (or panics), the host refuses the plugin and Start
+// returns the error. The host may send a new configuration while the
+// plugin runs; Configure then runs beside calls, never beside itself, and
+// its error only answers the host. A method Configure of another shape
+// makes Start fail. docs/guide.md has the details.
 //
 // # Errors
 //

@@ -86,7 +86,7 @@ func (h *Host) Call(ctx context.Context, method string, payload, result any) err
 	var params any
 	var err error
 	if f, known := h.services[method]; known {
-		params = envelope.Params(payload, f.Input.IsObject())
+		params = envelope.Params(payload, f.ObjectInput())
 	} else if params, err = envelope.ParamsFor(payload, nil); err != nil {
 		return fmt.Errorf("plugsock: call %s: encoding the payload: %w", method, err)
 	}

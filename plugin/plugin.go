@@ -89,6 +89,14 @@ type Plugin struct {
 // descriptions (for example marking a field optional); reflection still
 // decides which functions and fields exist.
 //
+// A method Configure(ctx context.Context, cfg C) error is not a function:
+// it takes the plugin's configuration. C's JSON Schema goes in the
+// handshake, and a protocol 2 host validates the configuration it holds
+// for the plugin against it and refuses the handshake when it does not
+// fit; otherwise it has Configure run with it before any call, and again
+// whenever the host's configuration is replaced. When that first run
+// fails, the host refuses the plugin and Start returns Configure's error.
+//
 // Inside a method, envelope.TraceFrom(ctx) returns the call's trace id, as
 // does ctx.Value(ctxKey) when ctxKey is not nil. Each call runs on the
 // goroutine that read its request (envelope.Conn.Detach); one still
@@ -97,6 +105,10 @@ type Plugin struct {
 // the plugin goes on. Start closes conn before it returns.
 func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser, ctxKey any) error {
 	ms, err := methods(v)
+	var conf *configurer
+	if err == nil {
+		conf, err = findConfigure(v)
+	}
 	if err != nil {
 		_ = conn.Close()
 		return err
@@ -116,7 +128,11 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	hs.Version = info.Version
 	hs.Protocol = envelope.Protocol
 	var unknown []string
-	hs.Functions, unknown = describe(ms, info.Functions)
+	hs.Functions, unknown, err = describe(ms, info.Functions)
+	if err != nil {
+		_ = conn.Close()
+		return err
+	}
 	if len(unknown) > 0 {
 		log.Warn("plugsock: info.Functions names functions the plugin does not have; ignored", "plugin", hs.Name, "functions", unknown, "have", methodNames(ms))
 	}
@@ -124,6 +140,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{
 		methods: ms,
+		conf:    conf,
 		ctxKey:  ctxKey,
 		log:     log.With("plugin", hs.Name),
 		ctx:     ctx,
@@ -167,7 +184,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	}
 	hctx, hcancel := context.WithTimeout(ctx, timeout)
 	var res envelope.HandshakeResult
-	err = s.conn.Call(hctx, envelope.MethodHandshake, &hs, &res)
+	err = s.conn.Call(hctx, envelope.MethodHandshake, conf.handshake(&hs), &res)
 	hcancel()
 	connected, cut := s.answered(err)
 	if connected && res.Protocol > hs.Protocol {
@@ -213,7 +230,11 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	s.inflight.Wait()
 	s.conn.Wait()
 	<-s.fwdDone
-	if s.end() {
+	graceful := s.end()
+	if err := s.configError(); err != nil {
+		return fmt.Errorf("plugsock: plugin %q: configure: %w", res.Name, err)
+	}
+	if graceful {
 		return nil
 	}
 	return fmt.Errorf("plugsock: plugin %q: connection lost: %w", res.Name, s.conn.Err())
@@ -282,6 +303,7 @@ func typeName(v any) string {
 // session is one run of Start: one connection and its calls.
 type session struct {
 	methods rpc.Methods
+	conf    *configurer // the value's Configure method; nil when it has none (config.go)
 	ctxKey  any
 	log     *slog.Logger
 	conn    *envelope.Conn
@@ -428,13 +450,16 @@ func (s *session) serve(j job) {
 	if err != nil {
 		s.log.Warn("plugsock: could not answer", "method", m.Method, "trace", trace, "err", err)
 	}
+	if m.Method == methodConfigure {
+		s.configAnswered()
+	}
 }
 
 // invoke runs the method m calls, with its trace id and, in protocol 2,
 // its host in ctx.
 func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string) (result any, rerr *envelope.Error) {
 	meth := s.methods[m.Method]
-	if meth == nil {
+	if meth == nil && m.Method != methodConfigure {
 		return nil, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method)
 	}
 	ctx = envelope.WithTrace(ctx, trace)
@@ -443,6 +468,9 @@ func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string
 	}
 	if h := s.host; h.proto >= envelope.Protocol2 {
 		ctx = context.WithValue(ctx, hostKey{}, h)
+	}
+	if meth == nil {
+		return s.configure(ctx, m, trace)
 	}
 	return meth.Invoke(ctx, m, s.log, trace)
 }

@@ -15,19 +15,28 @@ var ErrNoMethods = rpc.ErrNoMethods
 // async channel; it is never offered as a callable function.
 const hookMethod = "UseAsyncHook"
 
-// methods finds the callable methods of v (internal/rpc has the rule).
+// methods finds the callable methods of v (internal/rpc has the rule),
+// leaving out the two reserved: the async hook's and Configure
+// (config.go).
 func methods(v any) (rpc.Methods, error) {
-	ms, err := rpc.Find(v, hookMethod)
+	ms, err := rpc.Find(v, hookMethod, configMethod)
 	if err != nil {
 		return nil, fmt.Errorf("plugsock: %w", err)
 	}
 	return ms, nil
 }
 
-// describe builds the function descriptions for ms, refined by what the
-// author supplied. Reflection decides which functions and fields exist.
-func describe(ms rpc.Methods, refined map[string]typedesc.Function) (map[string]typedesc.Function, []string) {
-	return ms.Describe("", refined)
+// describe builds the function descriptions for ms, with their schemas,
+// refined by what the author supplied. Reflection decides which functions
+// and fields exist: the functions refined names that ms lacks are
+// returned, and a field it names that a function's type lacks is the
+// error.
+func describe(ms rpc.Methods, refined map[string]typedesc.Function) (map[string]typedesc.Function, []string, error) {
+	fns, unknown, err := ms.DescribeRefined("", refined)
+	if err != nil {
+		return nil, nil, fmt.Errorf("plugsock: info.Functions: %w", err)
+	}
+	return fns, unknown, nil
 }
 
 func methodNames(ms rpc.Methods) string { return ms.Names() }

@@ -88,6 +88,11 @@ func TestReflectionDescriptionsMatchTypedesc(t *testing.T) {
 		m, ok := st.MethodByName(name)
 		require.True(t, ok, name)
 		want := typedesc.Function{Name: name, Input: typedesc.ForType(m.Type.In(2)), Output: typedesc.ForType(m.Type.Out(0))}
+		var err error
+		want.InputSchema, err = typedesc.InputSchema(m.Type.In(2))
+		require.NoError(t, err, name)
+		want.OutputSchema, err = typedesc.OutputSchema(m.Type.Out(0))
+		require.NoError(t, err, name)
 		assert.JSONEq(t, jsonString(t, want), jsonString(t, got), name)
 	}
 	// Spot-check one by hand, so that a typedesc that described nothing
@@ -149,6 +154,11 @@ func TestRefinementMarksFieldOptional(t *testing.T) {
 	got := hs.Functions["Struct"]
 	want := typedesc.Function{Name: "Struct", Input: typedesc.ForType(reflect.TypeFor[pair]()), Output: typedesc.ForType(reflect.TypeFor[total]())}
 	want.Input.Fields[1].Mandatory = false
+	var err error
+	want.InputSchema, err = typedesc.InputSchema(reflect.TypeFor[pair]())
+	require.NoError(t, err)
+	want.OutputSchema, err = typedesc.OutputSchema(reflect.TypeFor[total]())
+	require.NoError(t, err)
 	assert.JSONEq(t, jsonString(t, want), jsonString(t, got))
 	assert.False(t, got.Input.Fields[1].Mandatory, "b refined to optional")
 	assert.True(t, got.Input.Fields[0].Mandatory, "a stays mandatory")

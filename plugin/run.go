@@ -14,6 +14,7 @@ import (
 
 	"github.com/plugsock/plugsock/envelope"
 	"github.com/plugsock/plugsock/internal/backoff"
+	"github.com/plugsock/plugsock/typedesc"
 )
 
 // Run is the whole main of a plugin executable:
@@ -229,6 +230,7 @@ func permanent(err error) bool {
 	return errors.Is(err, envelope.ErrUnauthorized) ||
 		errors.Is(err, envelope.ErrInvalidParams) ||
 		errors.Is(err, ErrNoMethods) ||
+		errors.Is(err, typedesc.ErrRefinement) ||
 		errors.Is(err, ErrRunning)
 }
 
@@ -242,7 +244,9 @@ func (r *runner) describe(v any, info *envelope.PluginInfo) error {
 	if out.Name == "" {
 		out.Name = typeName(v)
 	}
-	out.Functions, _ = describe(ms, info.Functions)
+	if out.Functions, _, err = describe(ms, info.Functions); err != nil {
+		return err
+	}
 	enc := json.NewEncoder(r.stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)

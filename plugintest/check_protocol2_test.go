@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/plugsock/plugsock/typedesc"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -255,7 +257,7 @@ func TestCheckSendsTheFramesTheHostSendsInEitherProtocol(t *testing.T) {
 			`{"jsonrpc":"2.0","id":0,"method":"$/shutdown","meta":{"trace":"T"}}`,
 		}},
 		{"2", []string{
-			`{"jsonrpc":"2.0","id":0,"result":{"name":"py2calc","session":"S","protocol":2,"services":{"Check.Echo":{"name":"Check.Echo","input":{"type":"any"},"output":{"type":"any"}}}}}`,
+			`{"jsonrpc":"2.0","id":0,"result":{"name":"py2calc","session":"S","protocol":2,"services":{"Check.Echo":{"name":"Check.Echo","input":{"type":"any"},"output":{"type":"any"},"inputSchema":` + anySchema(t, typedesc.InputSchema) + `,"outputSchema":` + anySchema(t, typedesc.OutputSchema) + `}}}}`,
 			`{"jsonrpc":"2.0","id":0,"method":"$/ping"}`,
 			`{"jsonrpc":"2.0","id":0,"method":"Add","params":{"a":0,"b":0,"_meta":{"trace":"T","deadline":"2026-12-01T21:50:00.123Z","progressToken":0}}}`,
 			`{"jsonrpc":"2.0","id":0,"method":"Echo","params":{"value":"","_meta":{"trace":"T","deadline":"2026-12-01T21:50:00.123Z","progressToken":0}}}`,
@@ -296,4 +298,13 @@ func TestCheckSendsTheFramesTheHostSendsInEitherProtocol(t *testing.T) {
 			}
 		})
 	}
+}
+
+// anySchema is schema's JSON Schema of a Go any, as a Go host describes
+// its services with it.
+func anySchema(t *testing.T, schema func(reflect.Type) (json.RawMessage, error)) string {
+	t.Helper()
+	raw, err := schema(reflect.TypeFor[any]())
+	require.NoError(t, err)
+	return string(raw)
 }

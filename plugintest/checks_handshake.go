@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"time"
@@ -148,6 +149,16 @@ func (h hello) negotiate() (negotiation, string) {
 	return n, ""
 }
 
+// echoDescription describes the battery's one host service as a Go host
+// describes its services: func(context.Context, any) (any, error).
+var echoDescription = func() typedesc.Function {
+	anyType := reflect.TypeFor[any]()
+	in, _ := typedesc.InputSchema(anyType)
+	out, _ := typedesc.OutputSchema(anyType)
+	return typedesc.Function{Name: echoService, Input: &typedesc.Entity{Type: "any"}, Output: &typedesc.Entity{Type: "any"},
+		InputSchema: in, OutputSchema: out}
+}()
+
 // result is the host's answer to the handshake: protocol 1's answer, byte
 // for byte, to a plugin that named no protocol; the protocol agreed to one
 // that did, and in protocol 2 the battery's host service.
@@ -158,11 +169,7 @@ func (n negotiation) result(name string) envelope.HandshakeResult {
 	}
 	r.Protocol = n.proto
 	if n.proto >= envelope.Protocol2 {
-		r.Services = map[string]typedesc.Function{echoService: {
-			Name:   echoService,
-			Input:  &typedesc.Entity{Type: "any"},
-			Output: &typedesc.Entity{Type: "any"},
-		}}
+		r.Services = map[string]typedesc.Function{echoService: echoDescription}
 	}
 	return r
 }

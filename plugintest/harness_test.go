@@ -101,7 +101,7 @@ func TestHarnessOptions(t *testing.T) {
 			Info:        &envelope.PluginInfo{Name: "counter", Version: "3.1.4"},
 			ContextKey:  traceKey{},
 			CallTimeout: 50 * time.Millisecond,
-			Socket:      socket.Config{MaxFrameSize: 1 << 10},
+			Socket:      socket.Config{MaxFrameSize: 8 << 10},
 		})
 	assert.Equal(t, "counter", h.Name())
 	assert.Equal(t, "3.1.4", h.Info().Version)

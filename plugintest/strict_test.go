@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"github.com/plugsock/plugsock/typedesc"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -251,6 +254,12 @@ func TestCheckSendsTheFramesTheHostSends(t *testing.T) {
 		kinds[shape(f.body)] = true
 		assert.True(t, sent[shape(f.body)], "the host sent\n\t%s\nand the battery nothing of that shape", f.body)
 	}
+	var anySchemas [2]string
+	for i, schema := range []func(reflect.Type) (json.RawMessage, error){typedesc.InputSchema, typedesc.OutputSchema} {
+		raw, err := schema(reflect.TypeFor[any]())
+		require.NoError(t, err)
+		anySchemas[i] = string(raw)
+	}
 	wants := map[int][]string{
 		envelope.Protocol1: {
 			`{"jsonrpc":"2.0","id":0,"result":{"name":"strict","session":"S"}}`,
@@ -262,7 +271,7 @@ func TestCheckSendsTheFramesTheHostSends(t *testing.T) {
 			`{"jsonrpc":"2.0","id":0,"method":"$/shutdown","meta":{"trace":"T"}}`,
 		},
 		envelope.Protocol2: {
-			`{"jsonrpc":"2.0","id":0,"result":{"name":"strict","session":"S","protocol":2,"services":{"Check.Echo":{"name":"Check.Echo","input":{"type":"any"},"output":{"type":"any"}}}}}`,
+			`{"jsonrpc":"2.0","id":0,"result":{"name":"strict","session":"S","protocol":2,"services":{"Check.Echo":{"name":"Check.Echo","input":{"type":"any"},"output":{"type":"any"},"inputSchema":` + anySchemas[0] + `,"outputSchema":` + anySchemas[1] + `}}}}`,
 			`{"jsonrpc":"2.0","id":0,"method":"$/ping"}`,
 			`{"jsonrpc":"2.0","id":0,"result":null}`,
 			`{"jsonrpc":"2.0","id":0,"method":"Add","params":{"a":0,"b":0,"_meta":{"trace":"T","deadline":"2026-12-01T21:50:00.123Z","progressToken":0}}}`,

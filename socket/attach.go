@@ -45,6 +45,9 @@ func (s *Socket) Attach(v any, info *envelope.PluginInfo) (name string, err erro
 	}()
 	select {
 	case name := <-connected:
+		if err := s.awaitLive(name, result); err != nil {
+			return "", err
+		}
 		return name, nil
 	case err := <-result:
 		if err == nil {

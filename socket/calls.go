@@ -121,7 +121,7 @@ func (r *remote) call(ctx context.Context, name, method string, payload, result 
 		// {"value": ...} when as something else, and by the payload's
 		// own shape for a method it did not describe.
 		if fn, described := r.info.Functions[method]; described {
-			payload = envelope.Params(payload, fn.Input.IsObject())
+			payload = envelope.Params(payload, fn.ObjectInput())
 		} else if payload, err = envelope.ParamsFor(payload, nil); err != nil {
 			return fmt.Errorf("plugsock: call %s.%s: encoding the payload: %w", name, method, err)
 		}
@@ -129,7 +129,7 @@ func (r *remote) call(ctx context.Context, name, method string, payload, result 
 	if envelope.TraceFrom(ctx) == "" {
 		ctx = envelope.WithTrace(ctx, newTraceID())
 	}
-	err = r.conn.Call(ctx, method, payload, result)
+	err = r.exchange(ctx, name, method, payload, result)
 	if err == nil {
 		return nil
 	}

@@ -2,6 +2,7 @@ package socket
 
 import (
 	"bytes"
+	"encoding/json"
 	"hash/maphash"
 	"strings"
 	"unicode"
@@ -44,7 +45,7 @@ import (
 const maxInterned = 4096
 
 var (
-	functionMembers = []string{"name", "input", "output"}
+	functionMembers = []string{"name", "input", "output", "inputSchema", "outputSchema"}
 	entityMembers   = []string{"name", "type", "mandatory", "fields"}
 )
 
@@ -66,9 +67,12 @@ type functionsReader struct {
 
 	scratch []byte // the last string with escapes, decoded
 
-	text  *strings.Builder
-	block []typedesc.Entity
-	out   map[string]typedesc.Function
+	schemaLen int // the bytes of every schema, as sent
+
+	text    *strings.Builder
+	block   []typedesc.Entity
+	schemas *schemaText
+	out     map[string]typedesc.Function
 }
 
 // decodeFunctions decodes raw, a "functions" object that counts at most
@@ -89,6 +93,7 @@ func decodeFunctions(raw []byte, units int) (fns map[string]typedesc.Function, o
 	r.text = new(strings.Builder)
 	r.text.Grow(r.textLen)
 	r.block = make([]typedesc.Entity, 0, r.entities)
+	r.schemas = newSchemaText(r.schemaLen)
 	r.out = make(map[string]typedesc.Function, n)
 	if _, ok := r.functions(); !ok {
 		return nil, false
@@ -181,6 +186,27 @@ func (r *functionsReader) function() (fn typedesc.Function, ok bool) {
 				fn.Input = e
 			} else {
 				fn.Output = e
+			}
+		case 3, 4: // inputSchema, outputSchema
+			// Kept as the JSON it is, whatever that is: compiling it
+			// decides whether it is a schema, as it does for what
+			// encoding/json reads into a json.RawMessage.
+			if r.null() {
+				break
+			}
+			start := r.i
+			if !r.skip() {
+				return fn, false
+			}
+			if !r.fill {
+				r.schemaLen += r.i - start
+				break
+			}
+			raw := r.schemas.add(r.p[start:r.i])
+			if m == 3 {
+				fn.InputSchema = raw
+			} else {
+				fn.OutputSchema = raw
 			}
 		default:
 			if !r.skip() {
@@ -375,6 +401,88 @@ func (r *functionsReader) intern(s []byte) (string, bool) {
 		return t[off : off+len(s)], true
 	}
 	return "", false
+}
+
+// schemaText holds the schemas of one description in one block, each
+// compacted (white space between tokens adds nothing to a schema, and a
+// schema pretty-printed could cost the host several times what it says)
+// and each distinct one once: a Go plugin describes the same type in the
+// same words wherever it appears. The block is sized for all of them up
+// front and never grows, so the slices handed out stay valid.
+type schemaText struct {
+	buf  []byte
+	seed maphash.Seed
+	seen map[uint64]int // hash of a schema → its offset in buf
+}
+
+func newSchemaText(size int) *schemaText {
+	return &schemaText{buf: make([]byte, 0, size), seed: maphash.MakeSeed()}
+}
+
+// add returns raw, valid JSON, compacted, as a slice of the block. The
+// block must have room for raw as it is. JSON null is no schema: nil.
+func (t *schemaText) add(raw []byte) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	start := len(t.buf)
+	t.buf = appendCompact(t.buf, raw)
+	s := t.buf[start:len(t.buf):len(t.buf)]
+	if string(s) == "null" {
+		t.buf = t.buf[:start]
+		return nil
+	}
+	h := maphash.Bytes(t.seed, s)
+	if off, ok := t.seen[h]; ok && off+len(s) <= start && bytes.Equal(t.buf[off:off+len(s)], s) {
+		t.buf = t.buf[:start]
+		return t.buf[off : off+len(s) : off+len(s)]
+	}
+	if t.seen == nil {
+		t.seen = make(map[uint64]int)
+	}
+	if len(t.seen) < maxInterned {
+		t.seen[h] = start
+	}
+	return s
+}
+
+// dropNullSchemas makes the schemas encoding/json decoded as JSON null
+// absent, as the fast path reads them: null is no schema.
+func dropNullSchemas(fns map[string]typedesc.Function) {
+	for name, fn := range fns {
+		in, out := bytes.TrimSpace(fn.InputSchema), bytes.TrimSpace(fn.OutputSchema)
+		if string(in) == "null" || string(out) == "null" {
+			if string(in) == "null" {
+				fn.InputSchema = nil
+			}
+			if string(out) == "null" {
+				fn.OutputSchema = nil
+			}
+			fns[name] = fn
+		}
+	}
+}
+
+// appendCompact appends raw, valid JSON, without the white space between
+// its tokens, as json.Compact writes it.
+func appendCompact(dst, raw []byte) []byte {
+	for i := 0; i < len(raw); {
+		switch c := raw[i]; c {
+		case ' ', '\t', '\r', '\n':
+			i++
+		case '"':
+			end, ok := skipString(raw, i)
+			if !ok {
+				return append(dst, raw[i:]...) // not valid JSON: kept as it is
+			}
+			dst = append(dst, raw[i:end]...)
+			i = end
+		default:
+			dst = append(dst, c)
+			i++
+		}
+	}
+	return dst
 }
 
 // memberIndex returns the index of key among names, or -1.

@@ -30,6 +30,7 @@ func viaEncodingJSON(raw []byte) (map[string]typedesc.Function, error) {
 	if err := json.Unmarshal(raw, &fns); err != nil {
 		return nil, fmt.Errorf("functions: %w", err)
 	}
+	dropNullSchemas(fns)
 	if err := checkFunctions(fns); err != nil {
 		return nil, err
 	}
@@ -118,6 +119,18 @@ func TestDecodeFunctionsMatchesEncodingJSON(t *testing.T) {
 		{"null field", `{"F":{"input":{"fields":[null]}}}`, true},
 		{"null mandatory", `{"F":{"input":{"mandatory":null}}}`, true},
 		{"escapes shared", `{"A":{"name":"\u0041"},"B":{"name":"A"},"\u0041\u0041":{"name":"AA"}}`, true},
+		{"schemas", `{"F":{"name":"F","input":{"type":"int"},"inputSchema":{"type":"integer","minimum":0},"outputSchema":{"type":["string","null"]}}}`, true},
+		{"schemas spaced", "{\"F\":{\"inputSchema\" : {\n  \"type\" : \"object\",\n  \"properties\": { \"a b\" : {\"pattern\": \" \\\" \"} }\n} }}", true},
+		{"schemas shared", `{"F":{"inputSchema":{"type":"string"},"outputSchema":{"type":"string"}},"G":{"outputSchema":{ "type":"string"}}}`, true},
+		{"boolean schemas", `{"F":{"inputSchema":true,"outputSchema":false}}`, true},
+		{"a schema that is an array", `{"F":{"outputSchema":[1,"x"]}}`, true},
+		{"a schema that is a number", `{"G":{"inputSchema":-1.5e3}}`, true},
+		{"null schemas", `{"F":{"inputSchema":null,"outputSchema":null}}`, true},
+		{"escaped schema member", `{"F":{"\u0069nputSchema":{"type":"\u0069nteger"}}}`, true},
+
+		// encoding/json decides these.
+		{"schema member case", `{"F":{"inputschema":{}}}`, false},
+		{"schema twice", `{"F":{"inputSchema":{},"inputSchema":{"type":"string"}}}`, false},
 
 		// encoding/json decides these.
 		{"member case", `{"F":{"Input":{"type":"int"}}}`, false},
@@ -216,6 +229,7 @@ func FuzzDecodeFunctions(f *testing.F) {
 		`{"F":{"input":{"type":"int","type":"string"}},"G":null}`, `{"a":{"input":{"name":"ß","type":"\u0041"}}}`,
 		`{"\ud800\udc00":{"name":"\ud800\u0041\uDFFF\n\\\/"}}`,
 		`{"F":null,"G":{"name":null,"output":{"type":null,"mandatory":null,"fields":[null,{"fields":null}]}}}`,
+		`{"F":{"inputSchema":{"type": "object", "properties":{"a":{}}},"outputSchema":null},"G":{"outputSchema":{"type":"object","properties":{"a":{}}}}}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -87,9 +87,17 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		malformed(fmt.Errorf("capabilities: want an object, got %s", clip(c)))
 		return
 	}
-	fns, release, err := sharedFunctions(sc, r.cfg.maxFrame, r.due)
+	fns, schemas, release, err := sharedFunctions(sc, r.cfg.maxFrame, r.due)
 	if err != nil {
 		malformed(err)
+		return
+	}
+	// A configuration that does not fit is refused before the name is
+	// reserved (config.go).
+	conf, refusal := r.readConfig(m.Params, sc, hs.Name, proto)
+	if refusal != nil {
+		release()
+		r.refuse(c, m, refusal)
 		return
 	}
 	s := r.s
@@ -131,7 +139,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	// info is no longer reachable, that is, once this plugin is gone.
 	info := &envelope.PluginInfo{Name: name, Version: hs.Version, Functions: fns}
 	runtime.AddCleanup(info, func(release func()) { release() }, release)
-	r.info = info
+	r.info, r.schemas = info, schemas
 	r.state.reserve()
 	if s.plugins == nil {
 		s.plugins = make(map[string]*remote)
@@ -150,8 +158,10 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		}
 	}
 	c.SetProtocol(proto)
-	// Going live under the write lock keeps every call behind the answer.
-	err = c.ReplyFirst(m.ID, answer, func() {
+	// Going live under the write lock keeps every call behind the answer;
+	// a plugin with a configuration goes live once it has answered its
+	// $/configure, which keeps every call behind that answer (config.go).
+	err = r.answer(c, m, answer, conf, func() {
 		s.mu.Lock()
 		if s.shut {
 			// Shutdown began after the name was reserved: it has already
@@ -167,6 +177,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		}
 		s.mu.Unlock()
 	})
+	defer r.conf.settle(r)
 	s.mu.Lock()
 	if err != nil {
 		r.state.answerLost()
@@ -337,32 +348,36 @@ var shared struct {
 }
 
 type sharedEntry struct {
-	fns  map[string]typedesc.Function
-	refs int
+	fns     map[string]typedesc.Function
+	schemas map[string]funcSchemas // compiled once for all who share fns
+	cost    schemaCost             // of the schemas, checked against each connection's limits
+	refs    int
 }
 
 // objectCost is what one JSON object of a description costs the host once
 // decoded: an Entity is 64 bytes. A function's entry in the map costs up to
-// twice that (slots are 48 bytes, and the table rounds up to a power of
-// two), so a function counts as two objects: its own and its member. A
-// handshake may describe one object per objectCost bytes of the frame
-// limit, so its descriptions take at most about the frame limit in
-// Entities and map entries, plus their strings, which are no longer than
-// the bytes that spelled them. minObjects keeps small frame limits
-// usable; they cost at most 64 KiB.
+// about three times that (slots are 104 bytes, and the table rounds up to
+// a power of two), and a function counts as two objects: its own and its
+// member. A handshake may describe one object per objectCost bytes of the
+// frame limit, so its descriptions take at most about one and a half times
+// the frame limit in Entities and map entries, plus their strings and
+// schemas, which are no longer than the bytes that spelled them (compiled
+// schemas have limits of their own: limits.go). minObjects keeps small
+// frame limits usable; they cost at most 64 KiB.
 const (
 	objectCost = 64
 	minObjects = 1024
 )
 
 // sharedFunctions returns the functions sc describes, decoded, checked and
-// shared, and the func that gives the share back.
-func sharedFunctions(sc handshakeScan, maxFrame int, due time.Time) (map[string]typedesc.Function, func(), error) {
+// shared, with their schemas compiled (limits.go), and the func that gives
+// the share back.
+func sharedFunctions(sc handshakeScan, maxFrame int, due time.Time) (map[string]typedesc.Function, map[string]funcSchemas, func(), error) {
 	if sc.functions == nil {
-		return nil, func() {}, nil
+		return nil, nil, func() {}, nil
 	}
 	if limit, n := max(maxFrame/objectCost, minObjects), sc.objects+sc.members; n > limit {
-		return nil, nil, fmt.Errorf("functions are too large: they count %d (each JSON object or null one, each function two); at most %d allowed with a %d-byte frame limit",
+		return nil, nil, nil, fmt.Errorf("functions are too large: they count %d (each JSON object or null one, each function two); at most %d allowed with a %d-byte frame limit",
 			n, limit, maxFrame)
 	}
 	key := sha256.Sum256(sc.functions)
@@ -377,30 +392,38 @@ func sharedFunctions(sc handshakeScan, maxFrame int, due time.Time) (map[string]
 	}
 	shared.mu.Lock()
 	if e := shared.m[key]; e != nil {
+		if err := e.cost.check(maxFrame); err != nil {
+			shared.mu.Unlock()
+			return nil, nil, nil, err
+		}
 		e.refs++
 		shared.mu.Unlock()
-		return e.fns, release, nil
+		return e.fns, e.schemas, release, nil
 	}
 	shared.mu.Unlock()
 
-	// Decoded outside the lock: two plugins with the same new description
-	// may both decode it, and the second adopts the first's.
+	// Decoded and compiled outside the lock: two plugins with the same new
+	// description may both do it, and the second adopts the first's.
 	fns, err := decodeCompact(sc.functions, sc.objects+sc.members, due)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	schemas, cost, err := compileSchemas(fns, maxFrame, due)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if e := shared.m[key]; e != nil {
 		e.refs++
-		return e.fns, release, nil
+		return e.fns, e.schemas, release, nil
 	}
 	if shared.m == nil {
 		shared.m = make(map[[sha256.Size]byte]*sharedEntry)
 	}
-	shared.m[key] = &sharedEntry{fns: fns, refs: 1}
-	return fns, release, nil
+	shared.m[key] = &sharedEntry{fns: fns, schemas: schemas, cost: cost, refs: 1}
+	return fns, schemas, release, nil
 }
 
 // decodeCompact decodes raw, a "functions" object of the given number of
@@ -430,6 +453,7 @@ func decodeCompact(raw []byte, units int, due time.Time) (map[string]typedesc.Fu
 	if err := json.Unmarshal(raw, &fns); err != nil {
 		return nil, fmt.Errorf("functions: %w", err)
 	}
+	dropNullSchemas(fns)
 	if err := checkFunctions(fns); err != nil {
 		return nil, err
 	}
@@ -464,21 +488,37 @@ func checkFunctions(fns map[string]typedesc.Function) error {
 // every function has been checked against.
 func compact(fns map[string]typedesc.Function, rawLen int) map[string]typedesc.Function {
 	c := compacter{buf: make([]byte, 0, rawLen), offsets: make(map[string]int)}
+	schemaLen := 0
 	for name, fn := range fns {
 		c.intern(name)
 		c.intern(fn.Name)
 		c.count(fn.Input)
 		c.count(fn.Output)
+		schemaLen += len(fn.InputSchema) + len(fn.OutputSchema)
 	}
 	c.text = string(c.buf)
 	c.buf = nil
 	c.block = make([]typedesc.Entity, 0, c.entities)
+	schemas := newSchemaText(schemaLen)
 	out := make(map[string]typedesc.Function, len(fns))
 	for name, fn := range fns {
-		out[c.str(name)] = typedesc.Function{Name: c.str(fn.Name), Input: c.top(fn.Input), Output: c.top(fn.Output)}
+		out[c.str(name)] = typedesc.Function{Name: c.str(fn.Name), Input: c.top(fn.Input), Output: c.top(fn.Output),
+			InputSchema: schemas.add(fn.InputSchema), OutputSchema: schemas.add(fn.OutputSchema)}
 	}
 	return out
 }
+
+// functionFields fails to compile when typedesc.Function gains a field
+// that compact would have to copy.
+type functionFields = struct {
+	Name         string           `json:"name,omitempty"`
+	Input        *typedesc.Entity `json:"input,omitempty"`
+	Output       *typedesc.Entity `json:"output,omitempty"`
+	InputSchema  json.RawMessage  `json:"inputSchema,omitempty"`
+	OutputSchema json.RawMessage  `json:"outputSchema,omitempty"`
+}
+
+var _ = functionFields(typedesc.Function{})
 
 type compacter struct {
 	offsets  map[string]int // of each distinct string in buf

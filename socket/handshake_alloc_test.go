@@ -47,7 +47,10 @@ func TestHandshakeAllocationIsBounded(t *testing.T) {
 	}{
 		{"rich", rich, false, 4, 0},
 		{"empty fields", handshakeFrame(`"name":"alloc"`, `"functions":{"F":{"input":{"type":"struct","fields":[`+strings.Repeat(`{},`, maxFields-1)+`{}]}}}`), false, 4, 64 * maxFields},
-		{"empty functions", handshakeFrame(`"name":"alloc"`, `"functions":{`+functions.String()+`}`), false, 4, 0},
+		// As many functions as the limit admits, each a map entry of a
+		// typedesc.Function (88 bytes, two of them json.RawMessage
+		// schemas) in a table that rounds up to a power of two.
+		{"empty functions", handshakeFrame(`"name":"alloc"`, `"functions":{`+functions.String()+`}`), false, 5, 0},
 		{"too many objects", paddedHandshake(frameLimit-64, `"name":"alloc"`), true, 4, 0},
 		{"too deep", handshakeFrame(`"name":"alloc"`, `"functions":{"Deep":{"pad":"`+strings.Repeat("p", frameLimit-200-len(deep))+`","output":`+deep+`}}`), true, 4, 0},
 		// Every name escaped, as a JSON encoder may write them.

@@ -92,9 +92,9 @@ func TestSharedFunctionsAreReleased(t *testing.T) {
 		return shared.m[key] != nil
 	}
 
-	fns1, release1, err := sharedFunctions(sc, 1<<20, farOff)
+	fns1, _, release1, err := sharedFunctions(sc, 1<<20, farOff)
 	require.NoError(t, err)
-	fns2, release2, err := sharedFunctions(sc, 1<<20, farOff)
+	fns2, _, release2, err := sharedFunctions(sc, 1<<20, farOff)
 	require.NoError(t, err)
 	assert.Same(t, fns1["F"].Input, fns2["F"].Input, "one copy for both")
 	assert.Equal(t, typedesc.Function{Name: "F", Input: &typedesc.Entity{Name: "In", Type: "struct",
@@ -106,7 +106,7 @@ func TestSharedFunctionsAreReleased(t *testing.T) {
 
 	// Through the cleanup the handshake attaches to each info.
 	func() {
-		fns, release, err := sharedFunctions(sc, 1<<20, farOff)
+		fns, _, release, err := sharedFunctions(sc, 1<<20, farOff)
 		require.NoError(t, err)
 		info := &struct{ fns map[string]typedesc.Function }{fns}
 		runtime.AddCleanup(info, func(release func()) { release() }, release)
@@ -115,11 +115,11 @@ func TestSharedFunctionsAreReleased(t *testing.T) {
 	}()
 	require.Eventually(t, func() bool { runtime.GC(); return !cached() }, 5*time.Second, time.Millisecond)
 
-	_, _, err = sharedFunctions(handshakeScan{functions: []byte(`{"F":"x"}`), objects: 1}, 1<<20, farOff)
+	_, _, _, err = sharedFunctions(handshakeScan{functions: []byte(`{"F":"x"}`), objects: 1}, 1<<20, farOff)
 	assert.ErrorContains(t, err, "functions: json: cannot unmarshal string")
-	_, _, err = sharedFunctions(handshakeScan{functions: []byte(raw), objects: 1023, members: 2}, 1024, farOff)
+	_, _, _, err = sharedFunctions(handshakeScan{functions: []byte(raw), objects: 1023, members: 2}, 1024, farOff)
 	assert.EqualError(t, err, "functions are too large: they count 1025 (each JSON object or null one, each function two); at most 1024 allowed with a 1024-byte frame limit")
-	_, release, err := sharedFunctions(handshakeScan{functions: []byte(raw), objects: 4, members: 1}, 1024, farOff)
+	_, _, release, err := sharedFunctions(handshakeScan{functions: []byte(raw), objects: 4, members: 1}, 1024, farOff)
 	require.NoError(t, err, "small frame limits still admit 1024")
 	release()
 	assert.False(t, cached())

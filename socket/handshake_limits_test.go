@@ -358,7 +358,10 @@ func TestDescriptionOfEmptyObjects(t *testing.T) {
 			runtime.KeepAlive(frame)
 			grew := with - base
 			t.Logf("empty %s (%d bytes sent): %d bytes of heap, %.2f times the frame limit", tc.name, len(frame), grew, float64(grew)/frameLimit)
-			assert.LessOrEqual(t, grew, int64(2*frameLimit))
+			// Each function is a map entry of a typedesc.Function, whose
+			// two schemas make it 88 bytes, in a table rounded up to a
+			// power of two.
+			assert.LessOrEqual(t, grew, int64(3*frameLimit))
 		})
 	}
 }

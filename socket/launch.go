@@ -2,6 +2,7 @@ package socket
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,14 @@ type LaunchConfig struct {
 	// StartTimeout bounds the time from starting a process to its
 	// handshake. Zero or less means DefaultStartTimeout.
 	StartTimeout time.Duration
+
+	// Config, when not nil, is the plugin's configuration, encoded as
+	// JSON: every process of this Launch takes it in place of the one
+	// the socket holds for the plugin's name (Config.Configs), until
+	// Socket.Configure replaces it. Launch fails when it cannot be
+	// encoded, and when the first process is refused because it does not
+	// fit the plugin's schema.
+	Config any
 }
 
 // applyLaunch overlays the settings c sets, those not left zero, on cfg.
@@ -94,6 +103,9 @@ func (c LaunchConfig) applyLaunch(cfg *launchConfig) {
 	if c.StartTimeout > 0 {
 		cfg.startTimeout = c.StartTimeout
 	}
+	if c.Config != nil {
+		cfg.config, cfg.configErr = json.Marshal(c.Config)
+	}
 }
 
 type launchConfig struct {
@@ -104,6 +116,8 @@ type launchConfig struct {
 	maxDelay     time.Duration
 	grace        time.Duration
 	startTimeout time.Duration
+	config       json.RawMessage // nil: the socket's for the name
+	configErr    error
 }
 
 func launchDefaults() launchConfig {
@@ -146,7 +160,8 @@ type launched struct {
 	accepted  bool    // Launch has returned the name; restarts may follow
 	abandoned bool    // the first process exited before Launch returned
 	stopping  bool
-	restarts  []time.Time // within the window
+	restarts  []time.Time     // within the window
+	config    json.RawMessage // the configuration its processes take; nil: the socket's (config.go)
 }
 
 // instance is one process of a launched plugin.
@@ -215,12 +230,16 @@ func (s *Socket) Launch(ctx context.Context, cmd *exec.Cmd, opts ...LaunchOption
 	for _, o := range opts {
 		o.applyLaunch(&cfg)
 	}
+	if cfg.configErr != nil {
+		return "", fmt.Errorf("plugsock: Launch: encoding LaunchConfig.Config: %w", cfg.configErr)
+	}
 	e := &launched{
 		s:      s,
 		cfg:    cfg,
 		label:  filepath.Base(cmd.Path),
 		stopCh: make(chan struct{}),
 		done:   make(chan struct{}),
+		config: cfg.config,
 	}
 	e.tmpl = exec.Cmd{
 		Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,

@@ -2,6 +2,7 @@ package socket
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -106,21 +107,36 @@ type Config struct {
 	Token string
 
 	// Validation makes the socket check every call's payload against the
-	// input the plugin described in its handshake before sending it. A
-	// payload that does not fit is refused without reaching the plugin,
-	// with an error wrapping envelope.ErrInvalidParams and
-	// typedesc.ErrInvalid that names the field and the type expected.
-	// Methods the plugin did not describe go out unchecked.
+	// input the plugin described in its handshake before sending it: the
+	// function's inputSchema (JSON Schema 2020-12) when it sent one, else
+	// its Entity. A payload that does not fit is refused without reaching
+	// the plugin, with an error wrapping envelope.ErrInvalidParams and
+	// typedesc.ErrInvalid that names what is wrong and what was expected:
+	// for a schema, the JSON pointer of the member, as in
+	// `/created_at: want an RFC 3339 date-time, got "yesterday"`. Methods
+	// the plugin did not describe go out unchecked. The admin API, and so
+	// the command line and the console, call through the socket and get
+	// the same check, or none.
 	//
-	// It is off by default. The check is stricter than encoding/json,
-	// which is what a Go plugin decodes with: a mandatory field that is
-	// missing is refused, where the plugin would have taken it as its zero
-	// value. And it costs one json.Marshal of the payload into bytes that
-	// are then sent as they are, plus one scan of them (docs/security.md
-	// has the figures). Without it the plugin still refuses a payload that
-	// does not decode, with an invalid-params error that names the method
-	// and the field.
+	// It is off by default. A Go plugin's inputSchema says exactly what
+	// encoding/json decodes, so the check refuses what the plugin would;
+	// an Entity is stricter: a mandatory field that is missing is refused,
+	// where the plugin would have taken it as its zero value. The check
+	// costs one json.Marshal of the payload into bytes that are then sent
+	// as they are, plus the validation of them (docs/security.md has the
+	// figures). Without it the plugin still refuses a payload that does
+	// not decode, with an invalid-params error that names the method and
+	// the field.
 	Validation bool
+
+	// ValidateOutput makes the socket check every result of a function
+	// that has an outputSchema against it. A result outside it is logged
+	// (a warning naming the plugin, the method, the trace id and what is
+	// wrong), counted in Stats.OutputInvalid, and returned to the caller
+	// all the same: the plugin has answered, and the caller may be able
+	// to use it. It is off by default; on, each such result is validated
+	// before it is decoded.
+	ValidateOutput bool
 
 	// AsyncBuffer sets how many items Async can hold before the policy for
 	// a full queue applies (see Socket.Async). Zero or less means
@@ -156,6 +172,18 @@ type Config struct {
 	// A refused call fails with an error matching envelope.ErrForbidden.
 	// Nil, the default, refuses every one. It may be called concurrently.
 	PluginCalls func(caller, callee, method string) bool
+
+	// Configs are plugins' configurations, as JSON, by the name a plugin
+	// asks for in its handshake. A protocol 2 plugin that declares a
+	// configuration schema (a Go plugin's Configure method) is refused
+	// when its configuration does not fit, and otherwise takes it before
+	// its first call; with none held, it is checked as {} (see
+	// docs/protocol.md, "Configuration"). Unlike the other settings,
+	// configurations are the socket's, not a connection's: each entry
+	// replaces that name's configuration for every handshake from now
+	// on, an empty value removes it, and Socket.Configure replaces it
+	// too. WithConfig is shorthand for one entry.
+	Configs map[string]json.RawMessage
 }
 
 // apply overlays the settings c sets, those not left zero, on cfg.
@@ -187,6 +215,9 @@ func (c Config) apply(cfg *config) {
 	if c.Validation {
 		cfg.validate = true
 	}
+	if c.ValidateOutput {
+		cfg.validateOutput = true
+	}
 	if c.AsyncBuffer > 0 {
 		cfg.asyncBuffer = c.AsyncBuffer
 	}
@@ -199,6 +230,7 @@ func (c Config) apply(cfg *config) {
 	if c.PluginCalls != nil {
 		cfg.pluginCalls = c.PluginCalls
 	}
+	cfg.configs.apply(c.Configs)
 }
 
 // setOrOff sets a setting whose zero is off inside config from a Config
@@ -226,7 +258,8 @@ type config struct {
 	asyncWait        time.Duration
 	callTimeout      time.Duration // zero: off
 	pluginCalls      func(caller, callee, method string) bool
-	guards           // limits.go
+	configs          *configStore // shared by every copy: the socket's (config.go)
+	guards                        // limits.go
 }
 
 func defaults() config {
@@ -239,6 +272,7 @@ func defaults() config {
 		asyncBuffer:      DefaultAsyncBuffer,
 		asyncWait:        DefaultAsyncWait,
 		callTimeout:      DefaultCallTimeout,
+		configs:          new(configStore),
 		guards:           defaultGuards(),
 	}
 }

@@ -372,9 +372,46 @@ func TestProtocol2TraceAlongTheChain(t *testing.T) {
 	assert.Equal(t, "second", sh.Back.ID)
 }
 
-// fn is the description reflection gives a function of in and out.
+// fn is the description reflection gives a function of in and out: the
+// Entities and the exact schemas.
 func fn(name string, in, out reflect.Type) typedesc.Function {
-	return typedesc.Function{Name: name, Input: typedesc.ForType(in), Output: typedesc.ForType(out)}
+	f := typedesc.Function{Name: name, Input: typedesc.ForType(in), Output: typedesc.ForType(out)}
+	var err error
+	if f.InputSchema, err = typedesc.InputSchema(in); err != nil {
+		panic(err)
+	}
+	if f.OutputSchema, err = typedesc.OutputSchema(out); err != nil {
+		panic(err)
+	}
+	return f
+}
+
+// withoutSchemas is a frame with the schemas of the functions it
+// describes (a handshake's, or its answer's services) left out, so that a
+// golden frame can spell the rest.
+func withoutSchemas(t *testing.T, frame string) string {
+	t.Helper()
+	var v any
+	require.NoError(t, json.Unmarshal([]byte(frame), &v))
+	var strip func(any)
+	strip = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			delete(v, "inputSchema")
+			delete(v, "outputSchema")
+			for _, e := range v {
+				strip(e)
+			}
+		case []any:
+			for _, e := range v {
+				strip(e)
+			}
+		}
+	}
+	strip(v)
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
 }
 
 // TestProtocol2ServicesListed: the handshake's answer lists the services,
@@ -1477,25 +1514,31 @@ func TestProtocol2Wire(t *testing.T) {
 		}
 	}
 	d := wireDeadline(deadline).Format(deadlineLayout)
+	require.NotEmpty(t, toPlugin)
+	require.NotEmpty(t, fromPlugin)
+	assert.Contains(t, toPlugin[0], `"outputSchema":{"$schema":"https://json-schema.org/draft/2020-12/schema"`, "the services carry their schemas")
+	assert.Contains(t, fromPlugin[0], `"inputSchema":{"$schema":"https://json-schema.org/draft/2020-12/schema"`, "the functions carry their schemas")
+	assert.JSONEq(t, `{"jsonrpc":"2.0","id":1,"result":{"name":"wire","session":"…","protocol":2,"services":{"Clock.Now":{"name":"Clock.Now","output":{"name":"string","type":"string"}}}}}`, withoutSchemas(t, toPlugin[0]))
+	assert.JSONEq(t, `{"jsonrpc":"2.0","id":1,"method":"$/handshake","params":{"name":"wire","version":"1.0.0","functions":{"Add":{"name":"Add","input":{"name":"Args","type":"struct","fields":[{"name":"a","type":"int","mandatory":true},{"name":"b","type":"int","mandatory":true}]},"output":{"name":"int","type":"int"}},"Echo":{"name":"Echo","input":{"name":"string","type":"string"},"output":{"name":"string","type":"string"}},"Steps":{"name":"Steps","input":{"name":"int","type":"int"},"output":{"name":"int","type":"int"}},"Wait":{"name":"Wait","output":{"name":"int","type":"int"}}},"protocol":2}}`, withoutSchemas(t, fromPlugin[0]))
+	toPlugin[0], fromPlugin[0] = "(the answer, above)", "(the handshake, above)"
 	assert.Equal(t, []string{
-		`{"jsonrpc":"2.0","id":1,"result":{"name":"wire","session":"…","protocol":2,"services":{"Clock.Now":{"name":"Clock.Now","output":{"name":"string","type":"string"}}}}}`,
+		"(the answer, above)",
 		`{"jsonrpc":"2.0","id":1,"method":"Add","params":{"a":1,"b":2,"_meta":{"trace":"t-1","deadline":"` + d + `"}}}`,
 		`{"jsonrpc":"2.0","id":2,"method":"Echo","params":{"value":"hi","_meta":{"trace":"t-2"}}}`,
 		`{"jsonrpc":"2.0","id":2,"result":"2026-12-01T21:50:00.123Z"}`,
 		`{"jsonrpc":"2.0","id":3,"method":"Add","params":{"a":"x","_meta":{"trace":"t-4"}}}`,
 		`{"jsonrpc":"2.0","id":4,"method":"Steps","params":{"value":2,"_meta":{"trace":"t-5","progressToken":4}}}`,
-		`{"jsonrpc":"2.0","id":5,"method":"Wait","params":{"value":null,"_meta":{"trace":"t-6"}}}`,
+		`{"jsonrpc":"2.0","id":5,"method":"Wait","params":{"_meta":{"trace":"t-6"}}}`,
 		`{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":5}}`,
 		`{"jsonrpc":"2.0","id":6,"method":"$/shutdown"}`,
 	}, toPlugin, "what the host sent")
 	require.NotEmpty(t, fromPlugin)
-	assert.Contains(t, fromPlugin[0], `"protocol":2`, "the plugin offers protocol 2")
 	assert.Equal(t, []string{
-		`{"jsonrpc":"2.0","id":1,"method":"$/handshake","params":{"name":"wire","version":"1.0.0","functions":{"Add":{"name":"Add","input":{"name":"Args","type":"struct","fields":[{"name":"a","type":"int","mandatory":true},{"name":"b","type":"int","mandatory":true}]},"output":{"name":"int","type":"int"}},"Echo":{"name":"Echo","input":{"name":"string","type":"string"},"output":{"name":"string","type":"string"}},"Steps":{"name":"Steps","input":{"name":"int","type":"int"},"output":{"name":"int","type":"int"}},"Wait":{"name":"Wait","output":{"name":"int","type":"int"}}},"protocol":2}}`,
+		"(the handshake, above)",
 		`{"jsonrpc":"2.0","id":1,"result":3}`,
 		`{"jsonrpc":"2.0","id":2,"result":"hi"}`,
 		`{"jsonrpc":"2.0","method":"$/async","params":{"value":{"n":1}}}`,
-		`{"jsonrpc":"2.0","id":2,"method":"Clock.Now","params":{"value":null,"_meta":{"trace":"t-3"}}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"Clock.Now","params":{"_meta":{"trace":"t-3"}}}`,
 		`{"jsonrpc":"2.0","id":3,"error":{"code":-32602,"message":"invalid params for Add: field \"a\": expected int, got string"}}`,
 		`{"jsonrpc":"2.0","method":"$/progress","params":{"progressToken":4,"progress":1,"total":2,"message":"step 1"}}`,
 		`{"jsonrpc":"2.0","method":"$/progress","params":{"progressToken":4,"progress":2,"total":2,"message":"step 2"}}`,

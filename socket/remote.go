@@ -23,10 +23,13 @@ type remote struct {
 	hb      *envelope.Heartbeat
 	async   asyncSource // its data in the async queue, guarded by s.async.mu
 	reqs    requests    // its requests to the host in flight (services.go)
+	conf    *pluginConf // its configuration (config.go); set before the handshake's answer, then never
 
 	// Guarded by s.mu.
 	info  *envelope.PluginInfo // set by the handshake (state.reserve), then read-only
 	state connState            // the connection's life: state.go
+
+	schemas map[string]funcSchemas // info's schemas compiled (limits.go); set with info, then read-only
 }
 
 // handle runs on the plugin's read loop.
@@ -42,12 +45,13 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 	case envelope.MethodAsync:
 		// Kept as JSON, decoded only when the host reads it (Async):
 		// decoded, a payload can take many times its size.
-		if live {
+		if live || r.conf.pending() {
 			// Data from a plugin whose handshake answer was lost is not
-			// passed on: its Connected event never was.
+			// passed on: its Connected event never was. Data read before
+			// a configured plugin is announced waits for it (config.go).
 			if data, err := r.asyncData(c, m); err != nil {
 				r.cfg.log.Warn("plugsock: async data dropped", "plugin", info.Name, "err", err)
-			} else {
+			} else if !r.conf.hold(data, r.cfg) {
 				r.s.async.addData(&r.async, info.Name, data, r.cfg)
 			}
 		}

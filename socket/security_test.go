@@ -223,8 +223,13 @@ func TestMutualTLSWithToken(t *testing.T) {
 			require.Error(t, err)
 			if name == "right certificate but wrong token" {
 				assert.ErrorIs(t, err, envelope.ErrUnauthorized)
-			} else {
-				assert.ErrorContains(t, err, "certificate", "the TLS alert says why")
+			} else if !strings.Contains(err.Error(), "certificate") {
+				// Under TLS 1.3 the client hears of the refusal only by
+				// reading, after it has written its handshake; one larger
+				// than a TLS record (schemas make a plugin's so) meets the
+				// host's close on its second record, and the reset
+				// discards the alert unread.
+				assert.Regexp(t, "broken pipe|connection reset", err.Error(), "the TLS alert says why, or the write that met the refusal")
 			}
 		})
 	}

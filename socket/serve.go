@@ -111,6 +111,7 @@ func (s *Socket) serveConn(nc net.Conn, addr string, cfg *config) {
 		Logger:       cfg.log.With("addr", addr, "session", r.session),
 		OnClose: func(err error) {
 			timer.Stop()
+			r.conf.wait() // a configuration under way ends first (config.go)
 			r.hb.Stop()
 			s.disconnected(r, err)
 		},

@@ -46,6 +46,8 @@ type Socket struct {
 	async     asyncQueue
 	procs     launches // processes started by Launch
 	services  atomic.Pointer[services]
+
+	outputInvalid atomic.Uint64 // results outside their outputSchema (Config.ValidateOutput)
 }
 
 // config returns the socket's settings, with defaults for a zero Socket.
@@ -125,6 +127,9 @@ type Stats struct {
 	AsyncQueued  int    // items waiting to be read from Async
 	AsyncBytes   int    // the memory they are counted as (Config.AsyncBytes)
 	AsyncDropped uint64 // items dropped because the async queue was full, or that could not be decoded
+	// OutputInvalid counts the results that were outside their function's
+	// outputSchema, checked with Config.ValidateOutput.
+	OutputInvalid uint64
 }
 
 // Stats returns the socket's counters.
@@ -138,5 +143,5 @@ func (s *Socket) Stats() Stats {
 	}
 	s.mu.Unlock()
 	q, b, d := s.async.stats()
-	return Stats{Plugins: n, AsyncQueued: q, AsyncBytes: b, AsyncDropped: d}
+	return Stats{Plugins: n, AsyncQueued: q, AsyncBytes: b, AsyncDropped: d, OutputInvalid: s.outputInvalid.Load()}
 }

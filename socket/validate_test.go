@@ -51,6 +51,59 @@ func TestValidationRefusesBadPayloadsBeforeSending(t *testing.T) {
 	h := newHost(t, "tcp", socket.Config{Validation: true})
 	shop := &Shop{}
 	h.plug(shop, "shop")
+	info := h.s.PluginInfo("shop")
+	require.NotNil(t, info.Functions["Total"].InputSchema, "a Go plugin sends its input's schema")
+
+	// Checked against the schema, which says what encoding/json decodes:
+	// a wrong type is refused, naming the member by its JSON pointer.
+	for _, tc := range []struct {
+		payload any
+		want    string
+	}{
+		{map[string]any{"id": "x", "lines": []any{}}, `/id: `},
+		{map[string]any{"id": 1, "lines": []any{map[string]any{"sku": "a", "qty": 1.5, "price": 1}}}, `/lines/0/qty: `},
+		{json.RawMessage(`{"id":1,"lines":[],"tags":{"k":3}}`), `/tags/k: `},
+		{map[string]any{"ID": "x"}, `/ID: `}, // encoding/json matches member names without regard to case
+		{"an order", `object`},
+	} {
+		_, err := h.s.Call("", "shop", "Total", tc.payload)
+		assert.ErrorIs(t, err, typedesc.ErrInvalid, "%v", tc.payload)
+		assert.ErrorIs(t, err, envelope.ErrInvalidParams, "%v", tc.payload)
+		assert.ErrorContains(t, err, "plugsock: call shop.Total: invalid params: ")
+		assert.ErrorContains(t, err, tc.want)
+	}
+	_, err := h.s.Call("", "shop", "Note", 12)
+	assert.ErrorIs(t, err, typedesc.ErrInvalid)
+	assert.ErrorContains(t, err, "string")
+	assert.Zero(t, shop.calls.Load(), "no refused payload reached the plugin")
+
+	// What encoding/json decodes goes through: a member left out is its
+	// zero value, and null is no payload at all.
+	var total float64
+	require.NoError(t, h.s.CallContext(context.Background(), "shop", "Total",
+		Order{ID: 1, Lines: []Line{{SKU: "a", Qty: 2, Price: 1.25}}}, &total))
+	assert.Equal(t, 2.5, total)
+	require.NoError(t, h.s.CallContext(context.Background(), "shop", "Total",
+		json.RawMessage(`{"id":2,"lines":[{"sku":"b","qty":1,"price":3}]}`), &total))
+	assert.Equal(t, 3.0, total)
+	require.NoError(t, h.s.CallContext(context.Background(), "shop", "Total",
+		map[string]any{"lines": []any{map[string]any{"price": 2}}}, &total), "no member is required")
+	assert.Equal(t, 0.0, total)
+	require.NoError(t, h.s.CallContext(context.Background(), "shop", "Total", nil, &total))
+	assert.Equal(t, 0.0, total)
+	_, err = h.s.Call("", "shop", "Undescribed", nil)
+	assert.ErrorIs(t, err, envelope.ErrMethodNotFound, "undescribed methods go out unchecked")
+	assert.EqualValues(t, 4, shop.calls.Load())
+}
+
+// A function described by its Entity alone, as a plugin in another
+// language may describe it, is checked against that, more strictly than
+// encoding/json decodes: a mandatory field must be there.
+func TestValidationByEntity(t *testing.T) {
+	s, addr, _ := rawSocket(t, socket.Config{Validation: true})
+	entity, err := json.Marshal(typedesc.TypeDescription(Order{}))
+	require.NoError(t, err)
+	p := startSchemaPlugin(t, addr, "shop", `{"Total":{"input":`+string(entity)+`}}`, map[string]string{"Total": "7"})
 
 	for _, tc := range []struct {
 		payload any
@@ -64,26 +117,18 @@ func TestValidationRefusesBadPayloadsBeforeSending(t *testing.T) {
 		{nil, `field "id": mandatory field is missing`},
 		{"an order", `expected struct, got string`},
 	} {
-		_, err := h.s.Call("", "shop", "Total", tc.payload)
+		_, err := s.Call("", "shop", "Total", tc.payload)
 		assert.ErrorIs(t, err, typedesc.ErrInvalid, "%v", tc.payload)
 		assert.ErrorIs(t, err, envelope.ErrInvalidParams, "%v", tc.payload)
 		assert.ErrorContains(t, err, "plugsock: call shop.Total: invalid params: ")
 		assert.ErrorContains(t, err, tc.want)
 	}
-	_, err := h.s.Call("", "shop", "Note", 12)
-	assert.ErrorContains(t, err, "expected string, got number")
-	assert.Zero(t, shop.calls.Load(), "no refused payload reached the plugin")
+	assert.Empty(t, p.called, "no refused payload reached the plugin")
 
-	var total float64
-	require.NoError(t, h.s.CallContext(context.Background(), "shop", "Total",
-		Order{ID: 1, Lines: []Line{{SKU: "a", Qty: 2, Price: 1.25}}}, &total))
-	assert.Equal(t, 2.5, total)
-	require.NoError(t, h.s.CallContext(context.Background(), "shop", "Total",
-		json.RawMessage(`{"id":2,"lines":[{"sku":"b","qty":1,"price":3}]}`), &total))
-	assert.Equal(t, 3.0, total)
-	_, err = h.s.Call("", "shop", "Undescribed", nil)
-	assert.ErrorIs(t, err, envelope.ErrMethodNotFound, "undescribed methods go out unchecked")
-	assert.EqualValues(t, 2, shop.calls.Load())
+	got, err := s.Call("", "shop", "Total", Order{ID: 1, Lines: []Line{{SKU: "a", Qty: 2, Price: 1.25}}})
+	require.NoError(t, err)
+	assert.Equal(t, 7.0, got)
+	assert.Equal(t, "Total", rawRecv(t, p.called, "the call"))
 }
 
 func TestValidationIsOffByDefault(t *testing.T) {

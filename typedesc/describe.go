@@ -60,8 +60,11 @@ func describeTop(t reflect.Type) *Entity {
 	return &e
 }
 
+// indirect removes t's pointers. A pointer type that points only to
+// pointers (type P *P) stays a pointer after MaxDepth of them, which has no
+// JSON form, rather than costing a loop that never ends.
 func indirect(t reflect.Type) reflect.Type {
-	for t.Kind() == reflect.Pointer {
+	for i := 0; t.Kind() == reflect.Pointer && i <= MaxDepth; i++ {
 		t = t.Elem()
 	}
 	return t
@@ -189,17 +192,43 @@ type jsonField struct {
 	quoted    bool // the ",string" option applies
 	hidden    bool // plugsock:"-" on the field or on a struct it was promoted from
 	ambiguous bool // promoted from a struct embedded twice at the same depth
+
+	goName string            // the Go field's name, for messages
+	tag    reflect.StructTag // the Go field's tag
+	// viaPointer: promoted through an embedded pointer, which
+	// encoding/json skips when it is nil and dereferences otherwise.
+	viaPointer bool
+	// viaUnexported: promoted through an embedded pointer to an unexported
+	// struct type, which encoding/json cannot allocate, so that decoding
+	// any value into the field fails.
+	viaUnexported bool
 }
 
 // embedded is an embedded struct whose fields are promoted.
 type embedded struct {
-	typ    reflect.Type
-	index  []int
-	hidden bool
+	typ           reflect.Type
+	index         []int
+	hidden        bool
+	viaPointer    bool
+	viaUnexported bool
 }
 
 // jsonFields lists the fields encoding/json reads and writes for the struct
 // type t, in the order it writes them, leaving out those tagged plugsock:"-".
+func jsonFields(t reflect.Type) []jsonField {
+	all := allJSONFields(t)
+	out := all[:0:0]
+	for _, f := range all {
+		if !f.hidden {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// allJSONFields lists every field encoding/json reads and writes for the
+// struct type t, in the order it writes them, those tagged plugsock:"-"
+// included (with hidden set): they still take keys from the others.
 //
 // It follows encoding/json's typeFields: promoted fields are gathered one
 // embedding depth at a time, breadth first, and each name then goes to the
@@ -207,7 +236,7 @@ type embedded struct {
 // leaves a tie. plugsock:"-" takes part in that contest and only afterwards
 // hides the winner, so it can never bring back a field that encoding/json
 // would drop.
-func jsonFields(t reflect.Type) []jsonField {
+func allJSONFields(t reflect.Type) []jsonField {
 	var fields []jsonField
 	level := []embedded{{typ: t}}
 	visited := make(map[reflect.Type]bool) // at a shallower or the same depth
@@ -246,19 +275,28 @@ func jsonFields(t reflect.Type) []jsonField {
 				if name == "" && sf.Anonymous && ft.Kind() == reflect.Struct {
 					nextSeen[ft]++
 					if nextSeen[ft] == 1 {
-						next = append(next, embedded{typ: ft, index: index, hidden: hidden})
+						ptr := sf.Type.Kind() == reflect.Pointer
+						next = append(next, embedded{
+							typ: ft, index: index, hidden: hidden,
+							viaPointer:    s.viaPointer || ptr,
+							viaUnexported: s.viaUnexported || ptr && !sf.IsExported(),
+						})
 					}
 					continue
 				}
 				f := jsonField{
-					name:      name,
-					tagged:    name != "",
-					index:     index,
-					typ:       sf.Type,
-					omit:      hasOption(opts, "omitempty") || hasOption(opts, "omitzero"),
-					quoted:    hasOption(opts, "string") && quotable(ft.Kind()),
-					hidden:    hidden,
-					ambiguous: seen[s.typ] > 1,
+					name:          name,
+					tagged:        name != "",
+					index:         index,
+					typ:           sf.Type,
+					omit:          hasOption(opts, "omitempty") || hasOption(opts, "omitzero"),
+					quoted:        hasOption(opts, "string") && quotable(ft.Kind()),
+					hidden:        hidden,
+					ambiguous:     seen[s.typ] > 1,
+					goName:        sf.Name,
+					tag:           sf.Tag,
+					viaPointer:    s.viaPointer,
+					viaUnexported: s.viaUnexported,
 				}
 				if f.name == "" {
 					f.name = sf.Name
@@ -295,7 +333,7 @@ func jsonFields(t reflect.Type) []jsonField {
 		// itself duplicated by embedding.
 		first := fields[i]
 		tie := j-i > 1 && len(fields[i+1].index) == len(first.index) && fields[i+1].tagged == first.tagged
-		if !tie && !first.ambiguous && !first.hidden {
+		if !tie && !first.ambiguous {
 			out = append(out, first)
 		}
 		i = j

@@ -1,5 +1,12 @@
 package typedesc
 
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
 // Entity describes one JSON value: a whole payload at the top level, or one
 // field of an object.
 //
@@ -54,6 +61,14 @@ type Function struct {
 	Input *Entity `json:"input,omitempty"`
 	// Output describes the result a caller receives.
 	Output *Entity `json:"output,omitempty"`
+	// InputSchema is the JSON Schema (draft 2020-12) of the payloads the
+	// function accepts: for a Go plugin, exactly what encoding/json reads
+	// into its input type ([InputSchema]).
+	InputSchema json.RawMessage `json:"inputSchema,omitempty"`
+	// OutputSchema is the JSON Schema (draft 2020-12) of the results the
+	// function answers: for a Go plugin, exactly what encoding/json writes
+	// from its output type ([OutputSchema]).
+	OutputSchema json.RawMessage `json:"outputSchema,omitempty"`
 }
 
 // DeepCopy returns a copy of f that shares no memory with it. It returns
@@ -62,7 +77,13 @@ func (f *Function) DeepCopy() Function {
 	if f == nil {
 		return Function{}
 	}
-	return Function{Name: f.Name, Input: f.Input.DeepCopy(), Output: f.Output.DeepCopy()}
+	return Function{
+		Name:         f.Name,
+		Input:        f.Input.DeepCopy(),
+		Output:       f.Output.DeepCopy(),
+		InputSchema:  bytes.Clone(f.InputSchema),
+		OutputSchema: bytes.Clone(f.OutputSchema),
+	}
 }
 
 // Refine returns a copy of reflected with the Mandatory flags that refined
@@ -70,29 +91,51 @@ func (f *Function) DeepCopy() Function {
 // level.
 //
 // Reflection stays the source of truth for which fields exist and what
-// their Types are: fields of refined that reflected lacks are ignored, and
-// refined cannot change a Name or a Type. Because a bool cannot be left
-// unsaid, every field refined lists sets Mandatory, even one listed only to
-// reach its own fields.
+// their Types are: refined cannot change a Name or a Type, and a field of
+// refined that reflected lacks is an error, wrapping ErrRefinement and
+// naming the field's path, rather than a refinement silently lost.
+// Because a bool cannot be left unsaid, every field refined lists sets
+// Mandatory, even one listed only to reach its own fields.
+//
+// Refine refines the Entity summary only; a function's InputSchema and
+// OutputSchema follow the Go type and its struct tags.
 //
 // Refine returns nil when reflected is nil and a plain copy of reflected
 // when refined is nil.
-func Refine(reflected, refined *Entity) *Entity {
+func Refine(reflected, refined *Entity) (*Entity, error) {
 	out := reflected.DeepCopy()
-	if out != nil && refined != nil {
-		refine(out, refined)
+	if refined == nil {
+		return out, nil
 	}
-	return out
+	if out == nil {
+		if len(refined.Fields) > 0 {
+			return nil, fmt.Errorf("%w: field %q: there are no fields to refine", ErrRefinement, refined.Fields[0].Name)
+		}
+		return nil, nil
+	}
+	if err := refine(out, refined, ""); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-func refine(dst, src *Entity) {
+// refine works level by level, as deep as refined goes; refined is the
+// author's own value, in memory, so its depth costs no more than its size.
+func refine(dst, src *Entity, path string) error {
 	dst.Mandatory = src.Mandatory
-	for i := range dst.Fields {
-		for j := range src.Fields {
-			if src.Fields[j].Name == dst.Fields[i].Name {
-				refine(&dst.Fields[i], &src.Fields[j])
-				break
-			}
+	for j := range src.Fields {
+		name := src.Fields[j].Name
+		i := slices.IndexFunc(dst.Fields, func(f Entity) bool { return f.Name == name })
+		p := name
+		if path != "" {
+			p = path + "." + name
+		}
+		if i < 0 {
+			return fmt.Errorf("%w: field %q: the type has no such field", ErrRefinement, p)
+		}
+		if err := refine(&dst.Fields[i], &src.Fields[j], p); err != nil {
+			return err
 		}
 	}
+	return nil
 }

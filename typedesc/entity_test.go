@@ -53,11 +53,15 @@ func TestFunctionDeepCopy(t *testing.T) {
 }
 
 func TestRefine(t *testing.T) {
-	assert.Nil(t, typedesc.Refine(nil, order()))
-	assert.Nil(t, typedesc.Refine(nil, nil))
+	got, err := typedesc.Refine(nil, nil)
+	require.NoError(t, err)
+	assert.Nil(t, got)
+	_, err = typedesc.Refine(nil, order())
+	require.ErrorIs(t, err, typedesc.ErrRefinement, "fields to refine where there are none")
 
 	reflected := order()
-	same := typedesc.Refine(reflected, nil)
+	same, err := typedesc.Refine(reflected, nil)
+	require.NoError(t, err)
 	assert.Equal(t, reflected, same)
 	assert.NotSame(t, reflected, same)
 
@@ -66,12 +70,12 @@ func TestRefine(t *testing.T) {
 		Fields: []typedesc.Entity{
 			{Name: "id", Type: "string", Mandatory: false}, // only Mandatory counts
 			{Name: "customer", Mandatory: true, Fields: []typedesc.Entity{{Name: "email"}}},
-			{Name: "items", Mandatory: true, Fields: []typedesc.Entity{{Name: "price"}, {Name: "ghost", Mandatory: true}}},
+			{Name: "items", Mandatory: true, Fields: []typedesc.Entity{{Name: "price"}}},
 			{Name: "note", Mandatory: true},
-			{Name: "invented", Type: "int", Mandatory: true}, // reflection decides what exists
 		},
 	}
-	got := typedesc.Refine(reflected, refined)
+	got, err = typedesc.Refine(reflected, refined)
+	require.NoError(t, err)
 	want := &typedesc.Entity{Name: "Order", Type: "struct", Fields: []typedesc.Entity{
 		field("id", "int64", false),
 		field("customer", "struct", true,
@@ -84,15 +88,34 @@ func TestRefine(t *testing.T) {
 	}}
 	assert.Equal(t, want, got)
 	assert.Equal(t, order(), reflected, "reflected is not changed")
-	assert.Len(t, refined.Fields, 5, "refined is not changed")
+	assert.Len(t, refined.Fields, 4, "refined is not changed")
 
 	got.Fields[0].Name = "x"
 	assert.Equal(t, "id", reflected.Fields[0].Name, "the result shares nothing")
 }
 
+// Reflection decides what exists: a refinement of a field the type lacks
+// is an error naming the field's path, not silently ignored.
+func TestRefineRefusesUnknownFields(t *testing.T) {
+	for _, c := range []struct {
+		refined *typedesc.Entity
+		path    string
+	}{
+		{&typedesc.Entity{Fields: []typedesc.Entity{{Name: "invented", Mandatory: true}}}, `field "invented"`},
+		{&typedesc.Entity{Fields: []typedesc.Entity{{Name: "items", Fields: []typedesc.Entity{{Name: "ghost"}}}}}, `field "items.ghost"`},
+		{&typedesc.Entity{Fields: []typedesc.Entity{{Name: "ID"}}}, `field "ID"`}, // names match exactly
+	} {
+		got, err := typedesc.Refine(order(), c.refined)
+		require.ErrorIs(t, err, typedesc.ErrRefinement)
+		assert.ErrorContains(t, err, c.path)
+		assert.Nil(t, got)
+	}
+}
+
 func TestRefineMatchesOnlyByName(t *testing.T) {
 	reflected := &typedesc.Entity{Type: "struct", Fields: []typedesc.Entity{field("a", "int", true), field("b", "int", true)}}
-	refined := &typedesc.Entity{Fields: []typedesc.Entity{{Name: "B", Mandatory: false}, {Name: "b", Mandatory: false}}}
-	got := typedesc.Refine(reflected, refined)
+	refined := &typedesc.Entity{Fields: []typedesc.Entity{{Name: "b", Mandatory: false}}}
+	got, err := typedesc.Refine(reflected, refined)
+	require.NoError(t, err)
 	assert.Equal(t, []typedesc.Entity{field("a", "int", true), field("b", "int", false)}, got.Fields)
 }

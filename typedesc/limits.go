@@ -1,6 +1,8 @@
 package typedesc
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -68,8 +70,11 @@ func (e *Entity) Check() error {
 	return nil
 }
 
-// Check reports whether f's input and output stay within MaxDepth. The
-// error wraps ErrTooDeep and names the function and the side.
+// Check reports whether f's input and output stay within MaxDepth, and
+// whether its InputSchema and OutputSchema, when present, are JSON objects
+// or booleans nesting no deeper than MaxSchemaDepth, as a schema must be
+// for CompileSchema. It does not compile them. The error wraps ErrTooDeep
+// or ErrInvalidSchema and names the function and the side.
 func (f *Function) Check() error {
 	if f == nil {
 		return nil
@@ -79,6 +84,31 @@ func (f *Function) Check() error {
 	}
 	if err := f.Output.Check(); err != nil {
 		return fmt.Errorf("function %q output: %w", f.Name, err)
+	}
+	if err := checkSchemaText(f.InputSchema); err != nil {
+		return fmt.Errorf("function %q inputSchema: %w", f.Name, err)
+	}
+	if err := checkSchemaText(f.OutputSchema); err != nil {
+		return fmt.Errorf("function %q outputSchema: %w", f.Name, err)
+	}
+	return nil
+}
+
+// checkSchemaText checks what can be checked of a schema without
+// compiling it; an absent one passes.
+func checkSchemaText(raw json.RawMessage) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil
+	}
+	if err := checkDepth(raw, MaxSchemaDepth); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSchema, err)
+	}
+	if !json.Valid(raw) {
+		return fmt.Errorf("%w: not JSON", ErrInvalidSchema)
+	}
+	if raw[0] != '{' && string(raw) != "true" && string(raw) != "false" {
+		return fmt.Errorf("%w: want an object or a boolean", ErrInvalidSchema)
 	}
 	return nil
 }

@@ -3,6 +3,11 @@ package typedesc
 // JSONSchema returns a JSON Schema (draft 2020-12 vocabulary) for the JSON e
 // describes, as a value json.Marshal encodes.
 //
+// It is the schema of the summary, for descriptions that are Entities
+// only, such as a plugin in another language may send. For a Go type,
+// InputSchema and OutputSchema are the exact schemas, and a Go plugin
+// sends those beside its Entities.
+//
 // A struct becomes an object with its fields as "properties" and its
 // mandatory fields as "required"; unknown properties stay allowed because
 // encoding/json ignores them. A slice or array becomes an "array" with

@@ -1,6 +1,7 @@
 package typedesc
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 )
@@ -157,4 +158,43 @@ func (e *Entity) IsObject() bool {
 	}
 	k := ParseType(e.Type).Kind
 	return k == Struct || k == Map
+}
+
+// ObjectInput reports whether f's input is a JSON object, which protocol
+// 2 sends by name: by its Input Entity when it has one (IsObject), and
+// otherwise by its InputSchema, whose "type" must then be "object", alone
+// or with "null". Both sides of a call decide by it, from the same
+// description.
+func (f *Function) ObjectInput() bool {
+	if f.Input != nil {
+		return f.Input.IsObject()
+	}
+	if len(f.InputSchema) == 0 {
+		return false
+	}
+	var s struct {
+		Type json.RawMessage `json:"type"`
+	}
+	if json.Unmarshal(f.InputSchema, &s) != nil {
+		return false
+	}
+	var one string
+	if json.Unmarshal(s.Type, &one) == nil {
+		return one == "object"
+	}
+	var many []string
+	if json.Unmarshal(s.Type, &many) != nil {
+		return false
+	}
+	object := false
+	for _, t := range many {
+		switch t {
+		case "object":
+			object = true
+		case "null":
+		default:
+			return false
+		}
+	}
+	return object
 }

@@ -215,23 +215,26 @@ function selectFunction(name) {
   const fn = state.info.functions[name];
   $("function-view").hidden = false;
   $("function-title").textContent = `${state.selected}.${name}`;
-  renderShape($("input-shape"), fn.input);
-  renderShape($("output-shape"), fn.output);
+  renderShape($("input-shape"), fn.input, fn.inputSchema, true);
+  renderShape($("output-shape"), fn.output, fn.outputSchema, false);
   resetPayload();
   clearOutcome();
 }
 
 function resetPayload() {
   const fn = state.info && state.fn && state.info.functions[state.fn];
-  const sk = skeleton(fn && fn.input);
-  $("payload").value = sk === null ? "" : JSON.stringify(sk, null, 2);
+  const sk = fn ? skeleton(fn) : null;
+  $("payload").value = sk === undefined || sk === null ? "" : JSON.stringify(sk, null, 2);
   checkPayload();
 }
 
-// skeleton returns a value of the shape an Entity describes, with zero
-// values, for the user to fill in.
-function skeleton(e) {
-  return e ? zero(e.type || "any", e.fields, 0) : null;
+// skeleton returns a value for the user to fill in: one that fits the
+// function's input schema where it has one (a date-time is a real time,
+// an enum its first value, a number within its bounds), else one of the
+// shape its Entity describes, with zero values.
+function skeleton(fn) {
+  if (described(fn.input, fn.inputSchema)) return sample(fn.inputSchema, fn.inputSchema, 0, new Set());
+  return fn.input ? zero(fn.input.type || "any", fn.input.fields, 0) : null;
 }
 
 function zero(type, fields, depth) {
@@ -249,20 +252,257 @@ function zero(type, fields, depth) {
   return null;
 }
 
-function renderShape(box, e) {
-  if (!e) {
+// ---- JSON Schema ------------------------------------------------------
+//
+// Schemas come from plugins: every walk over one is bounded by maxDepth,
+// and references are followed within the schema only, a few at a time.
+
+const has = (o, k) => o !== null && typeof o === "object" && Object.prototype.hasOwnProperty.call(o, k);
+
+// pointer returns what a "#/..." reference points to in root.
+function pointer(root, ref) {
+  if (ref === "#") return root;
+  if (typeof ref !== "string" || !ref.startsWith("#/")) return undefined;
+  let cur = root;
+  for (const raw of ref.slice(2).split("/")) {
+    let tok;
+    try {
+      tok = decodeURIComponent(raw).replace(/~1/g, "/").replace(/~0/g, "~");
+    } catch {
+      return undefined;
+    }
+    if (!has(cur, tok)) return undefined;
+    cur = cur[tok];
+  }
+  return cur;
+}
+
+// resolve follows a schema's "$ref", and its target's, a few times,
+// noting in refs (when given) each reference it followed.
+function resolve(s, root, refs) {
+  for (let i = 0; i < 8 && has(s, "$ref"); i++) {
+    const t = pointer(root, s.$ref);
+    if (t === undefined) break;
+    if (refs) refs.push(s.$ref);
+    // A description beside a reference describes the use of it.
+    s = typeof t === "object" && t !== null && s.description && !t.description ? { ...t, description: s.description } : t;
+  }
+  return s;
+}
+
+const isNull = (s) => has(s, "type") && (s.type === "null" || (Array.isArray(s.type) && s.type.length === 1 && s.type[0] === "null"));
+
+// view reads a schema for showing and sampling: what it stands for apart
+// from null (through a $ref, and an anyOf or oneOf with a null branch),
+// whether null is allowed, and the references it went through.
+function view(s, root, refs = []) {
+  s = resolve(s, root, refs);
+  if (s === true || s === undefined) return { s: {}, types: [], nullable: true, refs };
+  if (s === false || s === null || typeof s !== "object") return { s: {}, types: [], nullable: false, refs };
+  let nullable = false;
+  let types = has(s, "type") ? [].concat(s.type).filter((t) => typeof t === "string") : [];
+  if (types.includes("null")) {
+    nullable = true;
+    types = types.filter((t) => t !== "null");
+  }
+  for (const k of ["anyOf", "oneOf"]) {
+    if (!Array.isArray(s[k])) continue;
+    const branches = s[k].slice(0, 64);
+    const others = branches.filter((b) => !isNull(resolve(b, root)));
+    if (others.length < branches.length) nullable = true;
+    if (others.length >= 1 && types.length === 0 && !has(s, "properties")) {
+      const inner = view(others[0], root, refs);
+      return { s: { ...inner.s, description: s.description || inner.s.description }, types: inner.types, nullable: nullable || inner.nullable, refs };
+    }
+  }
+  if (Array.isArray(s.enum) && s.enum.includes(null)) nullable = true;
+  if (types.length === 0 && has(s, "properties")) types = ["object"];
+  return { s, types, nullable, refs };
+}
+
+// recursive reports whether a view went through a reference that is
+// being expanded already, further out.
+const recursive = (v, seen) => v.refs.some((r) => seen.has(r));
+
+// within returns seen with the view's references added.
+const within = (v, seen) => (v.refs.length ? new Set([...seen, ...v.refs]) : seen);
+
+// label is a short name of what a schema describes: "string (date-time)",
+// "integer", "[]object", "map[string]integer", "enum", "any".
+function label(s, root, depth) {
+  const v = view(s, root);
+  const t = v.types[0];
+  if (depth > maxDepth) return "…";
+  if (Array.isArray(v.s.enum)) return "enum";
+  if (has(v.s, "const")) return JSON.stringify(v.s.const);
+  if (t === "string") {
+    const f = v.s.format || (v.s.contentEncoding ? v.s.contentEncoding : "");
+    return f ? `string (${f})` : "string";
+  }
+  if (t === "array") return "[]" + (has(v.s, "items") ? label(v.s.items, root, depth + 1) : "any");
+  if (t === "object" && !has(v.s, "properties") && has(v.s, "additionalProperties") && typeof v.s.additionalProperties === "object") {
+    return "map[string]" + label(v.s.additionalProperties, root, depth + 1);
+  }
+  if (t) return v.types.join(" | ");
+  return "any";
+}
+
+// members returns the members of the object a schema describes, itself or
+// as the innermost element of its arrays (as an Entity lists them), each
+// with its schema, whether it is required, and its path of keys below the
+// value (null where an array element stands: the first is the one set).
+function members(s, root, depth) {
+  const path = [];
+  const refs = [];
+  let v = view(s, root, refs);
+  for (let i = 0; i < maxDepth && v.types[0] === "array" && has(v.s, "items"); i++) {
+    path.push(0);
+    v = view(v.s.items, root, refs);
+  }
+  if (!has(v.s, "properties") || typeof v.s.properties !== "object" || depth > maxDepth) return { path, list: [], refs };
+  const required = Array.isArray(v.s.required) ? v.s.required : [];
+  const list = Object.keys(v.s.properties).map((name) => ({ name, schema: v.s.properties[name], required: required.includes(name) }));
+  return { path, list, refs };
+}
+
+// nowRFC3339 is the time now, to the second, as RFC 3339 has it.
+const nowRFC3339 = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
+
+const formats = {
+  "date-time": nowRFC3339,
+  date: () => nowRFC3339().slice(0, 10),
+  time: () => nowRFC3339().slice(11),
+  email: () => "user@example.com",
+  "idn-email": () => "user@example.com",
+  hostname: () => "example.com",
+  "idn-hostname": () => "example.com",
+  ipv4: () => "192.0.2.1",
+  ipv6: () => "2001:db8::1",
+  uri: () => "urn:example:a",
+  "uri-reference": () => "urn:example:a",
+  iri: () => "urn:example:a",
+  "iri-reference": () => "urn:example:a",
+  uuid: () => "00000000-0000-4000-8000-000000000000",
+  duration: () => "PT1S",
+};
+
+// sample returns a value that fits schema s, for a payload to start from.
+// seen holds the references being expanded, so that a recursive type is
+// given once and not again inside itself.
+function sample(s, root, depth, seen) {
+  if (depth > 8) return null;
+  const v = view(s, root);
+  if (recursive(v, seen)) return undefined;
+  const x = v.s;
+  if (has(x, "default")) return x.default;
+  if (has(x, "const")) return x.const;
+  if (Array.isArray(x.enum) && x.enum.length > 0) return x.enum[0];
+  if (Array.isArray(x.examples) && x.examples.length > 0) return x.examples[0];
+  const inner = within(v, seen);
+  switch (v.types[0]) {
+    case "object": {
+      const o = {};
+      const m = members(x, root, depth);
+      for (const p of m.list) {
+        const val = sample(p.schema, root, depth + 1, inner);
+        if (val !== undefined) o[p.name] = val;
+        else if (p.required) o[p.name] = null;
+      }
+      return o;
+    }
+    case "array": {
+      const n = Math.min(Number.isInteger(x.minItems) ? x.minItems : 0, 3);
+      const items = [];
+      for (let i = 0; i < n; i++) {
+        const val = sample(x.items, root, depth + 1, inner);
+        items.push(val === undefined ? null : val);
+      }
+      return items;
+    }
+    case "string": {
+      if (formats[x.format]) return formats[x.format]();
+      const n = Number.isInteger(x.minLength) ? Math.min(x.minLength, 64) : 0;
+      return "x".repeat(n);
+    }
+    case "integer":
+    case "number": {
+      const integer = v.types[0] === "integer";
+      let n = 0;
+      if (typeof x.minimum === "number" && n < x.minimum) n = x.minimum;
+      if (typeof x.exclusiveMinimum === "number" && n <= x.exclusiveMinimum) n = integer ? Math.floor(x.exclusiveMinimum) + 1 : x.exclusiveMinimum + 1;
+      if (typeof x.maximum === "number" && n > x.maximum) n = x.maximum;
+      if (typeof x.exclusiveMaximum === "number" && n >= x.exclusiveMaximum) n = integer ? Math.ceil(x.exclusiveMaximum) - 1 : x.exclusiveMaximum - 1;
+      return integer ? Math.ceil(n) : n;
+    }
+    case "boolean":
+      return false;
+  }
+  return v.nullable ? null : undefined;
+}
+
+// ---- shapes -----------------------------------------------------------
+
+// renderShape shows what a function takes or returns: the fields of its
+// Entity, with its schema's word on each (a description as help, an enum
+// as choices, nullable members marked, required as the schema has it),
+// or the schema's members where there is no Entity. On the input side an
+// enum's choices set that member in the payload.
+function renderShape(box, e, schema, input) {
+  const hasSchema = described(e, schema);
+  if (!e && !hasSchema) {
     box.replaceChildren(el("p", { class: "hint" }, "Nothing to describe (any JSON; usually null)."));
     return;
   }
-  const top = el("li", { "data-field": "" }, el("span", { class: "ftype" }, e.type || "any"), e.name && e.name !== e.type ? el("span", { class: "tname" }, " " + e.name) : null);
-  if (e.fields && e.fields.length) top.append(fieldList(e.fields, 1));
+  const root = hasSchema ? schema : undefined;
+  const v = hasSchema ? view(schema, root) : null;
+  const top = el(
+    "li",
+    { "data-field": "" },
+    el("span", { class: "ftype" }, e ? e.type || "any" : label(schema, root, 0)),
+    e && e.name && e.name !== e.type ? el("span", { class: "tname" }, " " + e.name) : null,
+    v && v.nullable ? nullableMark() : null,
+  );
+  if (v && v.s.description) top.append(help(v.s.description));
+  if (hasSchema) {
+    const m = members(schema, root, 0);
+    if (m.list.length) top.append(schemaFields(m.list, root, e ? e.fields : null, m.path, 1, input, new Set(m.refs)));
+  } else if (e.fields && e.fields.length) {
+    top.append(fieldList(e.fields, 1));
+  }
   box.replaceChildren(el("ul", {}, top));
+}
+
+// described reports whether a schema says something to show: it is there,
+// and, where there is no Entity beside it, says more than "any object, or
+// null", which is how a Go plugin describes no input at all.
+function described(e, schema) {
+  if (schema === undefined || schema === null) return false;
+  if (e || typeof schema !== "object") return true;
+  const rest = Object.keys(schema).filter((k) => {
+    if (k === "$schema") return false;
+    if (k === "additionalProperties") return schema[k] !== true;
+    if (k === "type") return !(schema.type === "object" || JSON.stringify(schema.type) === '["object","null"]');
+    return true;
+  });
+  return rest.length > 0;
 }
 
 // maxDepth is typedesc.MaxDepth: the host refuses deeper descriptions at
 // the handshake, and the console stops there too, so that no document can
 // make it recurse without bound.
 const maxDepth = 64;
+
+function requiredMark(required, why) {
+  return required ? el("span", { class: "req", title: why }, "required") : el("span", { class: "opt" }, "optional");
+}
+
+function nullableMark() {
+  return el("span", { class: "nullable", title: "null is accepted", "data-testid": "nullable" }, "nullable");
+}
+
+function help(text) {
+  return el("span", { class: "help", "data-testid": "field-help" }, text);
+}
 
 function fieldList(fields, depth) {
   if (depth > maxDepth) return el("ul", {}, el("li", { class: "hint" }, "… (deeper than " + maxDepth + " levels)"));
@@ -276,12 +516,85 @@ function fieldList(fields, depth) {
         el("span", { class: "fname" }, f.name),
         ": ",
         el("span", { class: "ftype" }, f.type || "any"),
-        f.mandatory ? el("span", { class: "req", title: "always sent; must be present" }, "required") : el("span", { class: "opt" }, "optional"),
+        requiredMark(f.mandatory, "always sent; must be present"),
       );
       if (f.fields && f.fields.length) li.append(fieldList(f.fields, depth + 1));
       return li;
     }),
   );
+}
+
+// schemaFields lists a schema's members, typed by the Entity's fields of
+// the same names where there are any. path is the keys that lead to them
+// in the payload, and seen the references expanded on the way: a member
+// of a type being expanded is marked recursive and not expanded again.
+function schemaFields(list, root, fields, path, depth, input, seen) {
+  if (depth > maxDepth) return el("ul", {}, el("li", { class: "hint" }, "… (deeper than " + maxDepth + " levels)"));
+  return el(
+    "ul",
+    {},
+    ...list.slice(0, 1000).map((p) => {
+      const f = (fields || []).find((x) => x.name === p.name);
+      const v = view(p.schema, root);
+      const li = el(
+        "li",
+        { "data-field": p.name },
+        el("span", { class: "fname" }, p.name),
+        ": ",
+        el("span", { class: "ftype" }, f ? f.type || "any" : label(p.schema, root, depth)),
+        requiredMark(p.required, "the schema requires it"),
+        v.nullable ? nullableMark() : null,
+      );
+      if (v.types[0] === "string" && (v.s.format || v.s.contentEncoding) && f) {
+        li.append(el("span", { class: "fmt" }, v.s.format || v.s.contentEncoding));
+      }
+      if (Array.isArray(v.s.enum)) li.append(enumChoices(v.s.enum, [...path, p.name], input));
+      if (v.s.description) li.append(help(v.s.description));
+      const m = members(p.schema, root, depth);
+      if (m.refs.some((r) => seen.has(r))) {
+        li.append(el("span", { class: "fmt", title: "a value of a type this one is inside of" }, "recursive"));
+      } else if (m.list.length && depth < maxDepth) {
+        li.append(schemaFields(m.list, root, f ? f.fields : null, [...path, p.name, ...m.path], depth + 1, input, new Set([...seen, ...m.refs])));
+      }
+      return li;
+    }),
+  );
+}
+
+// enumChoices shows an enum's values; on the input side, as a list that
+// sets the member at path in the payload.
+function enumChoices(values, path, input) {
+  const shown = values.slice(0, 200);
+  if (!input) return el("span", { class: "choices" }, " one of " + shown.map((x) => JSON.stringify(x)).join(", "));
+  const select = el(
+    "select",
+    { class: "choice", "data-testid": "enum-choice", "aria-label": "Set " + path.filter((k) => typeof k === "string").join(".") + " to" },
+    ...shown.map((x, i) => el("option", { value: String(i) }, JSON.stringify(x))),
+  );
+  select.addEventListener("change", () => setPayloadMember(path, shown[Number(select.value)]));
+  return select;
+}
+
+// setPayloadMember sets the member at path in the payload, when the
+// payload is JSON that has every object and element on the way.
+function setPayloadMember(path, value) {
+  const ta = $("payload");
+  let doc;
+  try {
+    doc = JSON.parse(ta.value);
+  } catch {
+    $("payload-hint").textContent = "Fix the payload's JSON first: the choice goes into it.";
+    return;
+  }
+  let cur = doc;
+  for (const k of path.slice(0, -1)) {
+    if (cur === null || typeof cur !== "object" || cur[k] === undefined) return;
+    cur = cur[k];
+  }
+  if (cur === null || typeof cur !== "object") return;
+  cur[path[path.length - 1]] = value;
+  ta.value = JSON.stringify(doc, null, 2);
+  checkPayload();
 }
 
 function checkPayload() {

@@ -37,6 +37,7 @@ type adminAPI interface {
 	Call(ctx context.Context, name, method string, payload json.RawMessage) (json.RawMessage, error)
 	Broadcast(ctx context.Context, method string, payload json.RawMessage) (map[string]admin.BroadcastResult, error)
 	Unplug(ctx context.Context, name string) error
+	Configure(ctx context.Context, name string, value json.RawMessage) error
 }
 
 var _ adminAPI = (*admin.Client)(nil)
@@ -57,17 +58,17 @@ var newAdmin = func(cfg adminConfig) adminAPI {
 	}
 }
 
-// callTimeout asks the admin API to give up on the plugins of a call or
-// broadcast (the POST routes) after d, with ?timeout=. The API then
-// answers, naming the plugin and method that did not answer, while the
-// command is still waiting; see callGrace.
+// callTimeout asks the admin API to give up on the plugins of a call,
+// broadcast or configuration (the POST and PUT routes) after d, with
+// ?timeout=. The API then answers, naming the plugin and method that did
+// not answer, while the command is still waiting; see callGrace.
 type callTimeout struct {
 	base http.RoundTripper
 	d    time.Duration
 }
 
 func (t callTimeout) RoundTrip(r *http.Request) (*http.Response, error) {
-	if t.d > 0 && r.Method == http.MethodPost {
+	if t.d > 0 && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
 		r = r.Clone(r.Context()) // a RoundTripper must not change the request
 		q := r.URL.Query()
 		q.Set("timeout", t.d.String())
@@ -248,7 +249,7 @@ func runDescribe(ctx context.Context, c command, api adminAPI, f *clientFlags, a
 		if f.json {
 			return writeJSON(stdout, info)
 		}
-		describe(stdout, info)
+		describe(stdout, withSchemaShapes(info))
 		return exitOK
 	}
 	fn, ok := info.Functions[args[1]]
@@ -266,6 +267,7 @@ func runDescribe(ctx context.Context, c command, api adminAPI, f *clientFlags, a
 		return writeJSON(stdout, fn)
 	}
 	fmt.Fprintf(stdout, "%s: %s\n", heading(info), text(args[1]))
+	fn = withSchemaShapes(&envelope.PluginInfo{Functions: map[string]typedesc.Function{"": fn}}).Functions[""]
 	describeFunction(stdout, &fn)
 	fmt.Fprint(stdout, "\n"+shapeLegend)
 	return exitOK
@@ -295,6 +297,7 @@ func describe(w io.Writer, info *envelope.PluginInfo) {
 		t.row("FUNCTION", "INPUT", "OUTPUT")
 		functionsTable(t, info, false)
 		t.write(w)
+		notesTable(w, info)
 	} else {
 		for i, name := range slices.Sorted(maps.Keys(info.Functions)) {
 			if i > 0 {
@@ -339,6 +342,7 @@ func describeFunction(w io.Writer, fn *typedesc.Function) {
 	const label = "  output "
 	fmt.Fprintf(w, "  input  %s\n", shapeBlock(fn.Input, len(label), 2, describeWidth))
 	fmt.Fprintf(w, "%s%s\n", label, shapeBlock(fn.Output, len(label), 2, describeWidth))
+	writeNotes(w, fn, "  ")
 }
 
 func runCall(ctx context.Context, c command, api adminAPI, f *clientFlags, args []string, stdout, stderr io.Writer) int {

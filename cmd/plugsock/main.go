@@ -8,6 +8,7 @@
 //	plugsock call NAME METHOD [JSON]
 //	plugsock broadcast METHOD [JSON]
 //	plugsock unplug NAME
+//	plugsock configure NAME [JSON]      replace a plugin's configuration
 //	plugsock check -- COMMAND [ARGS...] check that a plugin executable keeps the protocol
 //
 // Every subcommand has --help. The exit status is 0 on success, 1 when the

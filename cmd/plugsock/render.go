@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -352,4 +353,373 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("1 %s", word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// What describe says of a function beyond its shapes, from its schemas:
+// each member's description, its enum's values and its format, one row a
+// member:
+//
+//	input.title  What is on.
+//	input.kind   one of "talk", "workshop"
+//	input.when   date-time; When it starts.
+//	output       The booking's id.
+//
+// A schema comes from a plugin: the walk stops at maxShapeDepth, follows
+// references only within the schema and never into a type it is already
+// inside of, and lists at most maxNotes rows a function.
+const (
+	maxNotes    = 100
+	maxNoteText = 160 // runes of a note; --json has all of it
+)
+
+// functionNotes returns the rows of notes on fn: a member's path and what
+// its schema says of it.
+func functionNotes(fn *typedesc.Function) [][2]string {
+	var rows [][2]string
+	for _, side := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"input", fn.InputSchema}, {"output", fn.OutputSchema}} {
+		if len(side.raw) == 0 {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(side.raw))
+		dec.UseNumber()
+		var root any
+		if dec.Decode(&root) != nil {
+			continue
+		}
+		n := &noter{root: root, rows: rows}
+		n.walk(side.name, root, 0, nil)
+		rows = n.rows
+	}
+	if len(rows) > maxNotes {
+		rows = append(rows[:maxNotes], [2]string{"…", "more in --json"})
+	}
+	return rows
+}
+
+type noter struct {
+	root any
+	rows [][2]string
+}
+
+// walk notes the member at path, of schema s, and its members in turn.
+// seen are the references followed on the way.
+func (n *noter) walk(path string, s any, depth int, seen []string) {
+	if depth > maxShapeDepth || len(n.rows) > maxNotes {
+		return
+	}
+	m, refs := n.resolve(s)
+	for _, r := range refs {
+		if slices.Contains(seen, r) {
+			return // a type it is inside of, noted there
+		}
+	}
+	seen = append(slices.Clip(seen), refs...)
+	if note := noteOf(m); note != "" {
+		n.rows = append(n.rows, [2]string{path, note})
+	}
+	props, _ := m["properties"].(map[string]any)
+	for _, name := range slices.Sorted(maps.Keys(props)) {
+		n.walk(joinPath(path, name), props[name], depth+1, seen)
+	}
+	if items, ok := m["items"]; ok {
+		n.walk(path+"[]", items, depth+1, seen)
+	}
+	if add, ok := m["additionalProperties"].(map[string]any); ok {
+		n.walk(path+"[*]", add, depth+1, seen)
+	}
+}
+
+func joinPath(path, name string) string { return path + "." + name }
+
+// resolve returns the object schema s stands for: through "$ref" within
+// the root, a few at a time, and the branch of an anyOf or oneOf that is
+// not null, with the references it followed.
+func (n *noter) resolve(s any) (map[string]any, []string) {
+	var refs []string
+	for range 8 {
+		m, ok := s.(map[string]any)
+		if !ok {
+			return nil, refs
+		}
+		if r, ok := m["$ref"].(string); ok {
+			if t := n.pointer(r); t != nil {
+				refs = append(refs, r)
+				if d, ok := m["description"]; ok {
+					if tm, ok := t.(map[string]any); ok && tm["description"] == nil {
+						t = withMember(tm, "description", d)
+					}
+				}
+				s = t
+				continue
+			}
+		}
+		if other := notNull(m); other != nil {
+			if d, ok := m["description"]; ok && other["description"] == nil {
+				other = withMember(other, "description", d)
+			}
+			s = other
+			continue
+		}
+		return m, refs
+	}
+	m, _ := s.(map[string]any)
+	return m, refs
+}
+
+// notNull returns the one branch of m's anyOf or oneOf that is not null,
+// when m says nothing else of its type: a Go pointer's schema.
+func notNull(m map[string]any) map[string]any {
+	if m["type"] != nil || m["properties"] != nil {
+		return nil
+	}
+	for _, k := range []string{"anyOf", "oneOf"} {
+		branches, _ := m[k].([]any)
+		var others []map[string]any
+		for _, b := range branches {
+			if bm, ok := b.(map[string]any); ok && bm["type"] != "null" {
+				others = append(others, bm)
+			}
+		}
+		if len(others) == 1 {
+			return others[0]
+		}
+	}
+	return nil
+}
+
+// withMember returns a copy of m with the member k set to v.
+func withMember(m map[string]any, k string, v any) map[string]any {
+	c := maps.Clone(m)
+	c[k] = v
+	return c
+}
+
+// pointer returns what a "#/..." reference points to in the root.
+func (n *noter) pointer(ref string) any {
+	if ref == "#" {
+		return n.root
+	}
+	frag, ok := strings.CutPrefix(ref, "#/")
+	if !ok {
+		return nil
+	}
+	if u, err := url.PathUnescape(frag); err == nil {
+		frag = u
+	}
+	at := n.root
+	for _, tok := range strings.Split(frag, "/") {
+		m, ok := at.(map[string]any)
+		if !ok {
+			return nil
+		}
+		at = m[strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)]
+	}
+	return at
+}
+
+// noteOf says what a schema says of its value beyond its shape.
+func noteOf(m map[string]any) string {
+	var parts []string
+	// A string's format says what text it must be; a number's ("int64",
+	// "double") only repeats its Go kind, which the shape shows.
+	if f, ok := m["format"].(string); ok && isString(m) {
+		parts = append(parts, f)
+	}
+	if e, ok := m["contentEncoding"].(string); ok {
+		parts = append(parts, e)
+	}
+	if values, ok := m["enum"].([]any); ok {
+		var vs []string
+		for _, v := range values {
+			b, err := json.Marshal(v)
+			if err == nil {
+				vs = append(vs, string(b))
+			}
+		}
+		parts = append(parts, "one of "+strings.Join(vs, ", "))
+	}
+	if d, ok := m["description"].(string); ok && d != "" {
+		parts = append(parts, strings.Join(strings.Fields(d), " "))
+	}
+	s := strings.Join(parts, "; ")
+	if utf8.RuneCountInString(s) > maxNoteText {
+		s = string([]rune(s)[:maxNoteText-1]) + "…"
+	}
+	return s
+}
+
+// isString reports whether a schema's type is "string", alone or beside
+// "null".
+func isString(m map[string]any) bool {
+	switch t := m["type"].(type) {
+	case string:
+		return t == "string"
+	case []any:
+		return slices.Contains(t, any("string"))
+	}
+	return false
+}
+
+// writeNotes writes the notes on fn as rows indented by indent.
+func writeNotes(w io.Writer, fn *typedesc.Function, indent string) {
+	rows := functionNotes(fn)
+	if len(rows) == 0 {
+		return
+	}
+	t := &table{indent: indent}
+	for _, r := range rows {
+		t.row(r[0], r[1])
+	}
+	t.write(w)
+}
+
+// notesTable writes the notes on every function of info, sorted by name,
+// as a table after describe's, when there are any.
+func notesTable(w io.Writer, info *envelope.PluginInfo) {
+	t := &table{}
+	for _, name := range slices.Sorted(maps.Keys(info.Functions)) {
+		fn := info.Functions[name]
+		for i, r := range functionNotes(&fn) {
+			owner := name
+			if i > 0 {
+				owner = ""
+			}
+			t.row(owner, r[0], r[1])
+		}
+	}
+	if len(t.rows) == 0 {
+		return
+	}
+	t.rows = append([][]string{{"FUNCTION", "MEMBER", "NOTE"}}, t.rows...)
+	fmt.Fprintln(w)
+	t.write(w)
+}
+
+// withSchemaShapes returns info with an Entity, for its shape, wherever a
+// function has a schema that says something and no Entity: a plugin in
+// another language may describe its functions with JSON Schema alone. A
+// Go plugin's schema of no input at all, any object, is left as "-". The Entity is a summary
+// of the schema in JSON Schema's own words ("integer", "number"); a type
+// the schema is already inside of is "{…}", as a recursive Go type is.
+func withSchemaShapes(info *envelope.PluginInfo) *envelope.PluginInfo {
+	var out *envelope.PluginInfo
+	for name, fn := range info.Functions {
+		changed := false
+		if fn.Input == nil && !anyObject(fn.InputSchema) {
+			fn.Input, changed = schemaEntity(fn.InputSchema), true
+		}
+		if fn.Output == nil && !anyObject(fn.OutputSchema) {
+			fn.Output, changed = schemaEntity(fn.OutputSchema), true
+		}
+		if !changed {
+			continue
+		}
+		if out == nil {
+			out = &envelope.PluginInfo{Name: info.Name, Version: info.Version, Functions: maps.Clone(info.Functions)}
+		}
+		out.Functions[name] = fn
+	}
+	if out == nil {
+		return info
+	}
+	return out
+}
+
+// anyObject reports whether a schema is absent or says no more than "any
+// object, or null", which is how a Go plugin describes no input.
+func anyObject(raw json.RawMessage) bool {
+	if len(raw) == 0 {
+		return true
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	delete(m, "$schema")
+	if string(m["additionalProperties"]) == "true" {
+		delete(m, "additionalProperties")
+	}
+	switch string(bytes.ReplaceAll(m["type"], []byte(" "), nil)) {
+	case `"object"`, `["object","null"]`:
+		delete(m, "type")
+	}
+	return len(m) == 0
+}
+
+// schemaEntity summarises a schema as an Entity, or nil when it is not
+// JSON.
+func schemaEntity(raw json.RawMessage) *typedesc.Entity {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var root any
+	if dec.Decode(&root) != nil {
+		return nil
+	}
+	n := &noter{root: root}
+	e := n.entity(root, 0, nil)
+	return &e
+}
+
+// entity summarises schema s, depth levels down, inside the types seen.
+func (n *noter) entity(s any, depth int, seen []string) typedesc.Entity {
+	m, refs := n.resolve(s)
+	if m == nil || depth > maxShapeDepth {
+		return typedesc.Entity{Type: "any"}
+	}
+	for _, r := range refs {
+		if slices.Contains(seen, r) {
+			return typedesc.Entity{Type: "struct"} // shown as {…}
+		}
+	}
+	seen = append(slices.Clip(seen), refs...)
+	var types []string
+	switch t := m["type"].(type) {
+	case string:
+		types = []string{t}
+	case []any:
+		for _, x := range t {
+			if x, ok := x.(string); ok && x != "null" {
+				types = append(types, x)
+			}
+		}
+	}
+	if len(types) == 0 && m["properties"] != nil {
+		types = []string{"object"}
+	}
+	if len(types) != 1 {
+		return typedesc.Entity{Type: "any"}
+	}
+	switch types[0] {
+	case "array":
+		items, ok := m["items"]
+		if !ok {
+			return typedesc.Entity{Type: "[]any"}
+		}
+		inner := n.entity(items, depth+1, seen)
+		return typedesc.Entity{Type: "[]" + inner.Type, Fields: inner.Fields}
+	case "object":
+		props, _ := m["properties"].(map[string]any)
+		if props == nil {
+			if add, ok := m["additionalProperties"].(map[string]any); ok {
+				inner := n.entity(add, depth+1, seen)
+				return typedesc.Entity{Type: "map[string]" + inner.Type, Fields: inner.Fields}
+			}
+			return typedesc.Entity{Type: "map[string]any"}
+		}
+		required, _ := m["required"].([]any)
+		e := typedesc.Entity{Type: "struct"}
+		for _, name := range slices.Sorted(maps.Keys(props)) {
+			f := n.entity(props[name], depth+1, seen)
+			f.Name, f.Mandatory = name, slices.Contains(required, any(name))
+			e.Fields = append(e.Fields, f)
+		}
+		if len(e.Fields) == 0 {
+			return typedesc.Entity{Type: "map[string]any"}
+		}
+		return e
+	}
+	return typedesc.Entity{Type: types[0]}
 }

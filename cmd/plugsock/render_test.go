@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -295,4 +296,82 @@ func TestShapeLongNames(t *testing.T) {
 	assert.Equal(t, "{"+want+" "+want+"}", shape(e))
 	exact := strings.Repeat("x", maxToken)
 	assert.Equal(t, exact, shape(&typedesc.Entity{Type: exact}), "a name of maxToken runes is kept whole")
+}
+
+// booking is a plugin that describes Book with schemas: descriptions,
+// an enum, formats, a recursive type, and hostile text in a description.
+func booking() *fakeAdmin {
+	return &fakeAdmin{plugins: map[string]*envelope.PluginInfo{"booking": {Name: "booking", Version: "1.0.0", Functions: map[string]typedesc.Function{
+		"Book": {Name: "Book",
+			Input: &typedesc.Entity{Type: "struct", Fields: []typedesc.Entity{
+				{Name: "title", Type: "string", Mandatory: true}, {Name: "when", Type: "string"}, {Name: "kind", Type: "string"}}},
+			InputSchema: json.RawMessage(`{"type":"object","properties":{
+				"title":{"type":"string","description":"What is on,\nin a few words.\u001b[31m"},
+				"when":{"type":"string","format":"date-time","description":"When it starts."},
+				"kind":{"$ref":"#/$defs/Kind"},
+				"room":{"anyOf":[{"type":"null"},{"$ref":"#/$defs/Room"}],"description":"Where."},
+				"photo":{"type":["string","null"],"contentEncoding":"base64"}},
+				"$defs":{"Kind":{"enum":["talk","workshop"]},
+					"Room":{"type":"object","properties":{"floor":{"type":"integer","description":"From 0."},"next":{"$ref":"#/$defs/Room"}}}}}`),
+			OutputSchema: json.RawMessage(`{"type":"integer","description":"The booking's id."}`)},
+		// A Go plugin's function without an input: its schema is any
+		// object, which is shown as nothing described.
+		"Ping": {Name: "Ping", Output: &typedesc.Entity{Type: "string"},
+			InputSchema: json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","type":["object","null"],"additionalProperties":true}`)},
+		// Described by schema alone, as a plugin in another language may.
+		"Count": {InputSchema: json.RawMessage(`{"type":["array","null"],"items":{"type":"string"}}`), OutputSchema: json.RawMessage(`{"type":"integer","minimum":0}`)},
+		"Room": {InputSchema: json.RawMessage(`{"$ref":"#/$defs/Room","$defs":{"Room":{"type":"object","required":["floor"],
+			"properties":{"floor":{"type":"integer"},"next":{"anyOf":[{"type":"null"},{"$ref":"#/$defs/Room"}]}}}}}`)},
+	}}}}
+}
+
+func TestDescribeNotes(t *testing.T) {
+	useFake(t, booking())
+	notes := "" +
+		"  input.kind        one of \"talk\", \"workshop\"\n" +
+		"  input.photo       base64\n" +
+		"  input.room        Where.\n" +
+		"  input.room.floor  From 0.\n" +
+		"  input.title       What is on, in a few words.\\x1b[31m\n" +
+		"  input.when        date-time; When it starts.\n" +
+		"  output            The booking's id.\n"
+	code, out, errOut := runCLI(t, "describe", "booking", "Book")
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, "booking 1.0.0: Book\n  input  {title string, when? string, kind? string}\n  output integer\n"+notes+"\n"+shapeLegend, out)
+
+	code, out, errOut = runCLI(t, "describe", "booking")
+	require.Equal(t, exitOK, code, errOut)
+	head, _, found := strings.Cut(out, "\n\nFUNCTION  MEMBER")
+	require.True(t, found, out)
+	assert.Equal(t, ""+
+		"booking 1.0.0 — 4 functions\n"+
+		"\n"+
+		"FUNCTION  INPUT                                       OUTPUT\n"+
+		"Book      {title string, when? string, kind? string}  integer\n"+
+		"Count     []string                                    integer\n"+
+		"Ping      -                                           string\n"+
+		"Room      {floor integer, next? {…}}                  -", head)
+	assert.Contains(t, out, "\n\nFUNCTION  MEMBER            NOTE\n"+
+		"Book      input.kind        one of \"talk\", \"workshop\"\n"+
+		"          input.photo       base64\n")
+	assert.Contains(t, out, "          output            The booking's id.\n\n"+shapeLegend)
+	assert.NotContains(t, out, "input.room.next", "a recursive member is noted once")
+}
+
+// Notes are bounded whatever a plugin's schema holds.
+func TestDescribeNotesAreBounded(t *testing.T) {
+	var props strings.Builder
+	for i := range 500 {
+		if i > 0 {
+			props.WriteByte(',')
+		}
+		fmt.Fprintf(&props, `"f%03d":{"description":"%s"}`, i, strings.Repeat("d", 1000))
+	}
+	deep := strings.Repeat(`{"properties":{"x":`, 200) + `{"description":"bottom"}` + strings.Repeat(`}}`, 200)
+	fn := &typedesc.Function{InputSchema: json.RawMessage(`{"properties":{` + props.String() + `}}`), OutputSchema: json.RawMessage(deep)}
+	rows := functionNotes(fn)
+	require.Len(t, rows, maxNotes+1)
+	assert.Equal(t, [2]string{"…", "more in --json"}, rows[maxNotes])
+	assert.Equal(t, maxNoteText, utf8.RuneCountInString(rows[0][1]))
+	assert.Empty(t, functionNotes(&typedesc.Function{OutputSchema: json.RawMessage(deep)}), "nothing past maxShapeDepth")
 }

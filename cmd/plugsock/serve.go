@@ -5,16 +5,19 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,7 +45,12 @@ var serveCmd = command{
 		"The admin API wants a token on every request. Without --admin-token or\n" +
 		"$PLUGSOCK_ADMIN_TOKEN, serve makes one up and logs the console's URL\n" +
 		"with it (http://127.0.0.1:7701/?token=...): open that URL, or give the\n" +
-		"token, or the URL itself as --admin, to the client commands.",
+		"token, or the URL itself as --admin, to the client commands.\n" +
+		"\n" +
+		"--config names a YAML or JSON file that maps plugin names to their\n" +
+		"configurations. A plugin that declares a configuration schema is checked\n" +
+		"against its entry when it connects, and refused, naming each wrong field,\n" +
+		"when it does not fit; 'plugsock configure' replaces an entry at run time.",
 }
 
 func init() {
@@ -62,6 +70,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// given to the flag package, which would print them in --help.
 	token := fs.String("token", "", "shared `secret` every plugin must present in its handshake; default $PLUGSOCK_TOKEN, else none")
 	adminToken := fs.String("admin-token", "", "`secret` every admin API request must present (Authorization: Bearer); default $PLUGSOCK_ADMIN_TOKEN, else one is made up and logged in the console's URL")
+	configFile := fs.String("config", "", "YAML or JSON `file` mapping plugin names to their configurations")
+	validate := fs.Bool("validate", true, "check every call's payload against the function's schema (or its description) before it reaches the plugin; --validate=false sends payloads unchecked")
+	validateOutput := fs.Bool("validate-output", false, "check every result against the function's outputSchema; one outside it is logged and counted, and returned all the same")
 	var adminHosts stringList
 	fs.Var(&adminHosts, "admin-host", "another `name` the admin API may be reached by, beyond loopback and the --admin address (repeatable); requests naming any other host are refused, against DNS rebinding")
 	pos, code, ok := c.parse(fs, args, stdout, stderr)
@@ -97,6 +108,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		socketLevel = level
 	}
 	socketLog := slog.New(newHandler(out, &slog.HandlerOptions{Level: socketLevel}))
+	var configs map[string]json.RawMessage
+	if *configFile != "" {
+		if configs, err = readConfigs(*configFile); err != nil {
+			return c.fail(stderr, "--config: %v", err)
+		}
+		log.Info("plugsock: configurations read", "file", *configFile, "plugins", slices.Sorted(maps.Keys(configs)))
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -111,7 +129,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		_ = l.Close()
 		return c.fail(stderr, "%v", err)
 	}
-	s.Serve(l, socket.Config{Logger: socketLog, ShutdownTimeout: *shutdownTimeout, Token: *token})
+	s.Serve(l, socket.Config{Logger: socketLog, ShutdownTimeout: *shutdownTimeout, Token: *token, Configs: configs,
+		Validation: *validate, ValidateOutput: *validateOutput})
 	log.Info("plugsock: socket listening", "addr", listenName(l))
 
 	generated := *adminToken == ""

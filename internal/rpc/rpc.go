@@ -7,6 +7,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 
@@ -37,6 +39,9 @@ type Method struct {
 	in     reflect.Type
 	out    reflect.Type
 	object bool // the input is a JSON object (typedesc.Entity.IsObject)
+	// The JSON Schemas of in and out, made once here so that a struct tag
+	// they cannot apply is Find's error.
+	inSchema, outSchema json.RawMessage
 }
 
 // Methods are a value's callable methods, by name.
@@ -44,9 +49,12 @@ type Methods map[string]*Method
 
 // Find returns the callable methods of v: exported, shaped
 // func(ctx context.Context, in T1) (T2, error), with T1 something JSON can
-// decode into and T2 something JSON can encode, except the one called
-// skip.
-func Find(v any, skip string) (Methods, error) {
+// decode into and T2 something JSON can encode, except those named in
+// skip, which the caller keeps for purposes of its own. Its error also
+// names a method whose types have a plugsock or jsonschema struct tag that
+// typedesc cannot apply (typedesc.InputSchema), wrapping
+// typedesc.ErrRefinement.
+func Find(v any, skip ...string) (Methods, error) {
 	if v == nil {
 		return nil, fmt.Errorf("value is nil: %w", ErrNoMethods)
 	}
@@ -64,8 +72,21 @@ func Find(v any, skip string) (Methods, error) {
 		// m.Func with the receiver as first argument, rather than the
 		// bound method value: calling a bound method through reflection
 		// allocates its receiver on every call.
-		in := m.Type.In(2)
-		ms[m.Name] = &Method{fn: m.Func, recv: rv, in: in, out: m.Type.Out(0), object: typedesc.ForType(in).IsObject()}
+		in, out := m.Type.In(2), m.Type.Out(0)
+		inSchema, err := typedesc.InputSchema(in)
+		if err != nil {
+			return nil, fmt.Errorf("method %s: input %v: %w", m.Name, in, err)
+		}
+		outSchema, err := typedesc.OutputSchema(out)
+		if err != nil {
+			return nil, fmt.Errorf("method %s: output %v: %w", m.Name, out, err)
+		}
+		ms[m.Name] = &Method{
+			fn: m.Func, recv: rv, in: in, out: out,
+			// The rule the caller goes by, from the description it has.
+			object:   (&typedesc.Function{Input: typedesc.ForType(in), InputSchema: inSchema}).ObjectInput(),
+			inSchema: inSchema, outSchema: outSchema,
+		}
 	}
 	return ms, nil
 }
@@ -82,11 +103,11 @@ func TypeName(v any) string {
 	return t.Name()
 }
 
-func suitable(t reflect.Type, skip string) []reflect.Method {
+func suitable(t reflect.Type, skip []string) []reflect.Method {
 	var ms []reflect.Method
 	for i := range t.NumMethod() {
 		m := t.Method(i)
-		if m.IsExported() && m.Name != skip && callable(m.Type) {
+		if m.IsExported() && !slices.Contains(skip, m.Name) && callable(m.Type) {
 			ms = append(ms, m)
 		}
 	}
@@ -118,27 +139,66 @@ func callable(t reflect.Type) bool {
 }
 
 // Describe builds the function descriptions of ms, each named prefix plus
-// its method's name, refined by what the author supplied (typedesc.Refine;
-// keyed the same way). Reflection decides which functions and fields
-// exist: unknown lists the names in refined that ms does not have.
+// its method's name, with the Entities of its input and output and their
+// JSON Schemas, refined by what the author supplied (keyed the same way).
+// Reflection decides which functions and fields exist: unknown lists the
+// names in refined that ms does not have. A refinement that typedesc.Refine
+// refuses (a field the type lacks) is left out; DescribeRefined reports it.
 func (ms Methods) Describe(prefix string, refined map[string]typedesc.Function) (fns map[string]typedesc.Function, unknown []string) {
-	fns = make(map[string]typedesc.Function, len(ms))
-	for name, m := range ms {
+	fns, unknown, _ = ms.describe(prefix, refined, false)
+	return fns, unknown
+}
+
+// DescribeRefined is Describe that stops at the first refinement
+// typedesc.Refine refuses, and returns its error, which names the function
+// and wraps typedesc.ErrRefinement.
+func (ms Methods) DescribeRefined(prefix string, refined map[string]typedesc.Function) (fns map[string]typedesc.Function, unknown []string, err error) {
+	return ms.describe(prefix, refined, true)
+}
+
+func (ms Methods) describe(prefix string, refined map[string]typedesc.Function, strict bool) (map[string]typedesc.Function, []string, error) {
+	fns := make(map[string]typedesc.Function, len(ms))
+	names := make([]string, 0, len(ms))
+	for name := range ms {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the same error first, whatever the map's order
+	for _, name := range names {
+		m := ms[name]
 		name = prefix + name
-		f := typedesc.Function{Name: name, Input: typedesc.ForType(m.in), Output: typedesc.ForType(m.out)}
+		f := typedesc.Function{
+			Name:         name,
+			Input:        typedesc.ForType(m.in),
+			Output:       typedesc.ForType(m.out),
+			InputSchema:  bytes.Clone(m.inSchema),
+			OutputSchema: bytes.Clone(m.outSchema),
+		}
 		if r, ok := refined[name]; ok {
-			f.Input = typedesc.Refine(f.Input, r.Input)
-			f.Output = typedesc.Refine(f.Output, r.Output)
+			in, inErr := typedesc.Refine(f.Input, r.Input)
+			out, outErr := typedesc.Refine(f.Output, r.Output)
+			switch {
+			case inErr != nil && strict:
+				return nil, nil, fmt.Errorf("function %s input: %w", name, inErr)
+			case outErr != nil && strict:
+				return nil, nil, fmt.Errorf("function %s output: %w", name, outErr)
+			}
+			if inErr == nil {
+				f.Input = in
+			}
+			if outErr == nil {
+				f.Output = out
+			}
 		}
 		fns[name] = f
 	}
+	var unknown []string
 	for name := range refined {
 		if _, ok := fns[name]; !ok {
 			unknown = append(unknown, name)
 		}
 	}
 	sort.Strings(unknown)
-	return fns, unknown
+	return fns, unknown, nil
 }
 
 // Names lists the methods' names, for messages.

@@ -6,6 +6,7 @@
 //	silent        never connect; just wait to be killed
 //	linger        after the host's $/shutdown, ignore SIGTERM and stay
 //	child         start a child process (sleep) in the plugin's group
+//	configured    take a configuration (Configure), which Config answers
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -52,6 +54,31 @@ func (l *launchee) Say(_ context.Context, s string) (struct{}, error) {
 	return struct{}{}, nil
 }
 
+// configured is the launchee with a configuration.
+type configured struct {
+	*launchee
+	mu  sync.Mutex
+	cfg launcheeConfig
+}
+
+type launcheeConfig struct {
+	Greeting string `json:"greeting" plugsock:"required"`
+}
+
+func (c *configured) Configure(_ context.Context, cfg launcheeConfig) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cfg = cfg
+	return nil
+}
+
+// Config returns the configuration the process took.
+func (c *configured) Config(context.Context, struct{}) (launcheeConfig, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg, nil
+}
+
 func main() {
 	mode := os.Getenv("LAUNCHEE_MODE")
 	if os.Getenv(envelope.EnvAddr) != "" {
@@ -84,7 +111,11 @@ func main() {
 	if name == "" {
 		name = "launchee"
 	}
-	err := plugin.Run(ctx, l, &envelope.PluginInfo{Name: name, Version: os.Getenv("LAUNCHEE_VERSION")})
+	var v any = l
+	if mode == "configured" {
+		v = &configured{launchee: l}
+	}
+	err := plugin.Run(ctx, v, &envelope.PluginInfo{Name: name, Version: os.Getenv("LAUNCHEE_VERSION")})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "launchee:", err)
 		os.Exit(1)
