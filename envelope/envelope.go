@@ -24,6 +24,8 @@ const (
 	// report on a call that asked for one.
 	MethodCall     = "$/call"
 	MethodProgress = "$/progress"
+	// MethodConfigure hands a plugin its configuration (protocol 2).
+	MethodConfigure = "$/configure"
 )
 
 // Protocol versions. A peer that names none in the handshake speaks

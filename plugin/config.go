@@ -28,9 +28,6 @@ import (
 // is never offered as a callable function.
 const configMethod = "Configure"
 
-// methodConfigure is the host's request that carries a configuration.
-const methodConfigure = "$/configure"
-
 var (
 	ctxType   = reflect.TypeFor[context.Context]()
 	errorType = reflect.TypeFor[error]()

@@ -450,7 +450,7 @@ func (s *session) serve(j job) {
 	if err != nil {
 		s.log.Warn("plugsock: could not answer", "method", m.Method, "trace", trace, "err", err)
 	}
-	if m.Method == methodConfigure {
+	if m.Method == envelope.MethodConfigure {
 		s.configAnswered()
 	}
 }
@@ -459,7 +459,7 @@ func (s *session) serve(j job) {
 // its host in ctx.
 func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string) (result any, rerr *envelope.Error) {
 	meth := s.methods[m.Method]
-	if meth == nil && m.Method != methodConfigure {
+	if meth == nil && m.Method != envelope.MethodConfigure {
 		return nil, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method)
 	}
 	ctx = envelope.WithTrace(ctx, trace)

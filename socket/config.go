@@ -32,9 +32,6 @@ import (
 // and the connection's end waits for it (pluginConf.wait), so that its
 // Disconnected event comes last, as it does for any plugin.
 
-// methodConfigure is the request that hands a plugin its configuration.
-const methodConfigure = "$/configure"
-
 // ErrNotConfigurable is wrapped by Configure's error for a plugin that
 // declared no configuration.
 var ErrNotConfigurable = errors.New("plugin takes no configuration")
@@ -347,7 +344,7 @@ func (r *remote) configureFirst(c *envelope.Conn, m *envelope.Envelope, goLive f
 	r.conf.mu.Lock()
 	value := r.conf.value
 	r.conf.mu.Unlock()
-	err := c.Call(ctx, methodConfigure, configureParams{value}, nil)
+	err := c.Call(ctx, envelope.MethodConfigure, configureParams{value}, nil)
 	if err == nil {
 		goLive()
 		return nil
@@ -357,7 +354,7 @@ func (r *remote) configureFirst(c *envelope.Conn, m *envelope.Envelope, goLive f
 	case errors.As(err, &e):
 		e = envelope.Errorf(e.Code, "plugin %q did not take its configuration: %s", name, e.Message)
 	case errors.Is(err, context.DeadlineExceeded):
-		e = envelope.Errorf(envelope.CodeRequestCancelled, "plugin %q did not answer %s within %v", name, methodConfigure, d)
+		e = envelope.Errorf(envelope.CodeRequestCancelled, "plugin %q did not answer %s within %v", name, envelope.MethodConfigure, d)
 	default:
 		return err // the connection is gone
 	}
@@ -483,13 +480,13 @@ func (s *Socket) Configure(ctx context.Context, name string, value any) error {
 		return fmt.Errorf("plugsock: configure %s: %w", name, ctx.Err())
 	}
 	defer func() { <-pc.one }()
-	if _, err := r.guard(name, methodConfigure, nil); err != nil {
+	if _, err := r.guard(name, envelope.MethodConfigure, nil); err != nil {
 		return err
 	}
 	defer r.release()
 	ctx, cancel, timeout := withCallTimeout(ctx, r.cfg.callTimeout)
 	defer cancel()
-	if err := r.conn.Call(ctx, methodConfigure, configureParams{raw}, nil); err != nil {
+	if err := r.conn.Call(ctx, envelope.MethodConfigure, configureParams{raw}, nil); err != nil {
 		if e, ok := err.(*envelope.Error); ok {
 			return e
 		}
