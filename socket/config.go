@@ -127,6 +127,7 @@ type configureParams struct {
 type pluginConf struct {
 	schemaText json.RawMessage // as the plugin declared it
 	schema     *typedesc.Schema
+	cost       *schemaGraph  // what checking a value costs, where that needs counting first
 	asked      string        // the name the plugin asked for, which its configuration is held under
 	one        chan struct{} // holds a token while a $/configure is in flight: one at a time
 
@@ -192,9 +193,23 @@ func (r *remote) readConfig(params []byte, sc handshakeScan, name string, proto 
 		return nil, malformed(fmt.Errorf("descriptions are too large: with configSchema they count %d (each JSON object or null one, each function two); at most %d allowed with a %d-byte frame limit",
 			n, limit, r.cfg.maxFrame))
 	}
+	// The limits of a function's schema, for the same reasons (limits.go).
+	if _, depth := measureSchema(raw); depth > maxSchemaDepth {
+		return nil, malformed(fmt.Errorf("configSchema: its arrays and objects nest %d levels deep; at most %d allowed", depth, maxSchemaDepth))
+	}
+	if err := (schemaCost{objects: objects, bytes: len(raw)}).check(r.cfg.maxFrame); err != nil {
+		return nil, malformed(errors.New(strings.NewReplacer("functions: their schemas are", "configSchema is", "functions: their schemas hold", "configSchema holds").Replace(err.Error())))
+	}
 	schema, err := typedesc.CompileSchema(raw)
 	if err != nil {
 		return nil, malformed(fmt.Errorf("configSchema: %w", err))
+	}
+	graph, err := readSchemaGraph(raw)
+	if err == nil {
+		err = graph.check()
+	}
+	if err != nil {
+		return nil, malformed(fmt.Errorf("configSchema: %w: %w", typedesc.ErrInvalidSchema, err))
 	}
 	held, given := r.configFor(name, sc.launch)
 	if held.err != nil {
@@ -205,7 +220,11 @@ func (r *remote) readConfig(params []byte, sc handshakeScan, name string, proto 
 		value = defaultConfig(raw)
 		how = fmt.Sprintf(" (the host holds none, so %s was checked)", value)
 	}
-	if err := schema.Validate(value); err != nil {
+	var cost *schemaGraph
+	if graph.refers {
+		cost = graph
+	}
+	if err := validate(schema, cost, value); err != nil {
 		if errors.Is(err, typedesc.ErrInvalidSchema) {
 			// The schema's fault, not the configuration's: one that
 			// refers to itself in a loop, or costs too much to check.
@@ -217,6 +236,7 @@ func (r *remote) readConfig(params []byte, sc handshakeScan, name string, proto 
 	return &pluginConf{
 		schemaText: bytes.Clone(raw),
 		schema:     schema,
+		cost:       cost,
 		asked:      name,
 		one:        make(chan struct{}, 1),
 		value:      value,
@@ -471,7 +491,7 @@ func (s *Socket) Configure(ctx context.Context, name string, value any) error {
 		}
 	}
 	raw = bytes.Clone(raw)
-	if err := pc.schema.Validate(raw); err != nil {
+	if err := validate(pc.schema, pc.cost, raw); err != nil {
 		return fmt.Errorf("plugsock: %w", &configError{name: name, err: err})
 	}
 	select {

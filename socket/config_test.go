@@ -390,3 +390,18 @@ func TestConfigSchemaHostile(t *testing.T) {
 	assert.Equal(t, int64(envelope.CodeInvalidParams), m.Error.Code)
 	assert.Contains(t, m.Error.Message, "malformed handshake: configSchema: ")
 }
+
+// A configSchema has the limits of a function's schema: a huge enum is
+// refused by its size, before anything compiles it.
+func TestConfigSchemaIsBounded(t *testing.T) {
+	_, addr, _ := rawSocket(t)
+	c := rawDial(t, addr)
+	enum := strings.Repeat("1,", 300000) + "1"
+	start := time.Now()
+	require.NoError(t, c.writeFrame([]byte(`{"jsonrpc":"2.0","id":1,"method":"$/handshake","params":{"name":"big","protocol":2,"configSchema":{"enum":[`+enum+`]}}}`)))
+	m := c.mustRead(t)
+	require.NotNil(t, m.Error)
+	assert.EqualValues(t, envelope.CodeInvalidParams, m.Error.Code)
+	assert.Regexp(t, `^malformed handshake: configSchema is \d+ bytes long; at most \d+ allowed`, m.Error.Message)
+	assert.Less(t, time.Since(start), time.Second)
+}

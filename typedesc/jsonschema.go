@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,7 +117,7 @@ func compile(doc any) (*compiled, error) {
 	c.UseRegexpEngine(func(s string) (jsonschema.Regexp, error) {
 		// Also how the "regex" format checks a string.
 		st.charge(1 + len(s)/16)
-		return regexp.Compile(s)
+		return compileRegexp(s, st)
 	})
 	st.left = int(^uint(0) >> 1)
 	if err := c.AddResource(schemaURL, doc); err != nil {
@@ -489,7 +490,11 @@ func (c *compiled) validate(v any) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			if p != errTooCostly {
-				panic(p)
+				// The validator failed on something this side did not
+				// foresee: it must cost the caller the check, never the
+				// process.
+				err = fmt.Errorf("%w: payload: the validator failed: %v (%w)", ErrInvalid, p, ErrInvalidSchema)
+				return
 			}
 			err = fmt.Errorf("%w: payload: %w (%w)", ErrInvalid, errTooCostly, ErrInvalidSchema)
 		}
@@ -609,6 +614,9 @@ func (d *instanceDecoder) value(keepRepeats bool, depth int) (any, error) {
 	d.nodes++
 	delim, ok := tok.(json.Delim)
 	if !ok {
+		if n, ok := tok.(json.Number); ok {
+			return tameNumber(n), nil
+		}
 		return tok, nil
 	}
 	if depth >= maxPayloadDepth {
@@ -714,4 +722,121 @@ func layer(v any, i int) any {
 		return arr
 	}
 	return v
+}
+
+// Numbers whose text the validator would turn into huge exact fractions:
+// math/big builds every digit of 1e999999, and gives up, leaving a nil
+// the validator then dereferences, past an exponent of ten million. A
+// number with more than maxNumberDigits digits, or an exponent beyond
+// ±maxNumberExponent, is checked as a stand-in of its first digits and an
+// exponent held at that bound: an integer still, or a fraction still, and
+// beyond every bound a schema sets, where it was. encoding/json refuses
+// such a number for every Go number type but a float, which it rounds to
+// ±Inf (refused) or to zero: the stand-in rounds the same way.
+const (
+	maxNumberDigits   = 1000
+	maxNumberExponent = 4096
+	standInDigits     = 20
+)
+
+// tameNumber returns n, or the stand-in it is checked as.
+func tameNumber(n json.Number) json.Number {
+	s := string(n)
+	if len(s) <= maxNumberDigits && !strings.ContainsAny(s, "eE") {
+		return n
+	}
+	sign := ""
+	if s[0] == '-' {
+		sign, s = "-", s[1:]
+	}
+	mant, exp, _ := strings.Cut(strings.ToLower(s), "e")
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := intPart + frac
+	// The exponent, saturated: its text may be a million digits long.
+	e, neg := 0, false
+	for i, c := range exp {
+		switch {
+		case i == 0 && (c == '+' || c == '-'):
+			neg = c == '-'
+		case e < 10*maxNumberExponent:
+			e = e*10 + int(c-'0')
+		}
+	}
+	if neg {
+		e = -e
+	}
+	if len(digits) <= maxNumberDigits && e >= -maxNumberExponent && e <= maxNumberExponent {
+		return n
+	}
+	first := strings.IndexFunc(digits, func(r rune) bool { return r != '0' })
+	if first < 0 {
+		// Zero, still in a form no Go integer type takes, as the
+		// original was not.
+		return "0e0"
+	}
+	// The value is 0.D × 10^point, D its significant digits. The stand-in
+	// keeps the first of them and point, held within the bound: below one
+	// (a fraction) where the value is, huge where it is huge. Whether a
+	// huge value is whole no Go integer type asks: they refuse it anyway.
+	point := min(max(len(intPart)-first+e, -maxNumberExponent), maxNumberExponent)
+	sig := digits[first:]
+	sig = sig[:min(len(sig), standInDigits)]
+	var b strings.Builder
+	b.WriteString(sign)
+	b.WriteString(sig[:1])
+	if len(sig) > 1 {
+		b.WriteString(".")
+		b.WriteString(sig[1:])
+	}
+	b.WriteString("e")
+	b.WriteString(strconv.Itoa(point - 1))
+	return json.Number(b.String())
+}
+
+// maxRegexpInsts bounds the program a pattern compiles to, and with it
+// what the pattern holds compiled: a 35-byte pattern such as
+// (a?){1000}(a?){1000}b compiles to thousands of instructions. Matching
+// costs the length of the text times the program's size, which each
+// match is charged (costlyRegexp).
+const maxRegexpInsts = 2000
+
+// costlyRegexp is a compiled pattern that charges a check for each match
+// what it costs: the text's length times the program's size.
+type costlyRegexp struct {
+	*regexp.Regexp
+	insts int
+	st    *checkState
+}
+
+func (r costlyRegexp) MatchString(s string) bool {
+	// About what sixteen characters against one instruction cost, the
+	// unit the rest of a check is charged in.
+	r.st.charge(1 + len(s)*r.insts/16)
+	return r.Regexp.MatchString(s)
+}
+
+func compileRegexp(s string, st *checkState) (jsonschema.Regexp, error) {
+	re, err := syntax.Parse(s, syntax.Perl)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return nil, err
+	}
+	if n := len(prog.Inst); n > maxRegexpInsts {
+		return nil, fmt.Errorf("pattern %q compiles to %d instructions; at most %d allowed", truncated(s), n, maxRegexpInsts)
+	}
+	compiled, err := regexp.Compile(s)
+	if err != nil {
+		return nil, err
+	}
+	return costlyRegexp{compiled, len(prog.Inst), st}, nil
+}
+
+func truncated(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
