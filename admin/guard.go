@@ -23,8 +23,8 @@ import (
 //     through, since those should not change anything, but API GETs make
 //     the host walk plugin-supplied descriptions and read plugin data, so
 //     under /api/ they are judged like any other method.
-//  3. Token: with Config.Token set, every /api/ route wants
-//     "Authorization: Bearer <token>". The console's files are served
+//  3. Token: with Config.Token set, every /api/ route, and /metrics,
+//     wants "Authorization: Bearer <token>". The console's files are served
 //     without it: they hold no data, and the console needs to load to
 //     learn the token from its URL.
 
@@ -79,7 +79,8 @@ func (a *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 				"it answers to localhost, loopback addresses and its own address, and to names given in admin.Config.Hosts (plugsock serve --admin-host)", r.Host))
 		return false
 	}
-	api := r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/")
+	// /metrics tells what the plugins do, so it is guarded as the API is.
+	api := r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics"
 	check := r
 	if api && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		c := *r

@@ -48,6 +48,7 @@ type Server struct {
 	token     []byte   // SHA-256 of the token; nil: none required
 	hosts     []string // extra names the server answers to (Config.Hosts)
 	cop       *http.CrossOriginProtection
+	metrics   http.Handler // GET /metrics; nil: no such route
 
 	mu      sync.Mutex
 	subs    map[*subscriber]struct{}
@@ -89,6 +90,13 @@ type Config struct {
 	// ports are ignored, since the browser connects to the port it names.
 	// Names are compared without regard to case.
 	Hosts []string
+
+	// Metrics, when not nil, answers GET /metrics: the socket's metrics
+	// (socket.Socket.Collectors) in the Prometheus format, as
+	// promhttp.HandlerFor serves a registry holding them. The route is
+	// guarded like the API: with Token set, a scrape must send it. The
+	// admin package leaves the registry and its format to the caller.
+	Metrics http.Handler
 }
 
 // apply overlays the settings c sets, those not left zero, on a; Hosts
@@ -103,6 +111,9 @@ func (c Config) apply(a *Server) {
 	if c.Token != "" {
 		sum := sha256.Sum256([]byte(c.Token))
 		a.token = sum[:]
+	}
+	if c.Metrics != nil {
+		a.metrics = c.Metrics
 	}
 	for _, h := range c.Hosts {
 		if n := hostName(h); n != "" {
@@ -158,6 +169,9 @@ func (a *Server) routes() {
 	handle("/api/plugins/{name}/call/{method}", map[string]http.HandlerFunc{http.MethodPost: a.call})
 	handle("/api/broadcast/{method}", map[string]http.HandlerFunc{http.MethodPost: a.broadcast})
 	handle("/api/events", map[string]http.HandlerFunc{http.MethodGet: a.events})
+	if a.metrics != nil {
+		handle("/metrics", map[string]http.HandlerFunc{http.MethodGet: a.metrics.ServeHTTP})
+	}
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusNotFound, 0, fmt.Sprintf("no API route %s %s; see docs/admin-api.md", r.Method, r.URL.Path))
 	})

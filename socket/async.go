@@ -114,6 +114,15 @@ type asyncSource struct {
 	head, tail *asyncItem
 	items      int
 	bytes      int
+	stats      *pluginStats // where its items and drops count; set before its first item, then read-only
+}
+
+// dropped counts the drop of one of the source's items; s may be nil, an
+// event's.
+func (s *asyncSource) dropped() {
+	if s != nil && s.stats != nil {
+		s.stats.asyncOut.Add(1)
+	}
 }
 
 func (q *asyncQueue) init() {
@@ -191,6 +200,9 @@ func (q *asyncQueue) addData(src *asyncSource, name string, raw []byte, cfg *con
 	if len(raw) == 0 {
 		raw = []byte("null")
 	}
+	if src.stats != nil {
+		src.stats.asyncIn.Add(1)
+	}
 	b := append([]byte(nil), raw...)
 	q.add(&asyncItem{src: src, name: name, raw: b, size: asyncOverhead + cap(b)}, cfg.asyncBuffer, cfg.asyncBytes, cfg.asyncWait, cfg.log)
 }
@@ -245,6 +257,7 @@ func (q *asyncQueue) add(it *asyncItem, limit, maxBytes int, wait time.Duration,
 		if refused {
 			q.dropped++
 			q.burst++
+			it.src.dropped()
 			victim = cmp.Or(victim, it.name)
 		}
 		if first && q.burst > 0 {
@@ -288,7 +301,9 @@ func (q *asyncQueue) makeRoom(it *asyncItem, limit, maxBytes int) (victim string
 		if victim == "" {
 			victim = gone.name
 		}
+		src := gone.src
 		q.remove(gone)
+		src.dropped()
 		q.dropped++
 		q.burst++
 	}
@@ -390,7 +405,8 @@ func (q *asyncQueue) pop(ctx context.Context, log *slog.Logger) (*envelope.Async
 		q.init()
 		q.reading = true
 		if it := q.head; it != nil {
-			data := it.src != nil
+			src := it.src
+			data := src != nil
 			q.remove(it)
 			more := q.head != nil
 			q.wake()
@@ -409,6 +425,7 @@ func (q *asyncQueue) pop(ctx context.Context, log *slog.Logger) (*envelope.Async
 				q.mu.Lock()
 				q.dropped++
 				q.mu.Unlock()
+				src.dropped()
 				log.Error("plugsock: async item could not be decoded; dropped", "plugin", it.name, "bytes", len(it.raw), "err", err)
 				continue
 			}

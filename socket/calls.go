@@ -107,10 +107,21 @@ func withCallTimeout(ctx context.Context, d time.Duration) (context.Context, con
 	return ctx, cancel, d
 }
 
-// call makes one call to r. timeout is the call timeout applied to ctx,
-// zero when ctx brought its own deadline; it is named in the error when
-// it expires.
+// call makes one call to r and counts it in r's metrics. timeout is the
+// call timeout applied to ctx, zero when ctx brought its own deadline; it
+// is named in the error when it expires.
 func (r *remote) call(ctx context.Context, name, method string, payload, result any, timeout time.Duration) error {
+	m := r.stats.method(method)
+	if m == nil {
+		return r.callOnce(ctx, name, method, payload, result, timeout)
+	}
+	start := time.Now()
+	err := r.callOnce(ctx, name, method, payload, result, timeout)
+	m.record(err, time.Since(start))
+	return err
+}
+
+func (r *remote) callOnce(ctx context.Context, name, method string, payload, result any, timeout time.Duration) error {
 	payload, err := r.guard(name, method, payload)
 	if err != nil {
 		return err

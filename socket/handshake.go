@@ -140,6 +140,8 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	info := &envelope.PluginInfo{Name: name, Version: hs.Version, Functions: fns}
 	runtime.AddCleanup(info, func(release func()) { release() }, release)
 	r.info, r.schemas = info, schemas
+	r.stats = s.metrics.join(name, fns)
+	r.async.stats = r.stats.plugin
 	r.state.reserve()
 	if s.plugins == nil {
 		s.plugins = make(map[string]*remote)

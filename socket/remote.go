@@ -30,6 +30,7 @@ type remote struct {
 	state connState            // the connection's life: state.go
 
 	schemas map[string]funcSchemas // info's schemas compiled (limits.go); set with info, then read-only
+	stats   *remoteStats           // its metrics (metrics.go); set with info, then read-only
 }
 
 // handle runs on the plugin's read loop.
@@ -140,6 +141,7 @@ func (s *Socket) disconnected(r *remote, err error) {
 	}
 	graceful := r.state.leftGracefully()
 	cfg := r.cfg
+	s.metrics.leave(r.stats)
 	s.mu.Unlock()
 
 	if info != nil {

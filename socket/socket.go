@@ -46,6 +46,7 @@ type Socket struct {
 	async     asyncQueue
 	procs     launches // processes started by Launch
 	services  atomic.Pointer[services]
+	metrics   metrics // the counters Collectors exports (metrics.go)
 
 	outputInvalid atomic.Uint64 // results outside their outputSchema (Config.ValidateOutput)
 }

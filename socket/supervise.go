@@ -100,6 +100,7 @@ func (e *launched) supervise(in *instance) {
 		accepted := e.accepted
 		s.mu.Unlock()
 
+		s.metrics.launched(e.displayName()).exits[exitReason(exitErr)].Add(1)
 		attrs := []any{"plugin", e.displayName(), "pid", in.p.Pid(), "status", in.p.Status()}
 		switch {
 		case stopping || !accepted:
@@ -143,6 +144,7 @@ func (e *launched) restart(exitErr error) *instance {
 			exitErr = err
 			continue
 		}
+		e.s.metrics.launched(e.displayName()).restarts.Add(1)
 		t = time.NewTimer(e.cfg.startTimeout)
 		select {
 		case <-in.hello:

@@ -23,6 +23,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/plugsock/plugsock/admin"
 	"github.com/plugsock/plugsock/envelope"
 	"github.com/plugsock/plugsock/socket"
@@ -138,9 +142,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		*adminToken = rand.Text()
 	}
 	adm := admin.New(&s, admin.Config{
-		Logger: log,
-		Token:  *adminToken,
-		Hosts:  append([]string{*adminAddr}, adminHosts...),
+		Logger:  log,
+		Token:   *adminToken,
+		Hosts:   append([]string{*adminAddr}, adminHosts...),
+		Metrics: metricsHandler(&s, log),
 	})
 	var (
 		httpSrv  *http.Server
@@ -297,4 +302,17 @@ func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	err := l.UnmarshalText([]byte(s))
 	return l, err
+}
+
+// metricsHandler serves the socket's metrics, with the Go runtime's and
+// the process's, from a registry of their own: the default one would take
+// in whatever any imported package registers there.
+func metricsHandler(s *socket.Socket, log *slog.Logger) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.Collectors()...)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+	})
 }
