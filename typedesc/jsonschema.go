@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -805,14 +806,71 @@ const maxRegexpInsts = 2000
 type costlyRegexp struct {
 	*regexp.Regexp
 	insts int
-	st    *checkState
+	// span bounds the bytes a match reads, for a pattern anchored at the
+	// start whose matches are of bounded length (Go's case-folded member
+	// names are): the matcher stops when no match can go on. -1: none.
+	span int
+	st   *checkState
 }
 
 func (r costlyRegexp) MatchString(s string) bool {
+	n := len(s)
+	if r.span >= 0 && n > r.span {
+		n = r.span
+	}
 	// About what sixteen characters against one instruction cost, the
 	// unit the rest of a check is charged in.
-	r.st.charge(1 + len(s)*r.insts/16)
+	r.st.charge(1 + n*r.insts/16)
 	return r.Regexp.MatchString(s)
+}
+
+// matchSpan is the most bytes a match of re can be, or -1 when it has no
+// bound.
+func matchSpan(re *syntax.Regexp) int {
+	sum := func(subs []*syntax.Regexp) int {
+		n := 0
+		for _, sub := range subs {
+			m := matchSpan(sub)
+			if m < 0 {
+				return -1
+			}
+			n += m
+		}
+		return n
+	}
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return 0
+	case syntax.OpLiteral:
+		return len(re.Rune) * utf8.UTFMax
+	case syntax.OpCharClass, syntax.OpAnyCharNotNL, syntax.OpAnyChar:
+		return utf8.UTFMax
+	case syntax.OpCapture:
+		return matchSpan(re.Sub[0])
+	case syntax.OpQuest:
+		return matchSpan(re.Sub[0])
+	case syntax.OpConcat:
+		return sum(re.Sub)
+	case syntax.OpAlternate:
+		n := 0
+		for _, sub := range re.Sub {
+			m := matchSpan(sub)
+			if m < 0 {
+				return -1
+			}
+			n = max(n, m)
+		}
+		return n
+	case syntax.OpRepeat:
+		if re.Max < 0 {
+			return -1
+		}
+		if m := matchSpan(re.Sub[0]); m >= 0 {
+			return m * re.Max
+		}
+	}
+	return -1
 }
 
 func compileRegexp(s string, st *checkState) (jsonschema.Regexp, error) {
@@ -831,7 +889,11 @@ func compileRegexp(s string, st *checkState) (jsonschema.Regexp, error) {
 	if err != nil {
 		return nil, err
 	}
-	return costlyRegexp{compiled, len(prog.Inst), st}, nil
+	span := -1
+	if prog.StartCond()&syntax.EmptyBeginText != 0 {
+		span = matchSpan(re.Simplify())
+	}
+	return costlyRegexp{compiled, len(prog.Inst), span, st}, nil
 }
 
 func truncated(s string) string {
