@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -233,7 +234,15 @@ func TestSlowReaderOfAnswerIsCut(t *testing.T) {
 	require.NoError(t, raw.(*net.TCPConn).SetReadBuffer(4096))
 	payload := `"` + strings.Repeat("x", admin.MaxBodySize-16) + `"`
 	_, err := fmt.Fprintf(raw, "POST /api/plugins/calc/call/Echo HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s", testToken, len(payload), payload)
-	require.NoError(t, err)
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		// On a machine slow enough (the race detector, a loaded CI), the
+		// write timeout, which runs from the request's headers on, ends
+		// before the 4 MiB body is sent: the server has cut the client
+		// off all the same, only sooner.
+		t.Logf("the server cut the connection while the request was sent: %v", err)
+	} else {
+		require.NoError(t, err)
+	}
 	select {
 	case <-e.closed:
 	case <-time.After(5 * time.Second):
