@@ -82,6 +82,8 @@ type Conn struct {
 	handing atomic.Pointer[Envelope] // the message the reader is running the Handler for
 	readers readers                  // the goroutines that take turns reading (handoff.go)
 
+	streams streamTable // the streams open on the connection (stream.go)
+
 	done chan struct{}
 }
 
@@ -196,6 +198,8 @@ func (c *Conn) readLoop() (detached bool) {
 			}
 		} else if m.Method == MethodProgress && m.IsNotification() {
 			c.progressed(m)
+		} else if isStreamMessage(m.Method) {
+			c.streamMessage(m)
 		} else {
 			c.handing.Store(m)
 			c.handler(c, m)
@@ -218,6 +222,7 @@ func (c *Conn) readLoop() (detached bool) {
 	for _, ch := range pending {
 		ch <- nil
 	}
+	c.endStreams()
 	c.endReaders()
 	if c.onClose != nil {
 		c.onClose(c.Err())
@@ -275,6 +280,9 @@ func (c *Conn) deliver(m *Envelope) error {
 	switch {
 	case !ok || n > sent:
 		return fmt.Errorf("%w: response to id %s, which was never sent", ErrProtocol, truncate([]byte(m.ID.String())))
+	case ch == nil && c.streamAnswered(n, m):
+		// The end of a stream.
+		return nil
 	case ch == nil:
 		// A late answer to a call that was cancelled or timed out.
 		c.log.Debug("plugsock: response to a call no longer waiting", "id", n)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -32,6 +33,8 @@ type callMeta struct {
 	TraceState    string
 	Deadline      time.Time
 	ProgressToken ID
+	Stream        bool  // _meta.stream was there: the request opens a stream
+	Window        int64 // _meta.stream.window: the credit the opener grants
 }
 
 // outMeta is the metadata a request is sent with.
@@ -39,10 +42,11 @@ type outMeta struct {
 	trace, parent, state string
 	deadline             time.Time
 	token                ID
+	window               int64 // opens a stream granting that much credit, when positive
 }
 
 func (md *outMeta) empty() bool {
-	return md == nil || md.trace == "" && md.parent == "" && md.state == "" && md.deadline.IsZero() && md.token.IsZero()
+	return md == nil || md.trace == "" && md.parent == "" && md.state == "" && md.deadline.IsZero() && md.token.IsZero() && md.window == 0
 }
 
 // carriesMeta reports whether requests for method carry params._meta: the
@@ -92,6 +96,13 @@ func (m *msg) meta(md *outMeta) {
 		m.str(sep)
 		m.str(`"progressToken":`)
 		m.id(md.token)
+		sep = ","
+	}
+	if md.window > 0 {
+		m.str(sep)
+		m.str(`"stream":{"window":`)
+		m.b = strconv.AppendInt(m.b, md.window, 10)
+		m.str(`}`)
 	}
 	m.str(`}`)
 }
@@ -313,6 +324,12 @@ func readMeta(raw []byte, md *callMeta) error {
 				if md.Deadline, ok = readDeadline(val); !ok {
 					err = fmt.Errorf("%w: %s.deadline: want an RFC 3339 time, got %s", ErrInvalidParams, metaMember, truncate(val))
 				}
+			}
+		case isKey(key, "stream"):
+			name = "stream"
+			md.Stream = true
+			if err = readStreamMeta(val, md); err != nil {
+				err = fmt.Errorf("%w: %s.stream: %v", ErrInvalidParams, metaMember, err)
 			}
 		case isKey(key, "progressToken"):
 			name = "progressToken"
@@ -594,4 +611,29 @@ func answeredProtocol(result []byte) int {
 func ProgressRequested(ctx context.Context) bool {
 	r, _ := ctx.Value(reporterKey{}).(*reporter)
 	return r != nil
+}
+
+// readStreamMeta reads _meta.stream, an object whose "window" member, when
+// there, is the credit the opener grants: an integer from 0 to 2^40.
+func readStreamMeta(val []byte, md *callMeta) error {
+	if val[0] != '{' {
+		return fmt.Errorf("want an object, got %s", jsonKind(val[0]))
+	}
+	var err error
+	jsonscan.Members(val, 0, func(mb jsonscan.Member) bool {
+		if !isKey(val[mb.Key:mb.KeyEnd], "window") {
+			return true
+		}
+		w := val[mb.Val:mb.End]
+		if string(w) == "null" {
+			return true
+		}
+		n, ok := plainUint(w)
+		if !ok || n > maxCredit {
+			err = fmt.Errorf("window: want an integer from 0 to %d, got %s", int64(maxCredit), truncate(w))
+		}
+		md.Window = int64(n)
+		return err == nil
+	})
+	return err
 }

@@ -11,7 +11,8 @@ type job struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	m      *envelope.Envelope
-	bad    error // what is wrong with the call's metadata, if anything
+	bad    error            // what is wrong with the call's metadata, if anything
+	stream *envelope.Stream // the stream the call opened, for a stream method
 }
 
 // callContext returns a new call's context, with the deadline the

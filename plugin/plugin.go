@@ -65,6 +65,10 @@ type Plugin struct {
 	// os.ErrDeadlineExceeded, rather than every method's answer waiting
 	// on it. DefaultWriteTimeout when zero; negative turns it off.
 	WriteTimeout time.Duration
+	// StreamWindow is how many unsettled items the host may send each of
+	// the plugin's streams (Sink, Stream); envelope.DefaultStreamWindow
+	// when zero or less.
+	StreamWindow int
 
 	mu  sync.Mutex
 	cur *session
@@ -149,6 +153,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		ready:   make(chan struct{}),
 		fwdDone: make(chan struct{}),
 		max:     p.maxInFlight(),
+		window:  p.StreamWindow,
 	}
 	cancel = s.cancelWithCalls(cancel)
 	s.conn = envelope.NewConn(conn, envelope.ConnOptions{
@@ -321,7 +326,8 @@ type session struct {
 	ready    chan struct{}  // closed once info.Name is set and OnConnect has returned
 	fwdDone  chan struct{}  // closed when forward has flushed and returned
 
-	max int // calls at once; zero: no limit
+	max    int // calls at once; zero: no limit
+	window int // Plugin.StreamWindow
 
 	mu    sync.Mutex
 	host  *Host                // set once the handshake is answered
@@ -405,7 +411,10 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 	s.calls[m.ID] = call{ctx, cancel}
 	s.inflight.Add(1)
 	s.mu.Unlock()
-	j := job{ctx, cancel, m, bad}
+	j := job{ctx: ctx, cancel: cancel, m: m, bad: bad}
+	if bad == nil {
+		j.stream, j.bad = s.openStream(c, m, cancel)
+	}
 	if c.Detach(m) {
 		// The call runs here, where its request was read; reading moves
 		// to another goroutine if it takes more than a moment.
@@ -436,7 +445,11 @@ func (s *session) serve(j job) {
 	if j.bad != nil {
 		rerr = rpc.InvalidParams(m.Method, j.bad)
 	} else {
-		result, rerr = s.invoke(j.ctx, m, trace)
+		result, rerr = s.invoke(j.ctx, m, j.stream, trace)
+	}
+	if j.stream != nil {
+		// Its last acknowledgements go before the answer.
+		j.stream.Finish()
 	}
 	// Free the id before answering: a host may reuse it once it has the
 	// answer.
@@ -457,7 +470,7 @@ func (s *session) serve(j job) {
 
 // invoke runs the method m calls, with its trace id and, in protocol 2,
 // its host in ctx.
-func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string) (result any, rerr *envelope.Error) {
+func (s *session) invoke(ctx context.Context, m *envelope.Envelope, st *envelope.Stream, trace string) (result any, rerr *envelope.Error) {
 	meth := s.methods[m.Method]
 	if meth == nil && m.Method != envelope.MethodConfigure {
 		return nil, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method)
@@ -472,7 +485,26 @@ func (s *session) invoke(ctx context.Context, m *envelope.Envelope, trace string
 	if meth == nil {
 		return s.configure(ctx, m, trace)
 	}
+	if st != nil {
+		return nil, meth.InvokeStream(ctx, m, st, s.log, trace)
+	}
 	return meth.Invoke(ctx, m, s.log, trace)
+}
+
+// openStream accepts the stream request m opens, on the read loop, when
+// it calls a stream method; a stream asked of any other method, or a
+// stream method called without one, is what is wrong with the call.
+func (s *session) openStream(c *envelope.Conn, m *envelope.Envelope, cancel context.CancelFunc) (*envelope.Stream, error) {
+	meth := s.methods[m.Method]
+	switch {
+	case meth == nil:
+		return nil, nil
+	case !meth.IsStream() && m.StreamRequested():
+		return nil, fmt.Errorf("%w: %s is not a stream; call it without params._meta.stream", envelope.ErrInvalidParams, m.Method)
+	case !meth.IsStream():
+		return nil, nil
+	}
+	return c.AcceptStream(m, s.window, cancel)
 }
 
 // forget removes j's call from those in flight, and only j's, and cancels

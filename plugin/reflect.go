@@ -19,7 +19,7 @@ const hookMethod = "UseAsyncHook"
 // leaving out the two reserved: the async hook's and Configure
 // (config.go).
 func methods(v any) (rpc.Methods, error) {
-	ms, err := rpc.Find(v, hookMethod, configMethod)
+	ms, err := rpc.FindStreams(v, streamKind{}, hookMethod, configMethod)
 	if err != nil {
 		return nil, fmt.Errorf("plugsock: %w", err)
 	}

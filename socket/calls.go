@@ -132,6 +132,9 @@ func (r *remote) callOnce(ctx context.Context, name, method string, payload, res
 		// {"value": ...} when as something else, and by the payload's
 		// own shape for a method it did not describe.
 		if fn, described := r.info.Functions[method]; described {
+			if fn.Stream != nil {
+				return fmt.Errorf("plugsock: call %s.%s: the function is a stream (%w); open it with OpenStream", name, method, ErrNotStream)
+			}
 			payload = envelope.Params(payload, fn.ObjectInput())
 		} else if payload, err = envelope.ParamsFor(payload, nil); err != nil {
 			return fmt.Errorf("plugsock: call %s.%s: encoding the payload: %w", name, method, err)

@@ -45,7 +45,7 @@ import (
 const maxInterned = 4096
 
 var (
-	functionMembers = []string{"name", "input", "output", "inputSchema", "outputSchema"}
+	functionMembers = []string{"name", "input", "output", "inputSchema", "outputSchema", "stream"}
 	entityMembers   = []string{"name", "type", "mandatory", "fields"}
 )
 
@@ -207,6 +207,11 @@ func (r *functionsReader) function() (fn typedesc.Function, ok bool) {
 				fn.InputSchema = raw
 			} else {
 				fn.OutputSchema = raw
+			}
+		case 5: // stream
+			// Left to encoding/json: a stream's description is rare.
+			if !r.null() {
+				return fn, false
 			}
 		default:
 			if !r.skip() {

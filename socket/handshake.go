@@ -505,7 +505,10 @@ func compact(fns map[string]typedesc.Function, rawLen int) map[string]typedesc.F
 	out := make(map[string]typedesc.Function, len(fns))
 	for name, fn := range fns {
 		out[c.str(name)] = typedesc.Function{Name: c.str(fn.Name), Input: c.top(fn.Input), Output: c.top(fn.Output),
-			InputSchema: schemas.add(fn.InputSchema), OutputSchema: schemas.add(fn.OutputSchema)}
+			InputSchema: schemas.add(fn.InputSchema), OutputSchema: schemas.add(fn.OutputSchema),
+			// Streams are rare, and decoded by encoding/json (functions.go):
+			// theirs are copies already.
+			Stream: fn.Stream}
 	}
 	return out
 }
@@ -518,6 +521,7 @@ type functionFields = struct {
 	Output       *typedesc.Entity `json:"output,omitempty"`
 	InputSchema  json.RawMessage  `json:"inputSchema,omitempty"`
 	OutputSchema json.RawMessage  `json:"outputSchema,omitempty"`
+	Stream       *typedesc.Stream `json:"stream,omitempty"`
 }
 
 var _ = functionFields(typedesc.Function{})

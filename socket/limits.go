@@ -37,13 +37,14 @@ var ErrOverloaded = envelope.ErrOverloaded
 // guards are the settings that bound what a plugin, or something posing
 // as one, can cost the host.
 type guards struct {
-	heartbeat   time.Duration // zero: off
-	misses      int
-	maxInFlight int // zero: no limit
-	maxPlugins  int // zero: no limit
-	token       *[sha256.Size]byte
-	tokenText   string // for plugins the socket runs itself (Attach)
-	validate    bool
+	heartbeat    time.Duration // zero: off
+	misses       int
+	maxInFlight  int // zero: no limit
+	maxPlugins   int // zero: no limit
+	streamWindow int // zero: envelope.DefaultStreamWindow
+	token        *[sha256.Size]byte
+	tokenText    string // for plugins the socket runs itself (Attach)
+	validate     bool
 	// validateOutput checks results against outputSchemas (exchange).
 	validateOutput bool
 	asyncBytes     int // async.go

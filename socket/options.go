@@ -87,6 +87,12 @@ type Config struct {
 	// DefaultMaxInFlight; a negative value removes the limit.
 	MaxInFlight int
 
+	// StreamWindow is how many unsettled items a plugin may send each
+	// stream the socket opens (OpenStream) before it must wait for the
+	// host to settle some. Zero or less means
+	// envelope.DefaultStreamWindow.
+	StreamWindow int
+
 	// MaxPlugins bounds the plugins connected at once. A plugin that
 	// handshakes past the limit is refused with code
 	// envelope.CodeOverloaded (its Start returns an error wrapping
@@ -208,6 +214,9 @@ func (c Config) apply(cfg *config) {
 	}
 	setOrOff(&cfg.maxInFlight, c.MaxInFlight)
 	setOrOff(&cfg.maxPlugins, c.MaxPlugins)
+	if c.StreamWindow > 0 {
+		cfg.streamWindow = c.StreamWindow
+	}
 	if c.Token != "" {
 		sum := sha256.Sum256([]byte(c.Token))
 		cfg.token, cfg.tokenText = &sum, c.Token

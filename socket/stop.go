@@ -64,8 +64,12 @@ func (r *remote) stop(trace string, deadline time.Time) {
 		// bounded only by the write timeout; closing the connection at
 		// the deadline keeps the stop bounded by the shutdown timeout.
 		cut := context.AfterFunc(ctx, func() {
+			r.cancelStreams("unplugged: the shutdown timeout passed")
 			r.conn.CloseWithError(fmt.Errorf("did not stop within the shutdown timeout: %w", ctx.Err()))
 		})
+		// Streams drain: their methods see the host's halves close, and
+		// have until the deadline to finish and be acknowledged.
+		r.closeStreams()
 		err := r.conn.Call(ctx, envelope.MethodShutdown, nil, nil)
 		cut()
 		var answer *envelope.Error
@@ -82,6 +86,7 @@ func (r *remote) stop(trace string, deadline time.Time) {
 			r.conn.Close()
 		case ctx.Err() != nil:
 			log.Warn("plugsock: plugin did not stop in time; cutting it off", "plugin", r.name(), "trace", trace)
+			r.cancelStreams("unplugged: the shutdown timeout passed")
 			r.conn.CloseWithError(fmt.Errorf("did not stop within the shutdown timeout: %w", ctx.Err()))
 		}
 	}

@@ -69,6 +69,10 @@ type Function struct {
 	// function answers: for a Go plugin, exactly what encoding/json writes
 	// from its output type ([OutputSchema]).
 	OutputSchema json.RawMessage `json:"outputSchema,omitempty"`
+	// Stream, when set, makes the function a stream, and describes its
+	// items. Input is what opens the stream then, and the function has
+	// no Output: its items are what it returns.
+	Stream *Stream `json:"stream,omitempty"`
 }
 
 // DeepCopy returns a copy of f that shares no memory with it. It returns
@@ -83,6 +87,7 @@ func (f *Function) DeepCopy() Function {
 		Output:       f.Output.DeepCopy(),
 		InputSchema:  bytes.Clone(f.InputSchema),
 		OutputSchema: bytes.Clone(f.OutputSchema),
+		Stream:       f.Stream.DeepCopy(),
 	}
 }
 

@@ -91,6 +91,20 @@ func (f *Function) Check() error {
 	if err := checkSchemaText(f.OutputSchema); err != nil {
 		return fmt.Errorf("function %q outputSchema: %w", f.Name, err)
 	}
+	if st := f.Stream; st != nil {
+		if err := st.In.Check(); err != nil {
+			return fmt.Errorf("function %q stream in: %w", f.Name, err)
+		}
+		if err := st.Out.Check(); err != nil {
+			return fmt.Errorf("function %q stream out: %w", f.Name, err)
+		}
+		if err := checkSchemaText(st.InSchema); err != nil {
+			return fmt.Errorf("function %q stream inSchema: %w", f.Name, err)
+		}
+		if err := checkSchemaText(st.OutSchema); err != nil {
+			return fmt.Errorf("function %q stream outSchema: %w", f.Name, err)
+		}
+	}
 	return nil
 }
 

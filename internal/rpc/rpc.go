@@ -36,13 +36,36 @@ var ErrNoMethods = errors.New("no callable methods")
 type Method struct {
 	fn     reflect.Value // the method's function; its first argument is recv
 	recv   reflect.Value // the value whose method it is
-	in     reflect.Type
-	out    reflect.Type
-	object bool // the input is a JSON object (typedesc.Entity.IsObject)
+	in     reflect.Type  // nil for a stream method without an input
+	out    reflect.Type  // nil for a stream method
+	object bool          // the input is a JSON object (typedesc.Entity.IsObject)
 	// The JSON Schemas of in and out, made once here so that a struct tag
 	// they cannot apply is Find's error.
 	inSchema, outSchema json.RawMessage
+
+	// A stream method's stream parameter, its item types (nil for a half
+	// it does not use) and their schemas.
+	stream                reflect.Type
+	kind                  StreamKind
+	itemIn, itemOut       reflect.Type
+	itemInSch, itemOutSch json.RawMessage
 }
+
+// StreamKind tells Find which parameter types are streams, and makes
+// them: package plugin's Source, Sink and Stream. A stream method is
+// shaped func(ctx context.Context, [in In,] s S) error, with S a type
+// Items accepts.
+type StreamKind interface {
+	// Items returns the types of the items a stream parameter of type t
+	// receives and sends, nil for a half it does not use; ok is false
+	// when t is not a stream.
+	Items(t reflect.Type) (in, out reflect.Type, ok bool)
+	// New returns a value of type t bound to s.
+	New(t reflect.Type, s *envelope.Stream) reflect.Value
+}
+
+// IsStream reports whether m is a stream method.
+func (m *Method) IsStream() bool { return m.stream != nil }
 
 // Methods are a value's callable methods, by name.
 type Methods map[string]*Method
@@ -54,21 +77,33 @@ type Methods map[string]*Method
 // names a method whose types have a plugsock or jsonschema struct tag that
 // typedesc cannot apply (typedesc.InputSchema), wrapping
 // typedesc.ErrRefinement.
-func Find(v any, skip ...string) (Methods, error) {
+func Find(v any, skip ...string) (Methods, error) { return FindStreams(v, nil, skip...) }
+
+// FindStreams is Find that also finds the stream methods whose stream
+// parameter kind knows.
+func FindStreams(v any, kind StreamKind, skip ...string) (Methods, error) {
 	if v == nil {
 		return nil, fmt.Errorf("value is nil: %w", ErrNoMethods)
 	}
 	rv := reflect.ValueOf(v)
-	found := suitable(rv.Type(), skip)
+	found := suitable(rv.Type(), kind, skip)
 	if len(found) == 0 {
 		err := fmt.Errorf("type %v has no method shaped func(context.Context, In) (Out, error): %w", rv.Type(), ErrNoMethods)
-		if rv.Kind() != reflect.Pointer && len(suitable(reflect.PointerTo(rv.Type()), skip)) > 0 {
+		if rv.Kind() != reflect.Pointer && len(suitable(reflect.PointerTo(rv.Type()), kind, skip)) > 0 {
 			err = fmt.Errorf("type %v has no callable methods, but *%v does; pass a pointer: %w", rv.Type(), rv.Type(), ErrNoMethods)
 		}
 		return nil, err
 	}
 	ms := make(Methods, len(found))
 	for _, m := range found {
+		if st, ok := streamParam(m.Type, kind); ok {
+			sm, err := streamMethod(m, rv, st, kind)
+			if err != nil {
+				return nil, err
+			}
+			ms[m.Name] = sm
+			continue
+		}
 		// m.Func with the receiver as first argument, rather than the
 		// bound method value: calling a bound method through reflection
 		// allocates its receiver on every call.
@@ -103,11 +138,14 @@ func TypeName(v any) string {
 	return t.Name()
 }
 
-func suitable(t reflect.Type, skip []string) []reflect.Method {
+func suitable(t reflect.Type, kind StreamKind, skip []string) []reflect.Method {
 	var ms []reflect.Method
 	for i := range t.NumMethod() {
 		m := t.Method(i)
-		if m.IsExported() && !slices.Contains(skip, m.Name) && callable(m.Type) {
+		if !m.IsExported() || slices.Contains(skip, m.Name) {
+			continue
+		}
+		if _, ok := streamParam(m.Type, kind); ok || callable(m.Type) {
 			ms = append(ms, m)
 		}
 	}
@@ -168,10 +206,23 @@ func (ms Methods) describe(prefix string, refined map[string]typedesc.Function, 
 		name = prefix + name
 		f := typedesc.Function{
 			Name:         name,
-			Input:        typedesc.ForType(m.in),
-			Output:       typedesc.ForType(m.out),
 			InputSchema:  bytes.Clone(m.inSchema),
 			OutputSchema: bytes.Clone(m.outSchema),
+		}
+		if m.in != nil {
+			f.Input = typedesc.ForType(m.in)
+		}
+		if m.out != nil {
+			f.Output = typedesc.ForType(m.out)
+		}
+		if m.stream != nil {
+			f.Stream = &typedesc.Stream{InSchema: bytes.Clone(m.itemInSch), OutSchema: bytes.Clone(m.itemOutSch)}
+			if m.itemIn != nil {
+				f.Stream.In = typedesc.ForType(m.itemIn)
+			}
+			if m.itemOut != nil {
+				f.Stream.Out = typedesc.ForType(m.itemOut)
+			}
 		}
 		if r, ok := refined[name]; ok {
 			in, inErr := typedesc.Refine(f.Input, r.Input)
@@ -233,14 +284,7 @@ func (m *Method) Invoke(ctx context.Context, req *envelope.Envelope, log *slog.L
 	// concrete one and make Call check that it implements the interface.
 	out := m.fn.Call([]reflect.Value{m.recv, reflect.ValueOf(&ctx).Elem(), in.Elem()})
 	if err, _ := out[1].Interface().(error); err != nil {
-		var e *envelope.Error
-		switch {
-		case errors.As(err, &e):
-			return nil, e
-		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-			return nil, envelope.Errorf(envelope.CodeRequestCancelled, "%s: %v", req.Method, err)
-		}
-		return nil, &envelope.Error{Code: envelope.CodeMethodError, Message: err.Error()}
+		return nil, methodError(ctx, req.Method, err)
 	}
 	return out[0].Interface(), nil
 }
@@ -270,4 +314,94 @@ func InvalidParams(method string, err error) *envelope.Error {
 		msg = strings.TrimPrefix(msg, envelope.ErrInvalidParams.Error()+": ")
 	}
 	return envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: %s", method, msg)
+}
+
+// streamParam returns the stream parameter's type of a method type
+// (receiver first) shaped func(ctx, [In,] S) error.
+func streamParam(t reflect.Type, kind StreamKind) (reflect.Type, bool) {
+	if kind == nil || t.NumOut() != 1 || t.Out(0) != errorType || t.NumIn() < 3 || t.NumIn() > 4 || t.In(1) != ctxType {
+		return nil, false
+	}
+	st := t.In(t.NumIn() - 1)
+	if _, _, ok := kind.Items(st); !ok {
+		return nil, false
+	}
+	if t.NumIn() == 4 {
+		switch in := t.In(2); in.Kind() {
+		case reflect.Chan, reflect.Func:
+			return nil, false
+		case reflect.Interface:
+			if in.NumMethod() > 0 {
+				return nil, false
+			}
+		}
+	}
+	return st, true
+}
+
+func streamMethod(m reflect.Method, recv reflect.Value, st reflect.Type, kind StreamKind) (*Method, error) {
+	sm := &Method{fn: m.Func, recv: recv, stream: st, kind: kind}
+	if m.Type.NumIn() == 4 {
+		sm.in = m.Type.In(2)
+		sch, err := typedesc.InputSchema(sm.in)
+		if err != nil {
+			return nil, fmt.Errorf("method %s: input %v: %w", m.Name, sm.in, err)
+		}
+		sm.inSchema = sch
+		sm.object = (&typedesc.Function{Input: typedesc.ForType(sm.in), InputSchema: sch}).ObjectInput()
+	}
+	sm.itemIn, sm.itemOut, _ = kind.Items(st)
+	var err error
+	if sm.itemIn != nil {
+		if sm.itemInSch, err = typedesc.InputSchema(sm.itemIn); err != nil {
+			return nil, fmt.Errorf("method %s: stream items %v: %w", m.Name, sm.itemIn, err)
+		}
+	}
+	if sm.itemOut != nil {
+		if sm.itemOutSch, err = typedesc.OutputSchema(sm.itemOut); err != nil {
+			return nil, fmt.Errorf("method %s: stream items %v: %w", m.Name, sm.itemOut, err)
+		}
+	}
+	return sm, nil
+}
+
+// InvokeStream runs stream method m for request req on stream s, as
+// Invoke runs a call: the same decoding of the input, and the same
+// answers for what goes wrong. Its result is always null.
+func (m *Method) InvokeStream(ctx context.Context, req *envelope.Envelope, s *envelope.Stream, log *slog.Logger, trace string) (rerr *envelope.Error) {
+	args := []reflect.Value{m.recv, reflect.ValueOf(&ctx).Elem()}
+	if m.in != nil {
+		in := reflect.New(m.in)
+		if err := envelope.DecodeInput(req, in.Interface(), m.object); err != nil {
+			return InvalidParams(req.Method, err)
+		}
+		args = append(args, in.Elem())
+	}
+	args = append(args, m.kind.New(m.stream, s))
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("plugsock: method panicked", "method", req.Method, "trace", trace, "panic", v, "stack", string(debug.Stack()))
+			rerr = envelope.Errorf(envelope.CodeInternalError, "panic in %s: %v", req.Method, v)
+		}
+	}()
+	out := m.fn.Call(args)
+	err, _ := out[0].Interface().(error)
+	return methodError(ctx, req.Method, err)
+}
+
+// methodError is the answer to the error err a method returned: nil for
+// none, the *envelope.Error it is, -32800 when it is ctx's own once ctx
+// has ended, and -32000 with its text otherwise.
+func methodError(ctx context.Context, method string, err error) *envelope.Error {
+	if err == nil {
+		return nil
+	}
+	var e *envelope.Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return envelope.Errorf(envelope.CodeRequestCancelled, "%s: %v", method, err)
+	}
+	return &envelope.Error{Code: envelope.CodeMethodError, Message: err.Error()}
 }
