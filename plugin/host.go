@@ -18,6 +18,21 @@ type Host struct {
 	conn     *envelope.Conn
 	proto    int
 	services map[string]typedesc.Function // as the handshake answer described them; never changed
+	stopping <-chan struct{}              // the session's: closed once the host asks the plugin to stop
+}
+
+// Stopping returns a channel that is closed once the host has asked the
+// plugin to stop ($/shutdown, as Unplug and Shutdown send): the plugin
+// takes no new calls then, and the host waits, up to its shutdown timeout,
+// for those in flight. A method that runs until told otherwise, a
+// stream's source most of all, should return soon after, having drained
+// what it sent. ctx is a method's; the channel is nil, never closed, for
+// a host that speaks protocol 1.
+func Stopping(ctx context.Context) <-chan struct{} {
+	if h := HostFrom(ctx); h != nil {
+		return h.stopping
+	}
+	return nil
 }
 
 type hostKey struct{}

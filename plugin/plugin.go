@@ -143,17 +143,18 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{
-		methods: ms,
-		conf:    conf,
-		ctxKey:  ctxKey,
-		log:     log.With("plugin", hs.Name),
-		ctx:     ctx,
-		calls:   make(map[envelope.ID]call),
-		stopped: make(chan struct{}),
-		ready:   make(chan struct{}),
-		fwdDone: make(chan struct{}),
-		max:     p.maxInFlight(),
-		window:  p.StreamWindow,
+		methods:  ms,
+		conf:     conf,
+		ctxKey:   ctxKey,
+		log:      log.With("plugin", hs.Name),
+		ctx:      ctx,
+		calls:    make(map[envelope.ID]call),
+		stopped:  make(chan struct{}),
+		stopping: make(chan struct{}),
+		ready:    make(chan struct{}),
+		fwdDone:  make(chan struct{}),
+		max:      p.maxInFlight(),
+		window:   p.StreamWindow,
 	}
 	cancel = s.cancelWithCalls(cancel)
 	s.conn = envelope.NewConn(conn, envelope.ConnOptions{
@@ -219,7 +220,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	named := log.With("plugin", res.Name)
 	s.mu.Lock()
 	s.log = named
-	s.host = &Host{conn: s.conn, proto: proto, services: res.Services}
+	s.host = &Host{conn: s.conn, proto: proto, services: res.Services, stopping: s.stopping}
 	s.mu.Unlock()
 	named.Debug("plugsock: connected", "session", res.Session)
 	if p.OnConnect != nil {
@@ -323,6 +324,7 @@ type session struct {
 	inflight sync.WaitGroup // the calls
 	stops    sync.WaitGroup // the stops
 	stopped  chan struct{}  // closed by the first stop once the calls in flight have answered
+	stopping chan struct{}  // closed by the first stop as it begins (Stopping)
 	ready    chan struct{}  // closed once info.Name is set and OnConnect has returned
 	fwdDone  chan struct{}  // closed when forward has flushed and returned
 

@@ -105,6 +105,7 @@ func (s *session) leave() (cut, goodbye bool) {
 		return true, false
 	case sessionServing:
 		s.phase = sessionStopping
+		s.signalStopping()
 		s.stops.Add(1)
 		return false, true
 	}
@@ -125,6 +126,7 @@ func (s *session) shutdownAsked() (stop, first bool) {
 	case sessionHandshaking, sessionServing:
 		s.phase = sessionStopping
 		first = true
+		s.signalStopping()
 	}
 	s.stops.Add(1)
 	return true, first
@@ -158,4 +160,12 @@ func (s *session) stop(id envelope.ID, first bool) {
 		_ = s.conn.Reply(id, nil)
 	}
 	s.conn.Close()
+}
+
+// signalStopping closes stopping (Stopping), on the move to stopping; with
+// s.mu held.
+func (s *session) signalStopping() {
+	if s.stopping != nil {
+		close(s.stopping)
+	}
 }

@@ -81,6 +81,12 @@ func (p *Streamer) Scale(ctx context.Context, in ScaleIn, s *plugin.Stream[Point
 func (p *Streamer) Count(ctx context.Context, in CountIn, out *plugin.Source[Record]) error {
 	err := func() error {
 		for i := in.From; i < in.To; i++ {
+			select {
+			case <-plugin.Stopping(ctx):
+				// The host is unplugging the plugin: finish, acknowledged.
+				return out.Drain(ctx)
+			default:
+			}
 			if _, err := out.SendAt(ctx, i, Record{Key: fmt.Sprint(i), Payload: "r"}); err != nil {
 				return err
 			}
@@ -389,4 +395,37 @@ func TestManyStreamsShareAConnection(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// Unplug tells a source to stop (plugin.Stopping): it finishes with what
+// it sent acknowledged, well before the shutdown timeout.
+func TestUnplugStopsSources(t *testing.T) {
+	v := newStreamer()
+	h := newHost(t, "tcp", socket.Config{ShutdownTimeout: 20 * time.Second})
+	name := h.plug(v, "streamer").name
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := h.s.OpenStream(ctx, name, "Count", CountIn{From: 0, To: 1 << 30})
+	require.NoError(t, err)
+	var got atomic.Int64
+	reading := make(chan error, 1)
+	go func() {
+		for {
+			it, err := st.Recv(ctx)
+			if err != nil {
+				reading <- err
+				return
+			}
+			got.Add(1)
+			_ = st.Ack(it.Seq)
+		}
+	}()
+	require.Eventually(t, func() bool { return got.Load() >= 100 }, 10*time.Second, time.Millisecond)
+	start := time.Now()
+	h.s.Unplug("", name)
+	assert.Less(t, time.Since(start), 5*time.Second, "the source stopped when told, not at the shutdown timeout")
+	require.ErrorIs(t, <-reading, io.EOF)
+	require.NoError(t, recv(t, v.ended, "Count to return"))
+	require.NoError(t, st.Err())
+	assert.Equal(t, v.sent.Load(), got.Load(), "the host has every record the source sent")
 }
