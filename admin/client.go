@@ -188,6 +188,16 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 	return &h, nil
 }
 
+// Streams returns the streams open between the host and its plugins (GET
+// /api/streams).
+func (c *Client) Streams(ctx context.Context) ([]socket.StreamInfo, error) {
+	var s Streams
+	if err := c.do(ctx, http.MethodGet, nil, &s, "api", "streams"); err != nil {
+		return nil, err
+	}
+	return s.Streams, nil
+}
+
 // List returns the connected plugins by name, without their functions
 // (GET /api/plugins).
 func (c *Client) List(ctx context.Context) (map[string]*envelope.PluginInfo, error) {

@@ -23,6 +23,7 @@
 //	POST   /api/broadcast/{method}             body: payload -> {"results": {name: ...}}
 //	DELETE /api/plugins/{name}                 unplug it -> 204
 //	GET    /api/events                         server-sent events
+//	GET    /api/streams                        {"streams": [{"plugin", "method", "sent", ...}, ...]}
 //
 // Every error is answered with {"error": {"code": C, "message": M}}: C is
 // the JSON-RPC code when the error came from a plugin or the wire (-32000

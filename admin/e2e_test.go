@@ -88,9 +88,35 @@ func TestConsoleE2E(t *testing.T) {
 	const odd = "odd%#?+ü日"
 	e.attach(Greeter{}, odd, "1.0.0")
 	e.dialBooking("booking")
+	e.attach(Ticks{}, "ticks", "1.0.0")
+	// A stream the page watches: read slowly, so that its counts move
+	// while it looks.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := e.s.OpenStream(ctx, "ticks", "Count", nil)
+	require.NoError(t, err)
+	reading := make(chan struct{})
+	go func() {
+		defer close(reading)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			it, err := st.Recv(ctx)
+			if err != nil {
+				return
+			}
+			_ = st.Ack(it.Seq)
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer func() { cancel(); <-reading }()
 
 	args := []string{filepath.Join("e2e", "console.mjs"), e.ts.URL + "/?token=" + testToken,
-		"--late", "late", "--unplug", "greeter", "--odd", odd, "--schemas", "booking", "--artifacts", filepath.Join("e2e", "artifacts")}
+		"--late", "late", "--unplug", "greeter", "--odd", odd, "--schemas", "booking", "--stream", "ticks", "--artifacts", filepath.Join("e2e", "artifacts")}
 	// The script says when it is ready to watch a plugin connect; the
 	// plugin connects only then, so the page sees it come.
 	runNode(t, node, browser, args, func(line string) {

@@ -169,6 +169,7 @@ func (a *Server) routes() {
 	handle("/api/plugins/{name}/call/{method}", map[string]http.HandlerFunc{http.MethodPost: a.call})
 	handle("/api/broadcast/{method}", map[string]http.HandlerFunc{http.MethodPost: a.broadcast})
 	handle("/api/events", map[string]http.HandlerFunc{http.MethodGet: a.events})
+	handle("/api/streams", map[string]http.HandlerFunc{http.MethodGet: a.streams})
 	if a.metrics != nil {
 		handle("/metrics", map[string]http.HandlerFunc{http.MethodGet: a.metrics.ServeHTTP})
 	}
@@ -249,6 +250,20 @@ func (a *Server) health(w http.ResponseWriter, r *http.Request) {
 	n := len(a.subs)
 	a.mu.Unlock()
 	writeJSON(w, http.StatusOK, Health{Plugins: a.s.Stats().Plugins, Subscribers: n, EventsDropped: a.dropped.Load()})
+}
+
+// Streams is the answer of GET /api/streams: the streams open between the
+// host and its plugins.
+type Streams struct {
+	Streams []socket.StreamInfo `json:"streams"`
+}
+
+func (a *Server) streams(w http.ResponseWriter, r *http.Request) {
+	out := a.s.Streams()
+	if out == nil {
+		out = []socket.StreamInfo{}
+	}
+	writeJSON(w, http.StatusOK, Streams{out})
 }
 
 func (a *Server) list(w http.ResponseWriter, r *http.Request) {

@@ -96,16 +96,16 @@ type Pending struct {
 
 // StreamStats is a stream's state, for monitoring.
 type StreamStats struct {
-	ID       string    // the opening request's id, as JSON
-	Method   string    // the function the stream belongs to
-	Opened   time.Time // when this side opened or accepted it
-	Sent     uint64    // items this side sent
-	Acked    uint64    // of those, acknowledged
-	Rejected uint64    // of those, rejected
-	Received uint64    // items this side received
-	Settled  uint64    // of those, acknowledged or rejected by this side
-	Credit   int64     // items this side may still send
-	Window   int64     // items the peer may still send
+	ID       string    `json:"id"`       // the opening request's id, as JSON
+	Method   string    `json:"method"`   // the function the stream belongs to
+	Opened   time.Time `json:"opened"`   // when this side opened or accepted it
+	Sent     uint64    `json:"sent"`     // items this side sent
+	Acked    uint64    `json:"acked"`    // of those, acknowledged
+	Rejected uint64    `json:"rejected"` // of those, rejected
+	Received uint64    `json:"received"` // items this side received
+	Settled  uint64    `json:"settled"`  // of those, acknowledged or rejected by this side
+	Credit   int64     `json:"credit"`   // items this side may still send
+	Window   int64     `json:"window"`   // items the peer may still send
 }
 
 // pending is an item sent and not yet settled.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/plugsock/plugsock/envelope"
 )
@@ -75,4 +76,37 @@ func (r *remote) cancelStreams(reason string) {
 	for _, st := range r.conn.Streams() {
 		st.Cancel(reason)
 	}
+}
+
+// StreamInfo is a stream open between the host and a plugin, as the host
+// sees it.
+type StreamInfo struct {
+	Plugin string `json:"plugin"` // the plugin's assigned name
+	envelope.StreamStats
+}
+
+// Streams returns the streams open on every plugin, by plugin name and
+// then in the order they were opened. It is for monitoring (the admin
+// API and console show it); it visits every plugin.
+func (s *Socket) Streams() []StreamInfo {
+	s.mu.Lock()
+	type open struct {
+		name string
+		r    *remote
+	}
+	rs := make([]open, 0, len(s.plugins))
+	for name, r := range s.plugins {
+		if r.state.live() {
+			rs = append(rs, open{name, r})
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(rs, func(i, j int) bool { return rs[i].name < rs[j].name })
+	var out []StreamInfo
+	for _, o := range rs {
+		for _, st := range o.r.conn.Streams() {
+			out = append(out, StreamInfo{Plugin: o.name, StreamStats: st.Stats()})
+		}
+	}
+	return out
 }

@@ -178,7 +178,8 @@ async function selectPlugin(name) {
   state.info = r.body;
   $("plugin-gone").hidden = true;
   $("unplug").disabled = false;
-  $("call").disabled = false;
+  const cur = state.fn && (state.info.functions || {})[state.fn];
+  $("call").disabled = !!(cur && cur.stream); // a stream is not called (selectFunction)
   $("plugin-version").textContent = r.body.version ? "v" + r.body.version.replace(/^v/, "") : "";
   if (state.fn && !(state.info.functions || {})[state.fn]) {
     state.fn = null;
@@ -186,6 +187,8 @@ async function selectPlugin(name) {
   }
   renderFunctionList();
 }
+
+setInterval(refreshStreams, 1000);
 
 function markGone(name, why) {
   const p = $("plugin-gone");
@@ -216,9 +219,44 @@ function selectFunction(name) {
   $("function-view").hidden = false;
   $("function-title").textContent = `${state.selected}.${name}`;
   renderShape($("input-shape"), fn.input, fn.inputSchema, true);
-  renderShape($("output-shape"), fn.output, fn.outputSchema, false);
+  if (fn.stream) {
+    // A stream returns its items, not a result: show what flows out (or,
+    // for a sink, in), and say why the console does not call it.
+    const out = fn.stream.out || fn.stream.outSchema;
+    renderShape($("output-shape"), out ? fn.stream.out : fn.stream.in, out ? fn.stream.outSchema : fn.stream.inSchema, false);
+    const shape = fn.stream.out || fn.stream.outSchema ? (fn.stream.in || fn.stream.inSchema ? "processor" : "source") : "sink";
+    $("stream-note").textContent = `${name} is a stream (a ${shape}): a program opens it with socket.OpenStream and exchanges items; the console shows it under Open streams while one is open, and does not call it.`;
+    $("stream-note").hidden = false;
+    $("call").disabled = true;
+  } else {
+    renderShape($("output-shape"), fn.output, fn.outputSchema, false);
+    $("stream-note").hidden = true;
+    $("call").disabled = false;
+  }
   resetPayload();
   clearOutcome();
+}
+
+// ---- streams ----------------------------------------------------------
+
+// refreshStreams shows the selected plugin's open streams. It polls: the
+// counts change with every item, far too often for the event stream.
+async function refreshStreams() {
+  const name = state.selected;
+  if (!name || document.hidden) return;
+  const r = await api("api/streams");
+  if (!r.ok || name !== state.selected) return;
+  const mine = (r.body.streams || []).filter((s) => s.plugin === name);
+  const now = Date.now();
+  $("stream-rows").replaceChildren(
+    ...mine.map((s) => {
+      const age = Math.max(0, Math.round((now - Date.parse(s.opened)) / 1000));
+      const cells = [s.method, s.sent, s.acked, s.received, s.settled, s.credit, s.window, age + " s"];
+      return el("tr", { "data-testid": "stream-row", "data-method": s.method }, ...cells.map((c) => el("td", {}, String(c))));
+    }),
+  );
+  $("stream-count").textContent = String(mine.length);
+  $("streams-view").hidden = mine.length === 0;
 }
 
 function resetPayload() {

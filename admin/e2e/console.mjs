@@ -1,6 +1,6 @@
 // Headless-browser test of the plugsock admin console.
 //
-//   node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--screenshot FILE] [--artifacts DIR]
+//   node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--screenshot FILE] [--artifacts DIR]
 //
 // URL is the console's, with ?token=TOKEN as 'plugsock serve' logs it. It
 // serves the console with a plugin "calc" connected (the Calc plugin of
@@ -30,7 +30,7 @@ import { call, check, openConsole, session, text } from "./lib.mjs";
 const here = dirname(fileURLToPath(import.meta.url));
 
 function parseArgs(argv) {
-  const opts = { url: "", late: "", unplug: "", odd: "", schemas: "", screenshot: "", artifacts: join(here, "artifacts") };
+  const opts = { url: "", late: "", unplug: "", odd: "", schemas: "", stream: "", screenshot: "", artifacts: join(here, "artifacts") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -41,6 +41,7 @@ function parseArgs(argv) {
     else if (a === "--unplug") opts.unplug = value();
     else if (a === "--odd") opts.odd = value();
     else if (a === "--schemas") opts.schemas = value();
+    else if (a === "--stream") opts.stream = value();
     else if (a === "--screenshot") opts.screenshot = resolve(value());
     else if (a === "--artifacts") opts.artifacts = resolve(value());
     else if (a.startsWith("--")) usage(`unknown flag ${a}`);
@@ -52,7 +53,7 @@ function parseArgs(argv) {
 }
 
 function usage(msg) {
-  console.error(`console e2e: ${msg}\nusage: node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--screenshot FILE] [--artifacts DIR]`);
+  console.error(`console e2e: ${msg}\nusage: node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--screenshot FILE] [--artifacts DIR]`);
   process.exit(2);
 }
 
@@ -237,6 +238,25 @@ await session("console e2e", opts, async (page, step) => {
       await page.waitForSelector("[data-testid=outcome][data-state=ok]", { timeout: 15_000 });
       const result = JSON.parse(await text(page, "[data-testid=result]"));
       check(result.kind === "workshop" && result.when === when, `the result is ${JSON.stringify(result)}`);
+    });
+  }
+  if (opts.stream) {
+    await step(`the open stream of ${opts.stream}.Count is shown, its counts moving`, async () => {
+      await page.click(`[data-testid=plugin-item][data-plugin="${opts.stream}"]`);
+      await page.waitForSelector(`[data-testid=plugin-name]:text-is("${opts.stream}")`);
+      const row = '[data-testid=stream-row][data-method="Count"]';
+      await page.waitForSelector(row, { timeout: 15_000 });
+      const received = async () => Number(await text(page, `${row} td:nth-child(4)`));
+      const first = await received();
+      await page.waitForFunction(
+        ([sel, n]) => Number(document.querySelector(sel + " td:nth-child(4)")?.textContent) > n,
+        [row, first], { timeout: 15_000 });
+      check((await text(page, "[data-testid=stream-count]")) === "1", "one stream is counted");
+      await page.click('[data-testid=function-item][data-function="Count"]');
+      await page.waitForSelector("[data-testid=stream-note]:visible");
+      const note = await text(page, "[data-testid=stream-note]");
+      check(note.includes("source"), `the note reads "${note}"`);
+      check(await page.isDisabled("[data-testid=call]"), "a stream cannot be called from the form");
     });
   }
 });
