@@ -179,4 +179,5 @@ func (c *Conn) endReaders() {
 func (c *Conn) Wait() {
 	<-c.done
 	c.readers.wg.Wait()
+	c.streams.flusher.Wait()
 }

@@ -182,7 +182,9 @@ type streamTable struct {
 	accepted map[ID]*Stream     // by the request id, as the opener wrote it
 	dirty    []*Stream
 	kick     chan struct{}
-	running  bool // the flusher goroutine has been started
+	running  bool           // the flusher goroutine has been started
+	closed   bool           // the connection has ended: no flusher starts
+	flusher  sync.WaitGroup // Conn.Wait waits for it
 }
 
 // OpenStream opens a stream: it sends a request for method with params
@@ -710,14 +712,19 @@ func (s *Stream) dirty() {
 	t := &s.c.streams
 	t.mu.Lock()
 	t.dirty = append(t.dirty, s)
-	if !t.running {
+	if !t.running && !t.closed {
 		t.running = true
 		t.kick = make(chan struct{}, 1)
+		t.flusher.Add(1)
 		go s.c.flushStreams(t.kick)
 	}
+	kick := t.kick
 	t.mu.Unlock()
+	if kick == nil {
+		return
+	}
 	select {
-	case t.kick <- struct{}{}:
+	case kick <- struct{}{}:
 	default:
 	}
 }
@@ -786,6 +793,7 @@ func (s *Stream) flush() {
 // flushStreams writes the control messages of the streams queued by
 // dirty until the connection ends. The connection owns it.
 func (c *Conn) flushStreams(kick chan struct{}) {
+	defer c.streams.flusher.Done()
 	for {
 		select {
 		case <-kick:
@@ -858,6 +866,10 @@ func (c *Conn) Streams() []*Stream {
 // endStreams ends every stream once the connection has: their items not
 // yet received are dropped, and their unacknowledged ones stay in Unacked.
 func (c *Conn) endStreams() {
+	t := &c.streams
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
 	err := c.closedErr()
 	for _, s := range c.Streams() {
 		s.end(err, true)

@@ -96,6 +96,25 @@
 // connection), UseAsyncHook is not called again, and items sent while the
 // plugin was disconnected go out on the new connection.
 //
+// # Streams
+//
+// A method whose last parameter is a *[Source], *[Sink] or *[Stream], and
+// which returns only an error, is a stream (protocol 2): it sends the host
+// items, receives them, or both, in order, with flow control and
+// acknowledgements, until it returns:
+//
+//	func (c *Conn) Read(ctx context.Context, from Position, out *plugin.Source[Record]) error
+//	func (c *Conn) Write(ctx context.Context, in *plugin.Sink[Record]) error
+//	func (u *UDF) Process(ctx context.Context, s *plugin.Stream[Point, Point]) error
+//
+// Send waits for the host's credit, so a slow host slows the method down
+// and nothing is dropped; every item received must be settled (Ack,
+// AckThrough or Reject) for more to come; Acked reports the host's
+// outcomes of what the method sent, and Unacked what it never settled.
+// [Stopping] tells a method that runs until told otherwise that the host
+// wants the plugin to stop. Async data (above) is the fire-and-forget
+// alternative: use a stream when every item must arrive.
+//
 // # Configuration
 //
 // A plugin with a method

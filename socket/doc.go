@@ -99,6 +99,17 @@
 // never dropped for data: see Async for what happens when it fills up,
 // and Stats for the count of anything dropped.
 //
+// # Streams
+//
+// A plugin's stream functions (typedesc.Function.Stream: a source, a sink
+// or a processor) are opened with OpenStream, which returns the host's
+// end, an *envelope.Stream: Recv and Ack what the plugin sends, Send and
+// CloseSend what it receives, Acked and Unacked for the outcomes. Credit
+// bounds each direction (Config.StreamWindow), so a stalled stream holds
+// up nothing else on the connection. Unplug and Shutdown let streams
+// finish, up to the shutdown timeout, then cancel them; Streams lists the
+// open ones.
+//
 // # Bounds
 //
 // No input from the network can crash or hang the host: frames have a
