@@ -124,6 +124,11 @@ type methodStats struct {
 	// The total is their sum, so that a scrape's count and buckets agree.
 	buckets [len(durationBuckets) + 1]atomic.Uint64
 	sum     atomic.Uint64 // float64 bits, in seconds
+
+	// The items of the method's streams that have ended, by direction:
+	// the host's sent (in) and received (out). Open streams are counted
+	// from their own stats when scraped (pluginStats.open).
+	streamIn, streamOut atomic.Uint64
 }
 
 // record counts one call. A call refused as overloaded sent nothing and
@@ -161,6 +166,30 @@ type pluginStats struct {
 	// Guarded by metrics.mu.
 	refs    int // connections holding it
 	methods map[string]*methodStats
+
+	smu  sync.Mutex
+	open map[*envelope.Stream]*methodStats // its streams open, with their method's stats
+}
+
+// streamOpened counts st, a stream of method ms, from now on, and until
+// it ends: then its items move to ms's counts, under the same lock a
+// scrape takes, so that the count never goes back.
+func (p *pluginStats) streamOpened(st *envelope.Stream, ms *methodStats) {
+	p.smu.Lock()
+	if p.open == nil {
+		p.open = make(map[*envelope.Stream]*methodStats)
+	}
+	p.open[st] = ms
+	p.smu.Unlock()
+	go func() { // the stream's own; it ends with the stream
+		<-st.Done()
+		stats := st.Stats()
+		p.smu.Lock()
+		ms.streamIn.Add(stats.Sent)
+		ms.streamOut.Add(stats.Received)
+		delete(p.open, st)
+		p.smu.Unlock()
+	}()
 }
 
 // remoteStats is one connection's view of its plugin's stats: methods,
@@ -291,6 +320,8 @@ var (
 		"Processes of launched plugins started again after an exit.", []string{"plugin"}, nil)
 	descExits = prometheus.NewDesc("plugsock_plugin_exits_total",
 		"Exits of launched plugins' processes, by reason.", []string{"plugin", "reason"}, nil)
+	descStreamItems = prometheus.NewDesc("plugsock_stream_items_total",
+		"Items through the streams of plugins' functions, by direction: in, host to plugin; out, plugin to host.", []string{"plugin", "method", "direction"}, nil)
 )
 
 // collector is a Socket's prometheus.Collector.
@@ -305,7 +336,7 @@ func (s *Socket) Collectors() []prometheus.Collector {
 }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnected, descCalls, descDuration, descAsyncItems, descAsyncDropped, descRestarts, descExits} {
+	for _, d := range []*prometheus.Desc{descConnected, descCalls, descDuration, descAsyncItems, descAsyncDropped, descRestarts, descExits, descStreamItems} {
 		ch <- d
 	}
 }
@@ -326,6 +357,45 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		for i := range p.exits {
 			sendCounter(ch, descExits, p.exits[i].Load(), name, exitNames[i])
 		}
+		collectStreams(ch, name, p)
+	}
+}
+
+// collectStreams sends the stream item counts of p's methods: those of
+// ended streams plus those of the open ones, read under p.smu, which an
+// ending stream takes to move its counts over.
+func collectStreams(ch chan<- prometheus.Metric, name string, p *pluginStats) {
+	p.smu.Lock()
+	defer p.smu.Unlock()
+	type counts struct{ in, out uint64 }
+	byMethod := make(map[*methodStats]*counts)
+	add := func(ms *methodStats, in, out uint64) {
+		c := byMethod[ms]
+		if c == nil {
+			c = new(counts)
+			byMethod[ms] = c
+		}
+		c.in += in
+		c.out += out
+	}
+	for _, ms := range p.methods {
+		if in, out := ms.streamIn.Load(), ms.streamOut.Load(); in+out > 0 {
+			add(ms, in, out)
+		}
+	}
+	for st, ms := range p.open {
+		stats := st.Stats()
+		add(ms, stats.Sent, stats.Received)
+	}
+	for method, ms := range p.methods {
+		if c := byMethod[ms]; c != nil {
+			sendCounter(ch, descStreamItems, c.in, name, method, "in")
+			sendCounter(ch, descStreamItems, c.out, name, method, "out")
+		}
+	}
+	if c := byMethod[&p.other]; c != nil {
+		sendCounter(ch, descStreamItems, c.in, name, otherMethod, "in")
+		sendCounter(ch, descStreamItems, c.out, name, otherMethod, "out")
 	}
 }
 

@@ -59,6 +59,9 @@ func (s *Socket) OpenStream(ctx context.Context, name, method string, input any)
 	if err != nil {
 		return nil, fmt.Errorf("plugsock: stream %s.%s (trace %s): %w", name, method, envelope.TraceFrom(ctx), err)
 	}
+	if r.stats != nil {
+		r.stats.plugin.streamOpened(st, r.stats.method(method))
+	}
 	return st, nil
 }
 

@@ -429,3 +429,34 @@ func TestUnplugStopsSources(t *testing.T) {
 	require.NoError(t, st.Err())
 	assert.Equal(t, v.sent.Load(), got.Load(), "the host has every record the source sent")
 }
+
+// plugsock_stream_items_total counts a stream's items each way, while it
+// is open and after, never going back.
+func TestMetricsStreamItems(t *testing.T) {
+	v := newStreamer()
+	s, name := streamHost(t, "tcp", v)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := s.OpenStream(ctx, name, "Scale", ScaleIn{Factor: 1})
+	require.NoError(t, err)
+	for i := range 30 {
+		_, err := st.Send(ctx, Point{Value: float64(i)})
+		require.NoError(t, err)
+	}
+	for range 30 {
+		it, err := st.Recv(ctx)
+		require.NoError(t, err)
+		require.NoError(t, st.Ack(it.Seq))
+	}
+	mfs := gather(t, s)
+	assert.Equal(t, 30.0, counterValue(mfs, "plugsock_stream_items_total", "plugin", "streamer", "method", "Scale", "direction", "in"))
+	assert.Equal(t, 30.0, counterValue(mfs, "plugsock_stream_items_total", "plugin", "streamer", "method", "Scale", "direction", "out"))
+	require.NoError(t, st.CloseSend())
+	require.NoError(t, recv(t, v.ended, "Scale to return"))
+	<-st.Done()
+	require.Eventually(t, func() bool {
+		mfs := gather(t, s)
+		return counterValue(mfs, "plugsock_stream_items_total", "plugin", "streamer", "method", "Scale", "direction", "in") == 30 &&
+			counterValue(mfs, "plugsock_stream_items_total", "plugin", "streamer", "method", "Scale", "direction", "out") == 30
+	}, 5*time.Second, 5*time.Millisecond, "the counts stay once the stream has ended")
+}
