@@ -198,6 +198,16 @@ func (c *Client) Streams(ctx context.Context) ([]socket.StreamInfo, error) {
 	return s.Streams, nil
 }
 
+// Exits returns how the last processes of launched plugins ended, oldest
+// first (GET /api/exits).
+func (c *Client) Exits(ctx context.Context) ([]socket.Exit, error) {
+	var x Exits
+	if err := c.do(ctx, http.MethodGet, nil, &x, "api", "exits"); err != nil {
+		return nil, err
+	}
+	return x.Exits, nil
+}
+
 // List returns the connected plugins by name, without their functions
 // (GET /api/plugins).
 func (c *Client) List(ctx context.Context) (map[string]*envelope.PluginInfo, error) {

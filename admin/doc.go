@@ -24,6 +24,7 @@
 //	DELETE /api/plugins/{name}                 unplug it -> 204
 //	GET    /api/events                         server-sent events
 //	GET    /api/streams                        {"streams": [{"plugin", "method", "sent", ...}, ...]}
+//	GET    /api/exits                          {"exits": [{"plugin", "pid", "status", "stderr", ...}, ...]}
 //
 // Every error is answered with {"error": {"code": C, "message": M}}: C is
 // the JSON-RPC code when the error came from a plugin or the wire (-32000

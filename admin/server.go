@@ -170,6 +170,7 @@ func (a *Server) routes() {
 	handle("/api/broadcast/{method}", map[string]http.HandlerFunc{http.MethodPost: a.broadcast})
 	handle("/api/events", map[string]http.HandlerFunc{http.MethodGet: a.events})
 	handle("/api/streams", map[string]http.HandlerFunc{http.MethodGet: a.streams})
+	handle("/api/exits", map[string]http.HandlerFunc{http.MethodGet: a.exits})
 	if a.metrics != nil {
 		handle("/metrics", map[string]http.HandlerFunc{http.MethodGet: a.metrics.ServeHTTP})
 	}
@@ -264,6 +265,20 @@ func (a *Server) streams(w http.ResponseWriter, r *http.Request) {
 		out = []socket.StreamInfo{}
 	}
 	writeJSON(w, http.StatusOK, Streams{out})
+}
+
+// Exits is the answer of GET /api/exits: how the last processes of
+// launched plugins ended, oldest first.
+type Exits struct {
+	Exits []socket.Exit `json:"exits"`
+}
+
+func (a *Server) exits(w http.ResponseWriter, r *http.Request) {
+	out := a.s.Exits()
+	if out == nil {
+		out = []socket.Exit{}
+	}
+	writeJSON(w, http.StatusOK, Exits{out})
 }
 
 func (a *Server) list(w http.ResponseWriter, r *http.Request) {

@@ -135,8 +135,9 @@ func launchDefaults() launchConfig {
 // launches is what a Socket knows of the processes Launch started.
 // Guarded by Socket.mu.
 type launches struct {
-	byID map[string]*instance   // by launch id, every process not yet reaped
-	all  map[*launched]struct{} // every Launch not yet given up
+	byID  map[string]*instance   // by launch id, every process not yet reaped
+	all   map[*launched]struct{} // every Launch not yet given up
+	exits []Exit                 // the last keptExits exits, oldest first (exits.go)
 }
 
 // launched is one Launch: a plugin kept running across restarts. Its
@@ -172,6 +173,7 @@ type instance struct {
 	hello   chan string // the assigned name, on the first handshake
 	refused chan error  // a refused handshake
 	logs    []*proc.Lines
+	tail    tail // the last lines of its standard error (output.go)
 }
 
 // Launch starts the plugin executable cmd and waits until it has

@@ -147,7 +147,7 @@ func TestLaunch(t *testing.T) {
 	assert.Equal(t, "launchee graceful=true", recv(t, gone.ch, "disconnect"))
 	assertReaped(t, pid)
 	logs.waitLog(t, "stream=stdout", `line="launchee done"`) // the last line had no newline
-	logs.waitLog(t, "plugsock: plugin process exited", "status=\"exit status 0\"")
+	logs.waitLog(t, "(pid ", ") exited with code 0", "status=\"exit status 0\"")
 }
 
 func TestLaunchRestartsAfterSIGKILL(t *testing.T) {
@@ -244,7 +244,7 @@ func TestLaunchEscalatesToSIGKILL(t *testing.T) {
 	h.s.Unplug("", name) // answers $/shutdown, then ignores SIGTERM and stays
 	assert.Equal(t, "launchee graceful=true", recv(t, gone.ch, "disconnect"))
 	assertReaped(t, pid)
-	logs.waitLog(t, "plugsock: plugin process exited", "status=\"signal: killed\"")
+	logs.waitLog(t, "killed by signal 9 (SIGKILL)", "status=\"signal: killed\"")
 }
 
 func TestLaunchKillsTheProcessGroup(t *testing.T) {
@@ -284,7 +284,7 @@ func TestLaunchFailures(t *testing.T) {
 		_, err := h.s.Launch(t.Context(), launcheeCmd(t, "LAUNCHEE_MODE=silent"), socket.LaunchConfig{StartTimeout: 100 * time.Millisecond})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "no handshake within 100ms")
-		logs.waitLog(t, "plugsock: plugin process exited", "signal: killed")
+		logs.waitLog(t, "killed by signal 9 (SIGKILL)", "signal: killed")
 	})
 	t.Run("context ends", func(t *testing.T) {
 		h, _ := launchHost(t)

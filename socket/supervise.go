@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/plugsock/plugsock/internal/backoff"
+	"github.com/plugsock/plugsock/internal/proc"
 )
 
 // RestartPolicy says when Launch starts a plugin's process again after it
@@ -101,28 +102,43 @@ func (e *launched) supervise(in *instance) {
 		s.mu.Unlock()
 
 		s.metrics.launched(e.displayName()).exits[exitReason(exitErr)].Add(1)
+		ended := proc.Ended(exitErr)
 		attrs := []any{"plugin", e.displayName(), "pid", in.p.Pid(), "status", in.p.Status()}
-		switch {
-		case stopping || !accepted:
-			e.log.Info("plugsock: plugin process exited", attrs...)
+		if stopping || !accepted {
+			e.log.Info(fmt.Sprintf("plugsock: %s (pid %d) %s", e.displayName(), in.p.Pid(), ended), attrs...)
+			s.exited(e, in, exitErr, "stopped")
 			return
-		case exitErr != nil:
-			e.log.Warn("plugsock: plugin process failed", attrs...)
-		default:
-			e.log.Info("plugsock: plugin process exited", attrs...)
 		}
-		in = e.restart(exitErr)
+		// The decision first, so that one line says what happened and
+		// what comes next: "calc (pid 4242) killed by signal 9
+		// (SIGKILL); restarting in 1.2s".
+		delay, why := e.next(exitErr)
+		next := "not restarting: " + why
+		if why == "" {
+			next = "restarting in " + delay.Round(time.Millisecond).String()
+		}
+		line := fmt.Sprintf("plugsock: %s (pid %d) %s; %s", e.displayName(), in.p.Pid(), ended, next)
+		if exitErr != nil {
+			e.log.Warn(line, attrs...)
+		} else {
+			e.log.Info(line, attrs...)
+		}
+		s.exited(e, in, exitErr, next)
+		in = e.restart(exitErr, delay, why)
 	}
 }
 
-// restart decides whether to start the plugin again, waits the backoff,
+// restart goes by the decision of next on an exit (delay, or why not),
+// and then decides again after each failed start: it waits the backoff,
 // starts it and waits for its handshake. It returns the new process, or
 // nil when the plugin is stopped or given up on. A process that does not
 // handshake in time or is refused is killed and returned, so that its
 // exit counts as the next failure.
-func (e *launched) restart(exitErr error) *instance {
-	for {
-		delay, why := e.next(exitErr)
+func (e *launched) restart(exitErr error, delay time.Duration, why string) *instance {
+	for first := true; ; first = false {
+		if !first {
+			delay, why = e.next(exitErr)
+		}
 		if why != "" {
 			e.log.Warn("plugsock: not restarting plugin", "plugin", e.displayName(), "reason", why)
 			return nil

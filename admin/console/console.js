@@ -190,6 +190,34 @@ async function selectPlugin(name) {
 
 setInterval(refreshStreams, 1000);
 
+// ---- exits ------------------------------------------------------------
+
+// refreshExits logs each new exit of a launched plugin's process in the
+// event log, and shows the selected plugin's last one with the tail of
+// its standard error: after a crash, usually the reason.
+const seenExits = new Set();
+async function refreshExits() {
+  if (document.hidden) return;
+  const r = await api("api/exits");
+  if (!r.ok) return;
+  const exits = r.body.exits || [];
+  for (const x of exits) {
+    const key = `${x.pid} ${x.at}`;
+    if (seenExits.has(key)) continue;
+    seenExits.add(key);
+    logLine("exited", x.plugin, `pid ${x.pid} ${x.status}; ${x.next}`);
+  }
+  const name = state.selected;
+  const mine = exits.filter((x) => name && (x.plugin === name || x.plugin === name.split("@")[0]));
+  const last = mine[mine.length - 1];
+  $("exit-view").hidden = !last;
+  if (!last) return;
+  $("exit-status").textContent = `pid ${last.pid} ${last.status}`;
+  $("exit-meta").textContent = `${new Date(last.at).toLocaleTimeString()} · ${last.next}`;
+  $("exit-stderr").textContent = (last.stderr || []).join("\n") || "(nothing on standard error)";
+}
+setInterval(refreshExits, 1000);
+
 function markGone(name, why) {
   const p = $("plugin-gone");
   p.textContent = why || `${name} is no longer connected. It will be reloaded if it comes back.`;

@@ -14,3 +14,5 @@ func signal(p *os.Process, _, _ bool) { _ = p.Kill() }
 func awaitExit(int) bool { return false }
 
 func killGroup(int) error { return nil }
+
+func signalled(*exec.ExitError) (int, string, bool) { return 0, "", false }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // ownGroup puts cmd in a process group of its own unless the caller set
@@ -29,3 +31,17 @@ func signal(p *os.Process, group, kill bool) {
 }
 
 func killGroup(pgid int) error { return syscall.Kill(-pgid, syscall.SIGKILL) }
+
+// signalled reports the signal that killed the process of ee, if one did.
+func signalled(ee *exec.ExitError) (sig int, name string, ok bool) {
+	ws, isWS := ee.Sys().(syscall.WaitStatus)
+	if !isWS || !ws.Signaled() {
+		return 0, "", false
+	}
+	s := ws.Signal()
+	name = unix.SignalName(s)
+	if name == "" {
+		name = s.String()
+	}
+	return int(s), name, true
+}

@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -51,6 +52,13 @@ func (l *launchee) Launch(context.Context, struct{}) (string, error) {
 // Say writes a line to standard error.
 func (l *launchee) Say(_ context.Context, s string) (struct{}, error) {
 	fmt.Fprintln(os.Stderr, s)
+	return struct{}{}, nil
+}
+
+// Warn logs msg at WARN through log/slog's JSON handler on standard
+// error, as a Go plugin that logs with slog does.
+func (l *launchee) Warn(_ context.Context, msg string) (struct{}, error) {
+	slog.New(slog.NewJSONHandler(os.Stderr, nil)).Warn(msg, "free_mb", 12, "volume", "/data")
 	return struct{}{}, nil
 }
 
