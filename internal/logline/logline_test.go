@@ -55,12 +55,12 @@ func TestParseOtherFormats(t *testing.T) {
 		`{"@level":"warn","@message":"slow disk","@module":"calc","@timestamp":"2024-01-01T00:00:00.000000Z","ms":900}`: {
 			Level: slog.LevelWarn, Msg: "slow disk", Attrs: []slog.Attr{slog.String("module", "calc"), slog.Int64("ms", 900)}},
 		`2024-01-01T00:00:00.000Z [ERROR] calc: cannot open: path=/x`: {Level: slog.LevelError, Msg: "calc: cannot open: path=/x"},
-		`[DEBUG] plugin: starting`:                               {Level: slog.LevelDebug, Msg: "plugin: starting"},
-		`E! [inputs.cpu] cannot read /proc/stat`:                 {Level: slog.LevelError, Msg: "[inputs.cpu] cannot read /proc/stat"},
-		`2024-05-01T10:00:00Z W! [agent] buffer full`:            {Level: slog.LevelWarn, Msg: "[agent] buffer full"},
-		`I! Starting Kapacitor UDF`:                              {Level: slog.LevelInfo, Msg: "Starting Kapacitor UDF"},
-		`D! point received`:                                      {Level: slog.LevelDebug, Msg: "point received"},
-		`time=2024-01-01T00:00:00Z level=WARN+2 msg="odd level"`: {Level: slog.LevelWarn, Msg: "odd level"},
+		`[DEBUG] plugin: starting`:                                    {Level: slog.LevelDebug, Msg: "plugin: starting"},
+		`E! [inputs.cpu] cannot read /proc/stat`:                      {Level: slog.LevelError, Msg: "[inputs.cpu] cannot read /proc/stat"},
+		`2024-05-01T10:00:00Z W! [agent] buffer full`:                 {Level: slog.LevelWarn, Msg: "[agent] buffer full"},
+		`I! Starting Kapacitor UDF`:                                   {Level: slog.LevelInfo, Msg: "Starting Kapacitor UDF"},
+		`D! point received`:                                           {Level: slog.LevelDebug, Msg: "point received"},
+		`time=2024-01-01T00:00:00Z level=WARN+2 msg="odd level"`:      {Level: slog.LevelWarn, Msg: "odd level"},
 	} {
 		got, ok := Parse(line)
 		require.True(t, ok, line)
