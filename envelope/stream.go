@@ -50,6 +50,12 @@ const DefaultStreamWindow = 128
 // settles, makes Send wait rather than the sender's memory grow.
 const maxTrack = 1024
 
+// maxPending bounds the bytes of the items (and the close) Send has
+// queued for the flusher and it has not yet written: past it Send waits,
+// so that a peer that grants credit and stops reading holds the sender
+// back, as a blocked write would, instead of its memory growing.
+const maxPending = 256 << 10
+
 // maxCredit bounds the credit a peer may grant in all: a larger grant is
 // a violation, not an integer that wraps.
 const maxCredit = 1 << 40
@@ -148,6 +154,8 @@ type Stream struct {
 	credit   int64
 	sent     uint64
 	txClosed bool
+	pend     []byte        // item and close frames waiting for the flusher
+	spare    []byte        // the buffer pend was, kept for the next batch
 	track    []pendingItem // sent and not settled, in seq order, from thead on
 	thead    int
 	acked    uint64
@@ -304,7 +312,10 @@ func (s *Stream) Err() error {
 }
 
 // Send sends v as the next item, waiting while the peer has granted no
-// credit. It returns the item's sequence number.
+// credit, and returns its sequence number. It returns once the item is
+// queued for the connection's stream writer, which writes what queued
+// meanwhile together; a connection that fails first leaves it unacked,
+// and the stream ends.
 func (s *Stream) Send(ctx context.Context, v any) (uint64, error) {
 	return s.send(ctx, nil, v)
 }
@@ -334,25 +345,22 @@ func (s *Stream) send(ctx context.Context, pos json.RawMessage, v any) (uint64, 
 		m.b = append(m.b, pos...)
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for {
 		if s.err != nil {
-			err := s.sendErr()
-			s.mu.Unlock()
-			return 0, err
+			return 0, s.sendErr()
 		}
 		if s.txClosed {
-			s.mu.Unlock()
 			return 0, fmt.Errorf("%w: this side closed it", ErrStreamClosed)
 		}
 		kept := len(s.track) - s.thead
 		if s.reading {
 			kept += len(s.reports) - s.rhead
 		}
-		if s.credit > 0 && kept < maxTrack {
+		if s.credit > 0 && kept < maxTrack && len(s.pend) < maxPending {
 			break
 		}
 		if err := s.await(ctx, &s.txWait); err != nil {
-			s.mu.Unlock()
 			return 0, err
 		}
 	}
@@ -360,13 +368,14 @@ func (s *Stream) send(ctx context.Context, pos json.RawMessage, v any) (uint64, 
 	s.sent++
 	seq := s.sent
 	s.track = append(s.track, pendingItem{seq: seq, pos: pos})
-	s.mu.Unlock()
 	m.str(`,"seq":`)
 	m.b = strconv.AppendUint(m.b, seq, 10)
 	m.str(`}}`)
-	if err := s.c.write(m.frame()); err != nil {
-		return seq, s.c.closedErr()
-	}
+	// Written by the flusher, with what else is waiting: a sender that
+	// keeps sending has its items go out many to a write, where a write
+	// per item cost most of an item's time in system calls.
+	s.pend = append(s.pend, m.frame()...)
+	s.dirty()
 	return seq, nil
 }
 
@@ -381,20 +390,19 @@ func (s *Stream) sendErr() error {
 // it has the items sent before. Items sent still get their acks.
 func (s *Stream) CloseSend() error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.txClosed || s.err != nil {
-		s.mu.Unlock()
 		return nil
 	}
 	s.txClosed = true
-	s.mu.Unlock()
 	m := newMsg()
 	defer m.free()
 	m.str(`{"jsonrpc":"2.0","method":"` + MethodStreamClose + `","params":{"stream":`)
 	m.id(s.id)
 	m.str(`}}`)
-	if err := s.c.write(m.frame()); err != nil {
-		return s.c.closedErr()
-	}
+	// After the items, in the same queue.
+	s.pend = append(s.pend, m.frame()...)
+	s.dirty()
 	return nil
 }
 
@@ -660,6 +668,7 @@ func (s *Stream) end(err error, discard bool) {
 	}
 	s.err = err
 	s.txClosed = true
+	s.pend, s.spare = nil, nil // Finish has written them; otherwise the peer is gone or told to stop
 	if discard {
 		s.queue, s.qhead = nil, 0
 	}
@@ -729,8 +738,8 @@ func (s *Stream) dirty() {
 	}
 }
 
-// flush writes the stream's control messages: the acknowledgements made,
-// the credit they free, and a cancellation. Credit is granted once a
+// flush writes the items Send queued and the stream's control messages:
+// the acknowledgements made, the credit they free, and a cancellation. Credit is granted once a
 // quarter of the window is free, so a busy stream sends one grant per
 // many items; a receiver that has settled everything still leaves the
 // sender three quarters of the window, so nothing waits on a grant held
@@ -740,11 +749,15 @@ func (s *Stream) flush() {
 	defer s.wmu.Unlock()
 	m := newMsg()
 	defer m.free()
-	var out []byte
 	s.mu.Lock()
 	s.queued = false
 	ops := s.ops
 	s.ops = nil
+	// The items first, then the acknowledgements and credit, which are
+	// about the other direction, then a cancellation.
+	out := s.pend
+	s.pend = s.spare[:0]
+	s.spare = nil
 	var grant int64
 	if s.err == nil || s.err == io.EOF {
 		free := s.settled + s.window - s.granted
@@ -788,6 +801,12 @@ func (s *Stream) flush() {
 	if len(out) > 0 {
 		_ = s.c.write(out)
 	}
+	s.mu.Lock()
+	if s.spare == nil && cap(out) <= 2*maxPending {
+		s.spare = out[:0]
+	}
+	wake(&s.txWait) // room for Send again
+	s.mu.Unlock()
 }
 
 // flushStreams writes the control messages of the streams queued by

@@ -50,7 +50,7 @@ func streamCallee(wg *sync.WaitGroup, window int, fn func(ctx context.Context, s
 	}
 }
 
-func protocol2Pair(t *testing.T, tr transport, handler func(c *envelope.Conn, m *envelope.Envelope)) (srv, cli *envelope.Conn) {
+func protocol2Pair(t testing.TB, tr transport, handler func(c *envelope.Conn, m *envelope.Envelope)) (srv, cli *envelope.Conn) {
 	srv, cli = startPair(t, tr, envelope.ConnOptions{Handler: handler}, envelope.ConnOptions{})
 	srv.SetProtocol(envelope.Protocol2)
 	cli.SetProtocol(envelope.Protocol2)
