@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -74,6 +75,15 @@ type LaunchConfig struct {
 	// encoded, and when the first process is refused because it does not
 	// fit the plugin's schema.
 	Config any
+
+	// Bridge, when not nil, is for a program that does not speak
+	// plugsock's protocol but another over its standard input and output
+	// (a Model Context Protocol server: package mcpplugin): the Bridge
+	// gets them, and connects to the socket in the process's stead (see
+	// Bridge). The process gets no PLUGSOCK_ variable then, nor a
+	// lifeline, since its standard input is the Bridge's; cmd must leave
+	// Stdin and Stdout nil; and the socket needs no listener.
+	Bridge Bridge
 }
 
 // applyLaunch overlays the settings c sets, those not left zero, on cfg.
@@ -106,6 +116,9 @@ func (c LaunchConfig) applyLaunch(cfg *launchConfig) {
 	if c.Config != nil {
 		cfg.config, cfg.configErr = json.Marshal(c.Config)
 	}
+	if c.Bridge != nil {
+		cfg.bridge = c.Bridge
+	}
 }
 
 type launchConfig struct {
@@ -118,6 +131,7 @@ type launchConfig struct {
 	startTimeout time.Duration
 	config       json.RawMessage // nil: the socket's for the name
 	configErr    error
+	bridge       Bridge // nil: the process speaks plugsock's protocol itself
 }
 
 func launchDefaults() launchConfig {
@@ -173,7 +187,8 @@ type instance struct {
 	hello   chan string // the assigned name, on the first handshake
 	refused chan error  // a refused handshake
 	logs    []*proc.Lines
-	tail    tail // the last lines of its standard error (output.go)
+	tail    tail     // the last lines of its standard error (output.go)
+	bridge  *bridged // its Bridge, when it has one (launchbridge.go)
 }
 
 // Launch starts the plugin executable cmd and waits until it has
@@ -188,7 +203,9 @@ type instance struct {
 // listener on every interface), envelope.EnvLaunch a launch id used once,
 // which the plugin sends back in its handshake so that the socket knows
 // which connection is this process, and envelope.EnvToken the socket's
-// token when it requires one. plugin.Run reads them all.
+// token when it requires one. plugin.Run reads them all. A program that
+// speaks another protocol over its standard input and output is launched
+// with a Bridge (LaunchConfig.Bridge), which connects for it instead.
 //
 // Unless cmd sets them, Launch gives the process a process group of its
 // own (signals reach the helpers it starts too, and on Linux whatever is
@@ -234,6 +251,9 @@ func (s *Socket) Launch(ctx context.Context, cmd *exec.Cmd, opts ...LaunchOption
 	}
 	if cfg.configErr != nil {
 		return "", fmt.Errorf("plugsock: Launch: encoding LaunchConfig.Config: %w", cfg.configErr)
+	}
+	if cfg.bridge != nil && (cmd.Stdin != nil || cmd.Stdout != nil) {
+		return "", errors.New("plugsock: Launch: a bridged command's standard input and output are its Bridge's: leave cmd.Stdin and cmd.Stdout nil")
 	}
 	e := &launched{
 		s:      s,
@@ -321,16 +341,28 @@ func (e *launched) start(cmd *exec.Cmd) (*instance, error) {
 		s.mu.Unlock()
 		return nil, ErrShutdown
 	}
-	addr, err := s.launchAddr()
-	if err != nil {
-		s.mu.Unlock()
-		return nil, err
+	var ours, theirs [2]*os.File
+	if e.cfg.bridge != nil {
+		// The Bridge connects in the process's stead: the program learns
+		// nothing of the socket, and its stdin is the Bridge's.
+		var err error
+		if ours, theirs, err = bridgePipes(cmd); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		cmd.Env = proc.Env(cmd.Env)
+	} else {
+		addr, err := s.launchAddr()
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		set := []string{envelope.EnvAddr + "=" + addr, envelope.EnvLaunch + "=" + in.id}
+		if tok := s.config().launchToken(); tok != "" {
+			set = append(set, envelope.EnvToken+"="+tok)
+		}
+		cmd.Env = proc.Env(cmd.Env, set...)
 	}
-	set := []string{envelope.EnvAddr + "=" + addr, envelope.EnvLaunch + "=" + in.id}
-	if tok := s.config().launchToken(); tok != "" {
-		set = append(set, envelope.EnvToken+"="+tok)
-	}
-	cmd.Env = proc.Env(cmd.Env, set...)
 	if cmd.Stdout == nil {
 		cmd.Stdout = in.newLog("stdout")
 	}
@@ -342,7 +374,9 @@ func (e *launched) start(cmd *exec.Cmd) (*instance, error) {
 	}
 	s.procs.byID[in.id] = in
 	p, err := proc.Start(cmd)
+	closeAll(theirs) // the child has its own copies
 	if err != nil {
+		closeAll(ours)
 		delete(s.procs.byID, in.id)
 		s.mu.Unlock()
 		return nil, err
@@ -350,6 +384,9 @@ func (e *launched) start(cmd *exec.Cmd) (*instance, error) {
 	in.p = p
 	e.cur = in
 	e.remote = nil
+	if e.cfg.bridge != nil {
+		in.runBridge(e.cfg.bridge, ours)
+	}
 	s.mu.Unlock()
 	e.log.Info("plugsock: plugin process started", "plugin", e.displayName(), "pid", p.Pid(), "launch", in.id)
 	return in, nil
@@ -378,7 +415,18 @@ func (e *launched) awaitFirst(ctx context.Context, in *instance) (string, error)
 		return name, nil
 	case err := <-in.refused:
 		return "", fmt.Errorf("handshake refused: %w", err)
+	case <-in.bridge.doneCh():
+		if err := in.bridge.failed(); err != nil {
+			return "", fmt.Errorf("bridge: %w", err)
+		}
+		return "", errors.New("the program ended its output before the bridge's handshake")
 	case <-in.p.Exited():
+		if b := in.bridge; b != nil {
+			<-b.done // the process's exit ends it
+			if err := b.failed(); err != nil {
+				return "", fmt.Errorf("bridge: %w", err)
+			}
+		}
 		return "", fmt.Errorf("process exited before its handshake: %s", in.p.Status())
 	case <-t.C:
 		return "", fmt.Errorf("no handshake within %v", e.cfg.startTimeout)

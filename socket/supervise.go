@@ -68,6 +68,9 @@ func (e *launched) stop(trace string, deadline time.Time) {
 		}
 	}
 	if in != nil {
+		// A bridged process's standard input is its lifeline: closed once
+		// the connection has stopped, as Stop closes a plugin's.
+		in.bridge.stop(s)
 		in.p.Stop(e.cfg.grace)
 	}
 	<-e.done
@@ -88,6 +91,10 @@ func (e *launched) supervise(in *instance) {
 	for in != nil {
 		<-in.p.Exited()
 		exitErr := in.p.Err()
+		in.bridge.end() // the Bridge ends with its process
+		if err := in.bridge.failed(); err != nil && exitErr == nil {
+			exitErr = fmt.Errorf("its bridge failed: %w", err) // a failure, however the process exited
+		}
 		for _, l := range in.logs {
 			l.Flush()
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -16,6 +17,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
 	"slices"
 	"strings"
@@ -29,6 +31,9 @@ import (
 
 	"github.com/plugsock/plugsock/admin"
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/names"
+	"github.com/plugsock/plugsock/internal/proc"
+	"github.com/plugsock/plugsock/mcpplugin"
 	"github.com/plugsock/plugsock/socket"
 )
 
@@ -54,7 +59,13 @@ var serveCmd = command{
 		"--config names a YAML or JSON file that maps plugin names to their\n" +
 		"configurations. A plugin that declares a configuration schema is checked\n" +
 		"against its entry when it connects, and refused, naming each wrong field,\n" +
-		"when it does not fit; 'plugsock configure' replaces an entry at run time.",
+		"when it does not fit; 'plugsock configure' replaces an entry at run time.\n" +
+		"\n" +
+		"--mcp-server plugs in a Model Context Protocol server as a plugin whose\n" +
+		"functions are its tools: 'NAME=COMMAND ARGS...' launches a program that\n" +
+		"speaks MCP over its stdin and stdout (restarted when it fails, its stderr\n" +
+		"logged), 'NAME=https://host/mcp' reaches one over Streamable HTTP. Quote\n" +
+		"arguments holding spaces with ' or \". See docs/mcp-servers.md.",
 }
 
 func init() {
@@ -77,6 +88,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	configFile := fs.String("config", "", "YAML or JSON `file` mapping plugin names to their configurations")
 	validate := fs.Bool("validate", true, "check every call's payload against the function's schema (or its description) before it reaches the plugin; --validate=false sends payloads unchecked")
 	validateOutput := fs.Bool("validate-output", false, "check every result against the function's outputSchema; one outside it is logged and counted, and returned all the same")
+	var mcpServers stringList
+	fs.Var(&mcpServers, "mcp-server", "an MCP server to plug in as a plugin (repeatable): `NAME=COMMAND ARGS...` to launch a program speaking MCP over stdio, or NAME=URL (http:// or https://) for one served over Streamable HTTP")
 	var adminHosts stringList
 	fs.Var(&adminHosts, "admin-host", "another `name` the admin API may be reached by, beyond loopback and the --admin address (repeatable); requests naming any other host are refused, against DNS rebinding")
 	pos, code, ok := c.parse(fs, args, stdout, stderr)
@@ -87,6 +100,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	setFromEnv(fs, "admin-token", "PLUGSOCK_ADMIN_TOKEN")
 	if len(pos) > 0 {
 		return c.usageError(stderr, "unexpected argument %q", pos[0])
+	}
+	specs := make([]mcpSpec, 0, len(mcpServers))
+	for _, v := range mcpServers {
+		spec, err := parseMCPServer(v)
+		if err != nil {
+			return c.usageError(stderr, "--mcp-server %q: %v", v, err)
+		}
+		specs = append(specs, spec)
 	}
 	level, err := parseLevel(*logLevel)
 	if err != nil {
@@ -136,6 +157,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	s.Serve(l, socket.Config{Logger: socketLog, ShutdownTimeout: *shutdownTimeout, Token: *token, Configs: configs,
 		Validation: *validate, ValidateOutput: *validateOutput})
 	log.Info("plugsock: socket listening", "addr", listenName(l))
+	remotes, err := plugMCPServers(ctx, &s, specs, log)
+	if err != nil {
+		_ = s.Shutdown("")
+		return c.fail(stderr, "%v", err)
+	}
 
 	generated := *adminToken == ""
 	if generated {
@@ -204,6 +230,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := s.Shutdown(""); err != nil {
 		log.Warn("plugsock: shutdown", "err", err)
 	}
+	for _, r := range remotes {
+		r.Close() // unplugged by Shutdown: this waits for its goroutine
+	}
 	<-asyncDone
 	adm.Close()
 	if httpSrv != nil {
@@ -216,6 +245,128 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log.Info("plugsock: stopped")
 	return status
+}
+
+// mcpSpec is one --mcp-server: a program to launch, or a URL to dial.
+type mcpSpec struct {
+	name string
+	argv []string // the command and its arguments, or nil for url
+	url  string
+}
+
+// parseMCPServer reads 'NAME=COMMAND ARGS...' or 'NAME=URL'.
+func parseMCPServer(v string) (mcpSpec, error) {
+	name, rest, ok := strings.Cut(v, "=")
+	if !ok {
+		return mcpSpec{}, errors.New("want NAME=COMMAND ARGS... or NAME=URL")
+	}
+	if err := names.Check(name); err != nil {
+		return mcpSpec{}, err
+	}
+	rest = strings.TrimSpace(rest)
+	if strings.HasPrefix(rest, "http://") || strings.HasPrefix(rest, "https://") {
+		if strings.ContainsAny(rest, " \t") {
+			return mcpSpec{}, errors.New("a URL is all there is after NAME=")
+		}
+		if _, err := url.Parse(rest); err != nil {
+			return mcpSpec{}, err
+		}
+		return mcpSpec{name: name, url: rest}, nil
+	}
+	argv, err := splitWords(rest)
+	if err != nil {
+		return mcpSpec{}, err
+	}
+	if len(argv) == 0 {
+		return mcpSpec{}, errors.New("no command after NAME=")
+	}
+	return mcpSpec{name: name, argv: argv}, nil
+}
+
+// splitWords splits a command line into words as a shell would, without
+// expanding anything: white space separates words, and single quotes,
+// double quotes and a backslash keep what they quote together.
+func splitWords(s string) ([]string, error) {
+	var (
+		words []string
+		word  strings.Builder
+		in    bool // a word has begun, perhaps an empty one: ''
+		quote rune
+	)
+	esc := false
+	for _, r := range s {
+		switch {
+		case esc:
+			word.WriteRune(r)
+			esc = false
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote == '\'':
+			word.WriteRune(r)
+		case r == '\\':
+			esc, in = true, true
+		case quote == '"':
+			word.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case r == ' ' || r == '\t' || r == '\n':
+			if in {
+				words = append(words, word.String())
+				word.Reset()
+				in = false
+			}
+		default:
+			word.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 || esc {
+		return nil, errors.New("unterminated quote or escape")
+	}
+	if in {
+		words = append(words, word.String())
+	}
+	return words, nil
+}
+
+// plugMCPServers plugs in every --mcp-server, in order: a program is
+// launched with the socket's restart policy, its standard error logged as
+// serve's own lines are; a URL is dialled, and its plugin reconnects by
+// itself until ctx ends or the socket stops it. The first that fails is
+// the error, naming it.
+func plugMCPServers(ctx context.Context, s *socket.Socket, specs []mcpSpec, log *slog.Logger) ([]*mcpplugin.Remote, error) {
+	var remotes []*mcpplugin.Remote
+	for _, sp := range specs {
+		cfg := mcpplugin.Config{Name: sp.name, Logger: log}
+		if sp.url != "" {
+			r, err := mcpplugin.Dial(ctx, s, sp.url, cfg)
+			if err != nil {
+				for _, r := range remotes {
+					r.Close()
+				}
+				return nil, fmt.Errorf("--mcp-server %s: %w", sp.name, err)
+			}
+			remotes = append(remotes, r)
+			log.Info("plugsock: MCP server plugged in", "plugin", r.Name(), "url", sp.url)
+			continue
+		}
+		cmd := exec.Command(sp.argv[0], sp.argv[1:]...)
+		// Its standard error in serve's log, at info: MCP servers say
+		// there what they are doing and why they fail.
+		plugin := sp.name
+		cmd.Stderr = proc.NewLines(64<<10, func(line string) {
+			log.Info("plugsock: plugin output", "plugin", plugin, "stream", "stderr", "line", line)
+		})
+		name, err := s.Launch(ctx, cmd, mcpplugin.Launch(cfg))
+		if err != nil {
+			for _, r := range remotes {
+				r.Close()
+			}
+			return nil, fmt.Errorf("--mcp-server %s: %w", sp.name, err)
+		}
+		log.Info("plugsock: MCP server plugged in", "plugin", name, "pid", cmd.Process.Pid, "command", strings.Join(sp.argv, " "))
+	}
+	return remotes, nil
 }
 
 // consoleMsg is the log message that carries the console's URL with the
