@@ -131,7 +131,7 @@ func TestLaunchGoServer(t *testing.T) {
 	assertReaped(t, pid)
 	// Unplug closed its standard input, and the server left on its own.
 	logs.wait(t, fmt.Sprintf("goserver %d: stdin closed; exiting", pid))
-	logs.wait(t, "plugsock: plugin process exited", fmt.Sprintf("pid=%d", pid), `status="exit status 0"`)
+	logs.wait(t, fmt.Sprintf("(pid %d) exited with code 0", pid), `status="exit status 0"`)
 	assert.False(t, s.WaitFor(name, 100*time.Millisecond), "not restarted")
 }
 
@@ -164,7 +164,7 @@ func TestLaunchGoServerShutdown(t *testing.T) {
 	pid := pidOf(t, s, name)
 	require.NoError(t, s.Shutdown(""))
 	assertReaped(t, pid)
-	logs.wait(t, "plugsock: plugin process exited", fmt.Sprintf("pid=%d", pid), `status="exit status 0"`)
+	logs.wait(t, fmt.Sprintf("(pid %d) exited with code 0", pid), `status="exit status 0"`)
 	assert.Empty(t, s.Connected(false))
 }
 

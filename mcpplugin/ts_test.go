@@ -84,7 +84,7 @@ func TestLaunchTypeScriptServer(t *testing.T) {
 	assert.Equal(t, "tstools graceful=true", recv(t, gone, "disconnect"))
 	assertReaped(t, newPid)
 	logs.wait(t, fmt.Sprintf("tsserver %d: stdin closed; exiting", newPid))
-	logs.wait(t, "plugsock: plugin process exited", fmt.Sprintf("pid=%d", newPid), `status="exit status 0"`)
+	logs.wait(t, fmt.Sprintf("(pid %d) exited with code 0", newPid), `status="exit status 0"`)
 }
 
 func TestLaunchTypeScriptServerShutdown(t *testing.T) {

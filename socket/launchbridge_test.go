@@ -109,7 +109,7 @@ func TestLaunchBridge(t *testing.T) {
 	assert.Equal(t, "cat graceful=true", recv(t, gone.ch, "disconnect"))
 	assertReaped(t, pid)
 	// Unplug closed cat's standard input, and cat left of its own accord.
-	logs.waitLog(t, "plugsock: plugin process exited", fmt.Sprintf("pid=%d", pid), `status="exit status 0"`)
+	logs.waitLog(t, fmt.Sprintf("(pid %d) exited with code 0", pid), `status="exit status 0"`)
 	assert.False(t, h.s.WaitFor(name, 100*time.Millisecond), "not restarted")
 }
 
