@@ -919,7 +919,11 @@ func (c *Conn) streamAnswered(n uint64, m *Envelope) bool {
 // isStreamMessage reports whether method is one of the stream messages,
 // which the read loop routes to their streams rather than to the Handler.
 func isStreamMessage(method string) bool {
-	return len(method) > len("$/stream/") && method[:len("$/stream/")] == "$/stream/"
+	switch method {
+	case MethodStreamItem, MethodStreamCredit, MethodStreamAck, MethodStreamClose, MethodStreamCancel:
+		return true
+	}
+	return false
 }
 
 // streamParams is a stream message's params, as read.
@@ -1043,8 +1047,6 @@ func (c *Conn) streamMessage(m *Envelope) {
 		} else {
 			s.end(fmt.Errorf("%w by the peer: %s", ErrStreamCancelled, sp.reason), true)
 		}
-	default:
-		bad = "unknown stream message"
 	}
 	if bad != "" {
 		s.Fail(Errorf(CodeInvalidRequest, "%s: %s", m.Method, bad))
