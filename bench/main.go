@@ -4,7 +4,9 @@
 //
 // Every system is measured in interleaved rounds in one run, so that they
 // share the machine's state of the moment; each figure is the median of
-// the rounds. See README.md.
+// the rounds. With -streams it measures streams instead: records through a
+// plugsock stream, gRPC bidirectional streaming and $/async, and the
+// host's heap under a backlog (streams.go). See README.md.
 package main
 
 import (
@@ -35,6 +37,7 @@ func main() {
 		only     = flag.String("systems", "", "comma-separated `names` to run (default all); matched as substrings, or exactly when prefixed with =")
 		procs    = flag.Bool("procs", false, "run every server in a child process (go-plugin always does)")
 		extra    = flag.Bool("extra", true, "also measure plugsock's broadcast, async and handshake")
+		streams  = flag.Bool("streams", false, "measure streams instead of calls: plugsock's beside gRPC's and $/async, and the host's heap under a backlog")
 		idle     = flag.Int("idle", 0, "also connect `n` idle plugins (from a child process) and report memory and goroutines per plugin at the host")
 		verbose  = flag.Bool("v", false, "print every round's figures")
 		child    = flag.String("child", "", "internal: run as a child process in this role")
@@ -75,6 +78,25 @@ func main() {
 		return
 	}
 
+	if *streams {
+		d := *dur
+		if !flagSet("d") {
+			d = 200 * time.Millisecond
+		}
+		fmt.Printf("%s, %d CPUs, GOMAXPROCS %d, %s\n", runtime.Version(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS+"/"+runtime.GOARCH)
+		if err := streamsRun(*only, *rounds, d, *verbose); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		if *only == "" || matches(sysStream, *only) {
+			if err := streamMemory(3, *verbose); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				os.Exit(1)
+			}
+		}
+		return
+	}
+
 	fmt.Printf("plugsock comparison: echo of %+v over loopback TCP\n", payload)
 	fmt.Printf("%s, %d CPUs, GOMAXPROCS %d, %s; %d rounds of %v per figure, %d goroutines in parallel\n\n",
 		runtime.Version(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS+"/"+runtime.GOARCH, *rounds, *dur, *par)
@@ -103,6 +125,13 @@ func main() {
 			os.Exit(1)
 		}
 	}
+}
+
+// flagSet reports whether the flag called name was given.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func matches(name, list string) bool {

@@ -553,7 +553,10 @@ func runChild(role, addr string) error {
 		return runPlugsockPlugin(addr)
 	case "swarm":
 		return runSwarm(addr)
-	case "gob", "json", "jsonrpc2", "pingpong":
+	case "streams":
+		fmt.Println("ready")
+		return runRecordsPlugin(addr)
+	case "gob", "json", "jsonrpc2", "pingpong", "grpc":
 		l, err := listen()
 		if err != nil {
 			return err
@@ -567,6 +570,8 @@ func runChild(role, addr string) error {
 			serveJSONRPC2(l)
 		case "pingpong":
 			servePingPong(l)
+		case "grpc":
+			serveGRPC(l)
 		}
 		// The parent kills the child when done.
 		select {}
