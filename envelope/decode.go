@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf8"
 
 	"github.com/plugsock/plugsock/internal/jsonkey"
@@ -398,6 +399,15 @@ func (p *scan) str() bool {
 		return false
 	}
 	for p.i < len(p.b) {
+		// Eight bytes at a time while none of them is a quote, a
+		// backslash or a control character: a long string's body goes by
+		// several times faster than byte by byte (BenchmarkDecodeStreamItem).
+		for p.i+8 <= len(p.b) && plain8(binary.LittleEndian.Uint64(p.b[p.i:])) {
+			p.i += 8
+		}
+		if p.i >= len(p.b) {
+			break
+		}
 		c := p.b[p.i]
 		p.i++
 		switch {
@@ -429,6 +439,17 @@ func (p *scan) str() bool {
 		}
 	}
 	return false
+}
+
+// plain8 reports whether none of the eight bytes of w is '"', '\\' or
+// below 0x20: the bytes a string's scan must stop at. These are the
+// classic tests for a zero byte and for a byte below n, exact as to
+// whether there is one.
+func plain8(w uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - lo) & ^v & hi }
+	below := (w - lo*0x20) & ^w & hi
+	return below|zero(w^(lo*'"'))|zero(w^(lo*'\\')) == 0
 }
 
 func isHex(c byte) bool {

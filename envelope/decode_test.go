@@ -148,3 +148,21 @@ func BenchmarkDecodePaths(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeStreamItem is the read loop's decoding of one stream
+// item with a 4 KiB string in it: the envelope, then its params.
+func BenchmarkDecodeStreamItem(b *testing.B) {
+	body := []byte(`{"jsonrpc":"2.0","method":"$/stream/item","params":{"stream":7,"item":{"key":"rec-000001","payload":"` +
+		strings.Repeat("abcdefgh", 512) + `"},"seq":12}}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := Decode(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := readStreamParams(m.Params); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -77,17 +77,26 @@ func Value(p []byte, i int) (end, objects, members int, ok bool) {
 	return 0, 0, 0, false
 }
 
-// String returns the end of the JSON string that starts at p[i].
+// String returns the end of the JSON string that starts at p[i]. It
+// looks for each quote with bytes.IndexByte, which is many times faster
+// than a loop over a long string's bytes, and tells the closing quote
+// from an escaped one by the backslashes before it: an odd run escapes it.
 func String(p []byte, i int) (int, bool) {
-	for i++; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1, true
+	for start := i + 1; ; {
+		j := bytes.IndexByte(p[start:], '"')
+		if j < 0 {
+			return 0, false
 		}
+		q := start + j
+		n := 0
+		for k := q - 1; k > i && p[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1, true
+		}
+		start = q + 1
 	}
-	return 0, false
 }
 
 // Member is one member of an object, as offsets into the object's text:
