@@ -73,6 +73,11 @@ type Report struct {
 	// battery speaks (envelope.Protocol), or 1 when it offered none. Zero
 	// when there was no handshake to settle it.
 	Protocol int
+	// Streams names the shape of each stream function the plugin declares
+	// (typedesc.ShapeSource, ShapeSink or ShapeProcessor; "" for a stream
+	// described with neither half), by function; nil when it declares
+	// none.
+	Streams map[string]string
 	// Results lists every check in the order run.
 	Results []Result
 	// Output holds the last lines the plugin wrote to standard output and
@@ -169,8 +174,8 @@ func (c CheckConfig) applyCheck(cfg *checkConfig) {
 //     answered -32601.
 //   - bad params F: for every function F whose input description rules out
 //     some JSON type, a payload of that type is answered -32602.
-//   - call F: every function is called with the simplest payload its
-//     description accepts (mandatory fields with zero values). The answer
+//   - call F: every function that is not a stream is called with the
+//     simplest payload its description accepts (mandatory fields with zero values). The answer
 //     must be well-formed: a result that fits the output description, or
 //     an error with an integer code a call may get (-32000 for the
 //     method's own error, -32603 for a crash, -32602 for input it will not
@@ -186,6 +191,35 @@ func (c CheckConfig) applyCheck(cfg *checkConfig) {
 //     is answered); any answer to the call must be well-formed. Whether
 //     the work really stopped cannot be seen from outside; test that with
 //     a Harness.
+//   - streams (protocol 2; these checks and the stream messages check
+//     are there only for a plugin that declares stream functions,
+//     docs/protocol.md section 19): every stream description has a shape
+//     (in, out, or both), item schemas that compile, and no output.
+//   - stream F: every stream function is opened as the host opens it,
+//     with the simplest payload its input accepts and a window of 4, and
+//     served as its shape asks. A sink or a processor must grant credit
+//     within the call timeout, and settle (acknowledge or reject) the
+//     items it is sent, made from the in description as payloads are; a
+//     WARN when it rejects them all. The items a source or a processor
+//     sends must count seq 1, 2, 3... without a gap, never pass the credit
+//     granted ("sent item 5 with 4 credit"), fit the out description, and
+//     keep coming once the battery, having let the plugin use its window,
+//     acknowledges them and grants more. Then the battery closes its half
+//     of a sink or a processor, which must answer null (or an error)
+//     within the call timeout with none of its items unsettled, and
+//     cancels a source, which may be endless, and which must answer all
+//     the same. A stream that breaks a rule is failed by the battery, as
+//     the host fails it, with a $/stream/cancel carrying an error.
+//   - stream call F: the same function called without _meta.stream is
+//     answered -32602; the host never makes such a call, so another error
+//     is a WARN.
+//   - stream without credit: one stream is sent an item past the credit
+//     the plugin granted, which the plugin must fail with a
+//     $/stream/cancel carrying an error; a WARN when it does not. The
+//     stream is a source's when there is one, since a source never
+//     settles what it is sent; a plugin could grant more credit as it
+//     settles, before the item arrives, so the check tries again when it
+//     cannot be sure, and is skipped if it never is.
 //   - shutdown: a call, then $/shutdown, then another call, sent back to
 //     back. The first call is answered before the $/shutdown, the second
 //     is refused with -32003 or never read, the $/shutdown is answered
@@ -209,6 +243,9 @@ func (c CheckConfig) applyCheck(cfg *checkConfig) {
 //     notification naming the progressToken of a call still in flight,
 //     with a numeric progress (and a numeric total and a string message,
 //     if any). Skipped when it sent none.
+//   - stream messages (protocol 2, with the stream checks): every stream
+//     message the plugin sent was a notification about a stream the
+//     battery opened and the plugin had not ended.
 //   - extra headers, outside the battery: a ping framed with a
 //     Content-Type header line after Content-Length, as LSP clients frame
 //     their messages, and then one with it before Content-Length, are
@@ -219,9 +256,11 @@ func (c CheckConfig) applyCheck(cfg *checkConfig) {
 //     environment), after the first has been stopped, and only when the
 //     first handshake passed.
 //
-// In protocol 1 the checks marked protocol 2 are skipped, saying so.
+// In protocol 1 the checks marked protocol 2 are skipped, saying so; the
+// stream checks are one skipped line, streams.
 //
-// Calls are sent one at a time, so a single-threaded plugin passes. A
+// Calls are sent one at a time, and streams opened one at a time, so a
+// single-threaded plugin passes. A
 // function that blocks until something happens fails "call F" after the
 // call timeout; leave it out with CheckConfig.SkipFunctions. The process
 // is killed and reaped before Check returns.
@@ -304,12 +343,14 @@ type checker struct {
 	wire   *wire
 	report Report
 
-	fns     map[string]function
-	names   []string      // functions to call, sorted
-	served  []string      // those whose call passed, sorted
-	fastest string        // the function that answered quickest, for the shutdown check
-	best    time.Duration // its time
-	lost    bool          // the connection ended before the shutdown check
+	fns       map[string]function
+	names     []string // functions to call, sorted: those that are no stream, and not skipped
+	streamFns []string // the stream functions, sorted, skipped ones too
+	schemas   map[string]itemSchemas
+	served    []string      // those whose call passed, sorted
+	fastest   string        // the function that answered quickest, for the shutdown check
+	best      time.Duration // its time
+	lost      bool          // the connection ended before the shutdown check
 }
 
 func (c *checker) add(name string, st Status, format string, args ...any) {
@@ -339,7 +380,7 @@ func (c *checker) run(ctx context.Context, l net.Listener) {
 		c.protocol2Findings()
 		return
 	}
-	steps := []func(){c.ping, c.unknownMethod, c.badParams, c.calls, c.meta, c.cancel}
+	steps := []func(){c.ping, c.unknownMethod, c.badParams, c.calls, c.meta, c.cancel, c.streams}
 	for _, step := range steps {
 		if c.connectionLost() {
 			break
@@ -354,6 +395,7 @@ func (c *checker) run(ctx context.Context, l net.Listener) {
 	c.exit()
 	c.framingAndAsync()
 	c.protocol2Findings()
+	c.streamFindings()
 }
 
 func (c *checker) skipRest(why string) {

@@ -95,12 +95,22 @@ func (c *checker) handshake() bool {
 	}
 	info := &envelope.PluginInfo{Name: *hs.Name, Version: version, Functions: make(map[string]typedesc.Function, len(fns))}
 	for n, f := range fns {
-		info.Functions[n] = typedesc.Function{Name: n, Input: f.Input, Output: f.Output}
-		if !c.cfg.skip[n] {
+		info.Functions[n] = typedesc.Function{Name: n, Input: f.Input, Output: f.Output, Stream: f.Stream}
+		switch {
+		case f.isStream():
+			// Opened as streams by the stream checks, never called: the
+			// host calls no stream function.
+			if c.report.Streams == nil {
+				c.report.Streams = make(map[string]string)
+			}
+			c.report.Streams[n] = f.Stream.Shape()
+			c.streamFns = append(c.streamFns, n)
+		case !c.cfg.skip[n]:
 			c.names = append(c.names, n)
 		}
 	}
 	slices.Sort(c.names)
+	slices.Sort(c.streamFns)
 	c.report.Plugin = info
 	c.report.Protocol = neg.proto
 	launch := ""

@@ -1,6 +1,7 @@
 package plugintest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -15,10 +16,21 @@ import (
 
 // function is one entry of the handshake's functions, as sent.
 type function struct {
-	Name   *string          `json:"name"`
-	Input  *typedesc.Entity `json:"input"`
-	Output *typedesc.Entity `json:"output"`
+	Name         *string          `json:"name"`
+	Input        *typedesc.Entity `json:"input"`
+	Output       *typedesc.Entity `json:"output"`
+	OutputSchema json.RawMessage  `json:"outputSchema"`
+	RawStream    json.RawMessage  `json:"stream"`
+
+	// Stream is the stream member, read by parseFunctions: nil when it is
+	// absent or null, so the function is no stream; an empty Stream when it
+	// could not be read, which streamBad says why.
+	Stream    *typedesc.Stream `json:"-"`
+	streamBad string
 }
+
+// isStream reports whether f is described as a stream.
+func (f function) isStream() bool { return f.Stream != nil }
 
 // innermost returns the element type of nested slices and maps, and
 // whether typ is in the grammar of docs/protocol.md section 6, which
@@ -117,12 +129,44 @@ func parseFunctions(raw json.RawMessage) (map[string]function, []string) {
 		}
 		ps = append(ps, entityProblems(f.Input, name+".input")...)
 		ps = append(ps, entityProblems(f.Output, name+".output")...)
+		ps = append(ps, readStream(&f, name)...)
 		fns[name] = f
 	}
 	if len(entries) == 0 {
 		ps = append(ps, "the handshake describes no functions")
 	}
 	return fns, ps
+}
+
+// readStream reads f's stream member into f.Stream, and lists what is
+// wrong with its Entities as parseFunctions lists the input's and the
+// output's; what makes no stream of it (a member that is no object, no
+// shape) is for the streams check (checks_streams.go).
+func readStream(f *function, name string) []string {
+	raw := bytes.TrimSpace(f.RawStream)
+	f.RawStream = nil
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	f.Stream = new(typedesc.Stream)
+	if err := json.Unmarshal(raw, f.Stream); err != nil {
+		*f.Stream = typedesc.Stream{}
+		f.streamBad = fmt.Sprintf("stream is not an object of in, inSchema, out and outSchema: %v", err)
+		return nil
+	}
+	var ps []string
+	for _, side := range []struct {
+		e    **typedesc.Entity
+		path string
+	}{{&f.Stream.In, name + ".stream.in"}, {&f.Stream.Out, name + ".stream.out"}} {
+		if err := (*side.e).Check(); err != nil {
+			ps = append(ps, fmt.Sprintf("%s: %v", side.path, err))
+			*side.e = nil
+			continue
+		}
+		ps = append(ps, entityProblems(*side.e, side.path)...)
+	}
+	return ps
 }
 
 // sample builds the simplest payload a description accepts: every

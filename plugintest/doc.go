@@ -60,12 +60,21 @@
 // its calls to the battery's host service, Check.Echo, are well-formed
 // (host services); and that its $/progress reports name a call in flight
 // (progress). A plugin need not call a host service or report progress;
-// those checks are skipped when it does not, and all four in protocol 1. Outside the battery, the extra headers
-// check sees whether the plugin also reads frames with a Content-Type
-// header line, which LSP clients send and the host does not: a plugin that
-// does not gets a WARN (Status Warn) and still passes.
+// those checks are skipped when it does not, and all four in protocol 1.
+// A protocol 2 plugin that declares stream functions has them opened as
+// streams, as the host opens them, rather than called: each is served as
+// its shape (source, sink or processor) asks, with its credit, sequence
+// numbers and settlements checked frame by frame, and one is sent an item
+// past its credit, which it should fail the stream for (Report.Streams
+// names them).
 //
-// The battery calls every function the plugin declares, with made-up
-// input; leave out those that must not be called that way, or that block
-// until something happens, with CheckConfig.SkipFunctions.
+// Outside the battery, the extra headers check sees whether the plugin
+// also reads frames with a Content-Type header line, which LSP clients
+// send and the host does not: a plugin that does not gets a WARN (Status
+// Warn) and still passes.
+//
+// The battery calls every function the plugin declares, and opens every
+// stream, with made-up input; leave out those that must not be called
+// that way, or that block until something happens, with
+// CheckConfig.SkipFunctions.
 package plugintest

@@ -114,6 +114,13 @@ type wire struct {
 	echoBad   []string
 	unknownSv []string // Service.Method names called that the battery does not offer
 
+	// The streams the battery opened, by the id their requests have as
+	// JSON text, and what the stream messages check judges
+	// (wire_streams.go).
+	streams    map[string]*streamState
+	streamMsgs int      // stream messages the plugin sent
+	streamBad  []string // those about no stream open, or shaped wrong
+
 	hs     chan *message // the first message, which must be the handshake
 	first  bool
 	closed chan struct{}
@@ -126,6 +133,7 @@ func newWire(nc net.Conn) *wire {
 		br:      bufio.NewReaderSize(nc, 4096),
 		waiting: make(map[string]chan answer),
 		open:    make(map[string]bool),
+		streams: make(map[string]*streamState),
 		hs:      make(chan *message, 1),
 		closed:  make(chan struct{}),
 	}
@@ -297,12 +305,15 @@ func (w *wire) route(m *message) {
 		delete(w.waiting, key)
 		delete(w.open, key)
 		w.order = append(w.order, key)
-		if ch == nil {
+		a := toAnswer(m)
+		if st := w.streams[key]; st != nil {
+			w.streamAnswered(st, a)
+		} else if ch == nil {
 			w.late = append(w.late, m)
 		}
 		w.mu.Unlock()
 		if ch != nil {
-			ch <- toAnswer(m)
+			ch <- a
 		}
 	case m.Method == "$/async":
 		w.mu.Lock()
@@ -328,6 +339,8 @@ func (w *wire) route(m *message) {
 		if m.isRequest() {
 			_ = w.replyError(m.ID, -32600, "protocol violation: second handshake")
 		}
+	case proto >= envelope.Protocol2 && isStreamMessage(m.Method):
+		w.streamMessage(m)
 	case proto >= envelope.Protocol2 && m.Method == envelope.MethodProgress:
 		w.progressed(m)
 	case proto >= envelope.Protocol2 && m.Method == envelope.MethodCancel && m.isRequest():
@@ -442,6 +455,7 @@ type request struct {
 	form    form          // protocol 2: how params carry the input
 	object  bool          // protocol 2: the input is an object, sent by name
 	timeout time.Duration // protocol 2: what _meta.deadline allows; 0 for no deadline
+	window  int64         // protocol 2: when positive, the request opens a stream granting that much credit
 }
 
 // form is how a protocol 2 call carries its input.
@@ -516,13 +530,21 @@ const deadlineLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // appendMeta appends r's _meta: its trace id, its deadline (truncated, so
 // never later than the battery will wait) and its id as progressToken,
-// as a host that asks for progress sends them.
+// as a host that asks for progress sends them. A request that opens a
+// stream has its trace id and the stream member only, as the host's
+// (socket.Socket.OpenStream) has: no deadline, since a stream lasts as
+// long as it must, and no progress asked.
 func (r *request) appendMeta(b []byte, now time.Time) []byte {
 	b = append(b, '{')
 	if r.trace != "" {
 		t, _ := json.Marshal(r.trace)
 		b = append(append(b, `"trace":`...), t...)
 		b = append(b, ',')
+	}
+	if r.window > 0 {
+		b = append(b, `"stream":{"window":`...)
+		b = strconv.AppendInt(b, r.window, 10)
+		return append(b, "}}"...)
 	}
 	if r.timeout > 0 {
 		b = append(b, `"deadline":"`...)

@@ -23,8 +23,12 @@ status is 0 when no check failed, 1 otherwise; a WARN (the extra headers
 check, which the host never needs) does not count as a failure.
 
 Every function the plugin declares is called with the simplest payload its
-description accepts; leave out those that must not be, or that wait for
-something on purpose, with -skip. docs/lifecycle.md lists the checks.`
+description accepts, and every stream function (protocol 2) is opened as a
+stream and served as its shape asks: a source read and cancelled, a sink
+sent items and closed, a processor both, with its credit, sequence numbers
+and acknowledgements checked frame by frame. Leave out the functions that
+must not be called, or that wait for something on purpose, with -skip.
+docs/lifecycle.md lists the checks.`
 )
 
 func init() {

@@ -41,7 +41,7 @@ func TestCheckCommand(t *testing.T) {
 	assert.Contains(t, errOut, "plugsock check:")
 
 	dir := t.TempDir()
-	for _, name := range []string{"goplugin", "broken"} {
+	for _, name := range []string{"goplugin", "broken", "streams", "brokenstreams"} {
 		b, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../../plugintest/testdata/"+name).CombinedOutput()
 		require.NoError(t, err, "%s", b)
 	}
@@ -56,4 +56,29 @@ func TestCheckCommand(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, "FAIL  unknown method")
 	assert.Contains(t, out, "want error -32601 (method not found)")
+	assert.NotContains(t, out, "stream", "a plugin without streams gets no stream check")
+
+	// A plugin with streams gets the stream checks, one line each.
+	code, out, _ = run("--", filepath.Join(dir, "streams"))
+	assert.Equal(t, 0, code, out)
+	for _, line := range []string{
+		"PASS  streams                  3 stream functions: Scale (processor), Store (sink), Ticks (source); item schemas compile, and none has an output\n",
+		"PASS  stream Scale             processor: opened with params {\"factor\":0} and a window of 4; granted 128 credit; 6 items sent, 6 acknowledged; ",
+		"PASS  stream call Scale        called without _meta.stream: answered -32602 ",
+		"PASS  stream Store             sink: opened with params (none) and a window of 4; ",
+		"PASS  stream Ticks             source: opened with params {\"from\":0} and a window of 4; ",
+		"PASS  stream without credit    Ticks (source): item 129, sent with 128 credit, made it fail the stream: $/stream/cancel with error -32600 ",
+		"PASS  stream messages          ",
+		"\nprotocol 2: 25 passed, 0 failed, 3 skipped\n",
+	} {
+		assert.Contains(t, out, line)
+	}
+	assert.NotRegexp(t, `\n[A-Z]{4}  call Scale`, out, "a stream is not called as a plain function")
+
+	cmd := []string{"-timeout", "300ms", "--", filepath.Join(dir, "brokenstreams")}
+	t.Setenv("BROKEN_STREAMS", "overrun")
+	code, out, _ = run(cmd...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "FAIL  stream Feed              source: $/stream/item: sent item 5 with 4 credit (the battery failed the stream, as the host does); ")
+	assert.Contains(t, out, "\nprotocol 2: 17 passed, 1 failed, 9 skipped\n")
 }
