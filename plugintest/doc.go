@@ -24,7 +24,8 @@
 // host sees: an *envelope.Error carrying the method's own error text, or
 // errors matching envelope.ErrMethodNotFound and envelope.ErrInvalidParams.
 // Info returns the descriptions the host got; Async and NextAsync what the
-// plugin pushed through its hook; Unplug stops the plugin in good order.
+// plugin pushed through its hook; OpenStream opens one of its streams, as
+// a host does; Unplug stops the plugin in good order.
 //
 // By default the plugin runs over an in-memory pipe (socket.Socket.Attach);
 // Config{TCP: true} uses a loopback connection instead. Either way the

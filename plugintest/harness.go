@@ -190,6 +190,14 @@ func (h *Harness) CallContext(ctx context.Context, method string, in, out any) e
 	return h.s.CallContext(ctx, h.name, method, in, out)
 }
 
+// OpenStream opens the plugin's stream function method with in, as a host
+// does (socket.Socket.OpenStream), and returns the host's end. ctx bounds
+// the stream; the harness's call timeout does not, and the stream is
+// cancelled when the harness is shut down.
+func (h *Harness) OpenStream(ctx context.Context, method string, in any) (*envelope.Stream, error) {
+	return h.s.OpenStream(ctx, h.name, method, in)
+}
+
 // Async returns the channel of what the plugin sends through its async
 // hook, decoded as encoding/json decodes into an interface value (numbers
 // are float64, objects map[string]any), in the order sent. It is closed

@@ -55,7 +55,11 @@ func (s *Socket) OpenStream(ctx context.Context, name, method string, input any)
 	if envelope.TraceFrom(ctx) == "" {
 		ctx = envelope.WithTrace(ctx, newTraceID())
 	}
-	st, err := r.conn.OpenStream(ctx, method, envelope.Params(payload, fn.ObjectInput()), r.cfg.streamWindow)
+	var params any // a stream without an input is opened with {}
+	if fn.Input != nil || len(fn.InputSchema) > 0 || payload != nil {
+		params = envelope.Params(payload, fn.ObjectInput())
+	}
+	st, err := r.conn.OpenStream(ctx, method, params, r.cfg.streamWindow)
 	if err != nil {
 		return nil, fmt.Errorf("plugsock: stream %s.%s (trace %s): %w", name, method, envelope.TraceFrom(ctx), err)
 	}
