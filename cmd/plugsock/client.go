@@ -319,6 +319,9 @@ func fitsTable(info *envelope.PluginInfo) bool {
 		nameW = max(nameW, utf8.RuneCountInString(text(name)))
 		in, ok1 := shapeWithin(fn.Input, describeWidth)
 		out, ok2 := shapeWithin(fn.Output, describeWidth)
+		if fn.Stream != nil {
+			out = outputShape(&fn)
+		}
 		if !ok1 || !ok2 {
 			return false
 		}
@@ -341,7 +344,11 @@ func fitsTable(info *envelope.PluginInfo) bool {
 func describeFunction(w io.Writer, fn *typedesc.Function) {
 	const label = "  output "
 	fmt.Fprintf(w, "  input  %s\n", shapeBlock(fn.Input, len(label), 2, describeWidth))
-	fmt.Fprintf(w, "%s%s\n", label, shapeBlock(fn.Output, len(label), 2, describeWidth))
+	if fn.Stream != nil {
+		fmt.Fprintf(w, "%s%s\n", label, outputShape(fn))
+	} else {
+		fmt.Fprintf(w, "%s%s\n", label, shapeBlock(fn.Output, len(label), 2, describeWidth))
+	}
 	writeNotes(w, fn, "  ")
 }
 

@@ -248,7 +248,7 @@ func shapeBlock(e *typedesc.Entity, col, indent, width int) string {
 func functionsTable(t *table, info *envelope.PluginInfo, plugin bool) {
 	for i, name := range slices.Sorted(maps.Keys(info.Functions)) {
 		f := info.Functions[name]
-		cells := []string{text(name), shape(f.Input), shape(f.Output)}
+		cells := []string{text(name), shape(f.Input), outputShape(&f)}
 		if plugin {
 			owner := text(info.Name)
 			if i > 0 {
@@ -258,6 +258,33 @@ func functionsTable(t *table, info *envelope.PluginInfo, plugin bool) {
 		}
 		t.row(cells...)
 	}
+}
+
+// outputShape is what the OUTPUT column says of f: its output's shape, or,
+// for a stream, what flows each way, which is what it gives back:
+// "stream out {…}" for a source, "stream in {…}" for a sink, both for a
+// processor.
+func outputShape(f *typedesc.Function) string {
+	st := f.Stream
+	if st == nil {
+		return shape(f.Output)
+	}
+	out := "stream"
+	if st.In != nil || len(st.InSchema) > 0 {
+		out += " in " + shape(orSchema(st.In, st.InSchema))
+	}
+	if st.Out != nil || len(st.OutSchema) > 0 {
+		out += " out " + shape(orSchema(st.Out, st.OutSchema))
+	}
+	return out
+}
+
+// orSchema is e, or the Entity summing up schema when e is nil.
+func orSchema(e *typedesc.Entity, schema json.RawMessage) *typedesc.Entity {
+	if e == nil && len(schema) > 0 {
+		return schemaEntity(schema)
+	}
+	return e
 }
 
 // compact renders a JSON value on one line, for tables, escaped: a

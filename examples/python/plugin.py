@@ -52,7 +52,7 @@ import threading
 import time
 
 NAME = "pytext"
-VERSION = "1.1.0"
+VERSION = "1.0.0"
 
 # Error codes (docs/protocol.md, section 9).
 PARSE_ERROR = -32700

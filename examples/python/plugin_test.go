@@ -89,7 +89,7 @@ func TestPythonPlugin(t *testing.T) {
 
 	info := s.PluginInfo("pytext")
 	require.NotNil(t, info)
-	assert.Equal(t, "1.1.0", info.Version)
+	assert.Equal(t, "1.0.0", info.Version)
 	assert.Equal(t, typedesc.Function{Name: "Upper", Input: &typedesc.Entity{Type: "string"}, Output: &typedesc.Entity{Type: "string"}}, info.Functions["Upper"])
 	assert.Equal(t, &typedesc.Entity{Name: "WordCountIn", Type: "struct", Fields: []typedesc.Entity{{Name: "text", Type: "string", Mandatory: true}}},
 		info.Functions["WordCount"].Input)
