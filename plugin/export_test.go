@@ -12,6 +12,7 @@ import (
 
 // RunOptions give a test what Run takes from the process.
 type RunOptions struct {
+	Plugin   *Plugin // the Plugin to run, as Plugin.Run does; a new one when nil
 	Args     []string
 	Env      map[string]string
 	Stdout   io.Writer
@@ -26,6 +27,7 @@ type RunOptions struct {
 // RunWith is Run with its environment given by o.
 func RunWith(ctx context.Context, v any, info *envelope.PluginInfo, o RunOptions) error {
 	r := &runner{
+		plugin:     o.Plugin,
 		args:       o.Args,
 		getenv:     func(k string) string { return o.Env[k] },
 		stdout:     o.Stdout,

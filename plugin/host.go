@@ -19,6 +19,8 @@ type Host struct {
 	proto    int
 	services map[string]typedesc.Function // as the handshake answer described them; never changed
 	stopping <-chan struct{}              // the session's: closed once the host asks the plugin to stop
+	name     string                       // the plugin's, as the host assigned it
+	observer envelope.Observer            // Plugin.Observer; nil: none
 }
 
 // Stopping returns a channel that is closed once the host has asked the
@@ -105,7 +107,20 @@ func (h *Host) Call(ctx context.Context, method string, payload, result any) err
 	} else if params, err = envelope.ParamsFor(payload, nil); err != nil {
 		return fmt.Errorf("plugsock: call %s: encoding the payload: %w", method, err)
 	}
-	return h.conn.Call(ctx, method, params, result)
+	return h.call(ctx, envelope.ObservedCall{Method: method}, method, params, result)
+}
+
+// call sends the request for c, observed when the plugin has an Observer.
+// c's names are the plugin's own code's: known.
+func (h *Host) call(ctx context.Context, c envelope.ObservedCall, method string, params, result any) error {
+	if h.observer == nil {
+		return h.conn.Call(ctx, method, params, result)
+	}
+	c.Plugin, c.Known = h.name, true
+	ctx, end := h.observer(ctx, c)
+	err := h.conn.Call(ctx, method, params, result)
+	end(err)
+	return err
 }
 
 // callParams is what a plugin sends to call another one.
@@ -123,7 +138,7 @@ func (h *Host) CallPlugin(ctx context.Context, name, method string, payload, res
 	if err := h.usable(name + "." + method); err != nil {
 		return err
 	}
-	return h.conn.Call(ctx, envelope.MethodCall, callParams{name, method, payload}, result)
+	return h.call(ctx, envelope.ObservedCall{Method: method, Callee: name}, envelope.MethodCall, callParams{name, method, payload}, result)
 }
 
 func (h *Host) usable(what string) error {

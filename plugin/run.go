@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,8 +62,31 @@ import (
 // standard output, and it does so because Run is meant to be a program's
 // main. Run logs through slog.Default(); a process started by
 // socket.Socket.Launch has its standard error in the host's log.
+//
+// Run is new(Plugin).Run: [Plugin.Run] does the same with a Plugin's
+// settings.
 func Run(ctx context.Context, v any, info *envelope.PluginInfo) error {
+	return new(Plugin).Run(ctx, v, info)
+}
+
+// Run is [Run] with p's settings: its Logger, timeouts, limits,
+// StreamWindow, Observer and OnConnect apply to every session. Its Token
+// and Launch, left empty as they usually are, are taken from the
+// environment as Run takes them. Run does not change p's fields, so p may
+// be set up once, in main:
+//
+//	p := &plugin.Plugin{Logger: logger, Observer: plugsockotel.Observer()}
+//	if err := p.Run(ctx, &Calc{}, &envelope.PluginInfo{Name: "calc"}); err != nil {
+//		log.Fatal(err)
+//	}
+//
+// p.Host returns the host of the session under way, and p.Close ends it
+// in good order, after which Run returns nil; to stop Run at any moment,
+// end ctx. A Plugin runs one Run or Start at a time: another one meanwhile
+// returns ErrRunning.
+func (p *Plugin) Run(ctx context.Context, v any, info *envelope.PluginInfo) error {
 	r := &runner{
+		plugin:   p,
 		args:     os.Args,
 		getenv:   os.Getenv,
 		stdout:   os.Stdout,
@@ -82,6 +106,7 @@ const (
 
 // runner is Run with its environment made explicit, for tests.
 type runner struct {
+	plugin   *Plugin // the one to run; a new one when nil
 	args     []string
 	getenv   func(string) string
 	stdout   io.Writer
@@ -114,10 +139,11 @@ func (r *runner) run(ctx context.Context, v any, info *envelope.PluginInfo) erro
 	if err != nil {
 		return fmt.Errorf("plugsock: %s: %w", envelope.EnvAddr, err)
 	}
-	log := r.log
-	if log == nil {
-		log = slog.Default()
+	p := r.plugin
+	if p == nil {
+		p = new(Plugin)
 	}
+	log := cmp.Or(p.Logger, r.log, slog.Default())
 	minDelay, maxDelay, resetAfter := r.minDelay, r.maxDelay, r.resetAfter
 	if minDelay <= 0 {
 		minDelay = runMinDelay
@@ -139,7 +165,7 @@ func (r *runner) run(ctx context.Context, v any, info *envelope.PluginInfo) erro
 		defer stop()
 	}
 
-	p := &Plugin{Logger: log, Token: r.getenv(envelope.EnvToken), Launch: r.getenv(envelope.EnvLaunch)}
+	hooks := runHooks{log: log, token: r.getenv(envelope.EnvToken), launch: r.getenv(envelope.EnvLaunch)}
 	asked := info.Name
 	dial := r.dial
 	if dial == nil {
@@ -158,7 +184,7 @@ func (r *runner) run(ctx context.Context, v any, info *envelope.PluginInfo) erro
 		if err == nil {
 			began := time.Now()
 			info.Name = asked // not the name the last session was given
-			err = r.session(ctx, p, v, info, conn)
+			err = r.session(ctx, p, hooks, v, info, conn)
 			switch {
 			case ctx.Err() != nil || err == nil:
 				return nil
@@ -194,10 +220,10 @@ func (r *runner) run(ctx context.Context, v any, info *envelope.PluginInfo) erro
 // answered, so hanging up while that answer is on its way would look to
 // the host like a crash. Past that wait, or when the handshake fails,
 // the connection is dropped, which ends the handshake.
-func (r *runner) session(ctx context.Context, p *Plugin, v any, info *envelope.PluginInfo, conn net.Conn) error {
+func (r *runner) session(ctx context.Context, p *Plugin, hooks runHooks, v any, info *envelope.PluginInfo, conn net.Conn) error {
 	hello := make(chan struct{}) // closed once the handshake has succeeded
 	ended := make(chan struct{}) // closed once Start has returned
-	p.OnConnect = func(name string) {
+	hooks.onConnect = func(name string) {
 		close(hello)
 		if r.onSession != nil {
 			r.onSession(name)
@@ -216,7 +242,7 @@ func (r *runner) session(ctx context.Context, p *Plugin, v any, info *envelope.P
 			_ = conn.Close()
 		}
 	})
-	err := p.Start(v, info, conn, nil)
+	err := p.start(v, info, conn, nil, hooks)
 	close(ended)
 	if !stop() {
 		<-left

@@ -14,7 +14,7 @@ import (
 // Shutdown. It returns the name the plugin was assigned, or the error
 // that refused it. The plugin takes the socket's settings for what both
 // sides have: frame size, handshake and write timeouts, token and
-// heartbeat, which runs both ways as over a network.
+// heartbeat, which runs both ways as over a network, and Config.Observer.
 func (s *Socket) Attach(v any, info *envelope.PluginInfo) (name string, err error) {
 	s.mu.Lock()
 	shut := s.shut
@@ -69,6 +69,7 @@ func attachedPlugin(cfg *config) *plugin.Plugin {
 		HeartbeatInterval: orOff(cfg.heartbeat),
 		HeartbeatMisses:   cfg.misses,
 		WriteTimeout:      orOff(cfg.writeTimeout),
+		Observer:          cfg.observer,
 	}
 }
 

@@ -121,7 +121,27 @@ func (r *remote) call(ctx context.Context, name, method string, payload, result 
 	return err
 }
 
+// callOnce makes one call to r, observed when the socket has an Observer.
 func (r *remote) callOnce(ctx context.Context, name, method string, payload, result any, timeout time.Duration) error {
+	obs := r.cfg.observer
+	if obs == nil {
+		return r.callUnobserved(ctx, name, method, payload, result, timeout)
+	}
+	if envelope.TraceFrom(ctx) == "" {
+		// Given before the Observer runs, so that it sees the trace id
+		// the call goes out with.
+		ctx = envelope.WithTrace(ctx, newTraceID())
+	}
+	// Known only when the plugin described the method: the name may have
+	// come from a plugin ($/call) or the admin API.
+	_, known := r.info.Functions[method]
+	ctx, end := obs(ctx, envelope.ObservedCall{Method: method, Plugin: r.info.Name, Known: known})
+	err := r.callUnobserved(ctx, name, method, payload, result, timeout)
+	end(err)
+	return err
+}
+
+func (r *remote) callUnobserved(ctx context.Context, name, method string, payload, result any, timeout time.Duration) error {
 	payload, err := r.guard(name, method, payload)
 	if err != nil {
 		return err

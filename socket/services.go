@@ -250,11 +250,13 @@ func (r *remote) answerRequest(c *envelope.Conn, m *envelope.Envelope, caller st
 		if t := r.s.services.Load(); t != nil && !reserved(m.Method) {
 			meth = t.methods[m.Method]
 		}
+		ctx, end := r.observeServed(ctx, envelope.ObservedCall{Method: m.Method, Plugin: caller, Known: meth != nil})
 		if meth == nil {
 			e = envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method)
-			break
+		} else {
+			result, e = meth.Invoke(ctx, m, r.cfg.log, trace)
 		}
-		result, e = meth.Invoke(ctx, m, r.cfg.log, trace)
+		end(e)
 	}
 	free()
 	if e != nil {
@@ -266,6 +268,28 @@ func (r *remote) answerRequest(c *envelope.Conn, m *envelope.Envelope, caller st
 		r.cfg.log.Debug("plugsock: could not answer a plugin's request", "plugin", caller, "method", m.Method, "trace", trace, "err", err)
 	}
 }
+
+// observeServed starts observing call, a plugin's request that the host
+// serves, with the socket's Observer, and returns the context to serve it
+// in and the func to end the observation with the answer's error. Without
+// an Observer both are ctx and a func that does nothing.
+func (r *remote) observeServed(ctx context.Context, call envelope.ObservedCall) (context.Context, func(*envelope.Error)) {
+	obs := r.cfg.observer
+	if obs == nil {
+		return ctx, ignoreAnswer
+	}
+	call.Served = true
+	ctx, end := obs(ctx, call)
+	return ctx, func(e *envelope.Error) {
+		if e == nil {
+			end(nil) // not a nil *envelope.Error in a non-nil error
+			return
+		}
+		end(e)
+	}
+}
+
+func ignoreAnswer(*envelope.Error) {}
 
 // relayParams is the params of $/call.
 type relayParams struct {
@@ -286,12 +310,27 @@ func (r *remote) relay(ctx context.Context, caller string, m *envelope.Envelope)
 	if err := envelope.DecodeInput(m, &p, true); err != nil {
 		return nil, rpc.InvalidParams(m.Method, err)
 	}
-	target := p.Plugin + "." + p.Method
 	callee, err := r.s.lookup(p.Plugin)
 	name := p.Plugin
 	if err == nil {
 		name = callee.info.Name // never changed once live
 	}
+	// Observed once the callee is known: its name and method came from
+	// the plugin, and are known only when the callee described it.
+	var known bool
+	if err == nil {
+		_, known = callee.info.Functions[p.Method]
+	}
+	ctx, end := r.observeServed(ctx, envelope.ObservedCall{Method: p.Method, Plugin: caller, Callee: name, Known: known})
+	out, e := r.relayTo(ctx, caller, &p, callee, name, err)
+	end(e)
+	return out, e
+}
+
+// relayTo makes the call relay decoded, to callee, named name, which
+// lookup found or, with err, did not.
+func (r *remote) relayTo(ctx context.Context, caller string, p *relayParams, callee *remote, name string, err error) (any, *envelope.Error) {
+	target := p.Plugin + "." + p.Method
 	if allow := r.cfg.pluginCalls; allow == nil || !allow(caller, name, p.Method) {
 		return nil, envelope.Errorf(envelope.CodeForbidden, "plugin %q may not call %q", caller, target)
 	}
@@ -301,7 +340,7 @@ func (r *remote) relay(ctx context.Context, caller string, m *envelope.Envelope)
 	if err == nil && len(p.Params) > 0 && p.Params[0] == '{' && jsonscan.HasMember(p.Params, 0, "_meta") {
 		// The callee would take it for the metadata the host sends, and
 		// the caller could set the callee's trace, deadline or token.
-		return nil, envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: params.params has a _meta member, which the host writes itself; put the call's metadata in the $/call's own _meta", m.Method)
+		return nil, envelope.Errorf(envelope.CodeInvalidParams, "invalid params for %s: params.params has a _meta member, which the host writes itself; put the call's metadata in the $/call's own _meta", envelope.MethodCall)
 	}
 	var out json.RawMessage
 	if err == nil {
