@@ -17,6 +17,8 @@ import (
 
 	"github.com/plugsock/plugsock/admin"
 	"github.com/plugsock/plugsock/internal/testplugins"
+	"github.com/plugsock/plugsock/plugin"
+	"github.com/plugsock/plugsock/socket"
 )
 
 // e2eTools returns node and Chromium for a browser test, or skips it: the
@@ -81,9 +83,12 @@ func runNode(t *testing.T, node, browser string, args []string, onLine func(stri
 // console at the end.
 func TestConsoleE2E(t *testing.T) {
 	node, browser := e2eTools(t)
-	e := newEnv(t)
+	// Health is checked often, so that the page sees a badge change soon.
+	e := newEnvOf(t, socket.Config{HealthInterval: 50 * time.Millisecond}, []admin.Option{admin.Config{Logger: quiet, Token: testToken}})
 	e.forward()
 	e.attach(newCalc(), "calc", "1.0.0")
+	checked := new(Checked)
+	e.attach(checked, "checked", "1.0.0")
 	e.dial(Greeter{}, "greeter", "0.3.0")
 	const odd = "odd%#?+ü日"
 	e.attach(Greeter{}, odd, "1.0.0")
@@ -116,14 +121,23 @@ func TestConsoleE2E(t *testing.T) {
 	defer func() { cancel(); <-reading }()
 
 	args := []string{filepath.Join("e2e", "console.mjs"), e.ts.URL + "/?token=" + testToken,
-		"--late", "late", "--unplug", "greeter", "--odd", odd, "--schemas", "booking", "--stream", "ticks", "--artifacts", filepath.Join("e2e", "artifacts")}
+		"--late", "late", "--unplug", "greeter", "--odd", odd, "--schemas", "booking", "--stream", "ticks", "--health", "checked",
+		"--artifacts", filepath.Join("e2e", "artifacts")}
 	// The script says when it is ready to watch a plugin connect; the
-	// plugin connects only then, so the page sees it come.
+	// plugin connects only then, so the page sees it come. Likewise it
+	// says when to change the checked plugin's health: to unhealthy, then
+	// back.
+	flips := []plugin.Health{{Status: plugin.Unhealthy, Message: "database unreachable"}, {Status: plugin.Healthy, Message: "recovered"}}
 	runNode(t, node, browser, args, func(line string) {
 		if name, ok := strings.CutPrefix(line, "waiting-for "); ok {
 			e.attach(Greeter{}, name, "0.0.1")
 		}
+		if line == "flip-health checked" && len(flips) > 0 {
+			checked.set(flips[0].Status, flips[0].Message)
+			flips = flips[1:]
+		}
 	})
+	assert.Empty(t, flips, "the script got to every change of health")
 }
 
 // logRecords collects the JSON log records of a Server.

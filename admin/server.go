@@ -49,6 +49,7 @@ type Server struct {
 	hosts     []string // extra names the server answers to (Config.Hosts)
 	cop       *http.CrossOriginProtection
 	metrics   http.Handler // GET /metrics; nil: no such route
+	required  []string     // plugins GET /readyz waits for (Config.Required)
 
 	mu      sync.Mutex
 	subs    map[*subscriber]struct{}
@@ -76,7 +77,8 @@ type Config struct {
 	// Empty, the default, requires none: then anything that can reach the
 	// server can drive every plugin, so listen on loopback only and keep
 	// other users off the machine. The web console and its assets are
-	// served without the token.
+	// served without the token, and so are the probes, GET /healthz and
+	// GET /readyz, which then answer their status alone (health.go).
 	Token string
 
 	// Hosts are names (or addresses) the server may be reached by besides
@@ -97,6 +99,14 @@ type Config struct {
 	// guarded like the API: with Token set, a scrape must send it. The
 	// admin package leaves the registry and its format to the caller.
 	Metrics http.Handler
+
+	// Required names the plugins the host needs to be of use: GET /readyz
+	// answers 200 only while each is connected, not unhealthy, and, when
+	// the socket checks its health, checked once (a degraded plugin is
+	// ready, and reported). A name is as Call takes it: "calc" is any
+	// version of calc, "calc@1.2.0" that one. They add to those already
+	// required.
+	Required []string
 }
 
 // apply overlays the settings c sets, those not left zero, on a; Hosts
@@ -114,6 +124,11 @@ func (c Config) apply(a *Server) {
 	}
 	if c.Metrics != nil {
 		a.metrics = c.Metrics
+	}
+	for _, name := range c.Required {
+		if name != "" {
+			a.required = append(a.required, name)
+		}
 	}
 	for _, h := range c.Hosts {
 		if n := hostName(h); n != "" {
@@ -162,6 +177,9 @@ func (a *Server) routes() {
 		})
 	}
 	handle("/api/health", map[string]http.HandlerFunc{http.MethodGet: a.health})
+	handle("/api/health/plugins", map[string]http.HandlerFunc{http.MethodGet: a.pluginHealths}) // health.go
+	handle("/healthz", map[string]http.HandlerFunc{http.MethodGet: a.healthz})
+	handle("/readyz", map[string]http.HandlerFunc{http.MethodGet: a.readyz})
 	handle("/api/plugins", map[string]http.HandlerFunc{http.MethodGet: a.list})
 	handle("/api/plugins/{name}", map[string]http.HandlerFunc{http.MethodGet: a.describe, http.MethodDelete: a.unplug})
 	handle("/api/plugins/{name}/openrpc", map[string]http.HandlerFunc{http.MethodGet: a.openRPC})

@@ -1,12 +1,14 @@
 package plugin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +71,15 @@ type Plugin struct {
 	// the plugin's streams (Sink, Stream); envelope.DefaultStreamWindow
 	// when zero or less.
 	StreamWindow int
+	// Observer, when set, is told about every call the plugin serves and
+	// every call it makes to its host (Host.Call, Host.CallPlugin), as
+	// each starts and ends (see envelope.Observer): how a tracer follows
+	// a call from the host into the plugin and back. A served call's
+	// context brings the caller's W3C Trace Context; the context the
+	// Observer returns is the one the method runs with, or, for a call
+	// the plugin makes, the one the request is sent with. The module
+	// github.com/plugsock/plugsock/otel gives one for OpenTelemetry.
+	Observer envelope.Observer
 
 	mu  sync.Mutex
 	cur *session
@@ -101,6 +112,11 @@ type Plugin struct {
 // whenever the host's configuration is replaced. When that first run
 // fails, the host refuses the plugin and Start returns Configure's error.
 //
+// A method Health(ctx context.Context) (Health, error) is not a function
+// either: it is the plugin's health check. The handshake declares it, and
+// a host that checks health calls it on an interval of its own and
+// reports what it returns (see Health).
+//
 // Inside a method, envelope.TraceFrom(ctx) returns the call's trace id, as
 // does ctx.Value(ctxKey) when ctxKey is not nil. Each call runs on the
 // goroutine that read its request (envelope.Conn.Detach); one still
@@ -108,29 +124,43 @@ type Plugin struct {
 // reading, so calls run concurrently. A panic becomes an error answer and
 // the plugin goes on. Start closes conn before it returns.
 func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser, ctxKey any) error {
+	return p.start(v, info, conn, ctxKey, runHooks{})
+}
+
+// runHooks are what Run adds to a Plugin's settings for one session,
+// leaving its fields as the program set them.
+type runHooks struct {
+	log           *slog.Logger      // when the Plugin's Logger is nil
+	token, launch string            // when the Plugin's own are empty
+	onConnect     func(name string) // after the Plugin's OnConnect
+}
+
+func (p *Plugin) start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser, ctxKey any, run runHooks) error {
 	ms, err := methods(v)
 	var conf *configurer
 	if err == nil {
 		conf, err = findConfigure(v)
 	}
+	var checker healthChecker
+	if err == nil {
+		checker, err = findHealth(v) // health.go
+	}
 	if err != nil {
 		_ = conn.Close()
 		return err
 	}
-	log := p.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	log := cmp.Or(p.Logger, run.log, slog.Default())
 	if info == nil {
 		info = &envelope.PluginInfo{}
 	}
-	hs := envelope.Handshake{Token: p.Token, Launch: p.Launch}
+	hs := envelope.Handshake{Token: cmp.Or(p.Token, run.token), Launch: cmp.Or(p.Launch, run.launch)}
 	hs.Name = info.Name
 	if hs.Name == "" {
 		hs.Name = typeName(v)
 	}
 	hs.Version = info.Version
 	hs.Protocol = envelope.Protocol
+	advertiseHealth(&hs, checker)
 	var unknown []string
 	hs.Functions, unknown, err = describe(ms, info.Functions)
 	if err != nil {
@@ -145,6 +175,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	s := &session{
 		methods:  ms,
 		conf:     conf,
+		checker:  checker,
 		ctxKey:   ctxKey,
 		log:      log.With("plugin", hs.Name),
 		ctx:      ctx,
@@ -155,6 +186,7 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		fwdDone:  make(chan struct{}),
 		max:      p.maxInFlight(),
 		window:   p.StreamWindow,
+		observer: p.Observer,
 	}
 	cancel = s.cancelWithCalls(cancel)
 	s.conn = envelope.NewConn(conn, envelope.ConnOptions{
@@ -220,11 +252,15 @@ func (p *Plugin) Start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	named := log.With("plugin", res.Name)
 	s.mu.Lock()
 	s.log = named
-	s.host = &Host{conn: s.conn, proto: proto, services: res.Services, stopping: s.stopping}
+	s.name = res.Name
+	s.host = &Host{conn: s.conn, proto: proto, services: res.Services, stopping: s.stopping, name: res.Name, observer: p.Observer}
 	s.mu.Unlock()
 	named.Debug("plugsock: connected", "session", res.Session)
 	if p.OnConnect != nil {
 		p.OnConnect(res.Name)
+	}
+	if run.onConnect != nil {
+		run.onConnect(res.Name)
 	}
 	close(s.ready)
 
@@ -309,7 +345,8 @@ func typeName(v any) string {
 // session is one run of Start: one connection and its calls.
 type session struct {
 	methods rpc.Methods
-	conf    *configurer // the value's Configure method; nil when it has none (config.go)
+	conf    *configurer   // the value's Configure method; nil when it has none (config.go)
+	checker healthChecker // the value's Health method; nil when it has none (health.go)
 	ctxKey  any
 	log     *slog.Logger
 	conn    *envelope.Conn
@@ -328,8 +365,10 @@ type session struct {
 	ready    chan struct{}  // closed once info.Name is set and OnConnect has returned
 	fwdDone  chan struct{}  // closed when forward has flushed and returned
 
-	max    int // calls at once; zero: no limit
-	window int // Plugin.StreamWindow
+	max      int // calls at once; zero: no limit
+	window   int // Plugin.StreamWindow
+	observer envelope.Observer
+	name     string // the name the host assigned; set, under mu, before ready is closed
 
 	mu    sync.Mutex
 	host  *Host                // set once the handshake is answered
@@ -442,13 +481,18 @@ func (s *session) serve(j job) {
 	if trace == "" {
 		trace = uuid.NewString()
 	}
+	ctx, end := j.ctx, ignoreAnswer
+	if s.observer != nil && !strings.HasPrefix(m.Method, "$/") { // the protocol's own ($/configure, $/health) are not calls
+		ctx, end = s.observe(envelope.WithTrace(ctx, trace), m)
+	}
 	var result any
 	var rerr *envelope.Error
 	if j.bad != nil {
 		rerr = rpc.InvalidParams(m.Method, j.bad)
 	} else {
-		result, rerr = s.invoke(j.ctx, m, j.stream, trace)
+		result, rerr = s.invoke(ctx, m, j.stream, trace)
 	}
+	end(rerr)
 	if j.stream != nil {
 		// Its last acknowledgements go before the answer.
 		j.stream.Finish()
@@ -470,11 +514,29 @@ func (s *session) serve(j job) {
 	}
 }
 
+// observe starts observing the call m, which the plugin serves, with the
+// session's Observer, and returns the context to run it in and the func
+// that ends the observation with the answer's error. The method's name is
+// known only when it is one of the plugin's: the host may send any.
+func (s *session) observe(ctx context.Context, m *envelope.Envelope) (context.Context, func(*envelope.Error)) {
+	_, known := s.methods[m.Method]
+	ctx, end := s.observer(ctx, envelope.ObservedCall{Method: m.Method, Plugin: s.name, Served: true, Known: known})
+	return ctx, func(e *envelope.Error) {
+		if e == nil {
+			end(nil) // not a nil *envelope.Error in a non-nil error
+			return
+		}
+		end(e)
+	}
+}
+
+func ignoreAnswer(*envelope.Error) {}
+
 // invoke runs the method m calls, with its trace id and, in protocol 2,
 // its host in ctx.
 func (s *session) invoke(ctx context.Context, m *envelope.Envelope, st *envelope.Stream, trace string) (result any, rerr *envelope.Error) {
 	meth := s.methods[m.Method]
-	if meth == nil && m.Method != envelope.MethodConfigure {
+	if meth == nil && m.Method != envelope.MethodConfigure && m.Method != envelope.MethodHealth {
 		return nil, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method)
 	}
 	ctx = envelope.WithTrace(ctx, trace)
@@ -483,6 +545,9 @@ func (s *session) invoke(ctx context.Context, m *envelope.Envelope, st *envelope
 	}
 	if h := s.host; h.proto >= envelope.Protocol2 {
 		ctx = context.WithValue(ctx, hostKey{}, h)
+	}
+	if meth == nil && m.Method == envelope.MethodHealth {
+		return s.health(ctx, trace) // health.go
 	}
 	if meth == nil {
 		return s.configure(ctx, m, trace)

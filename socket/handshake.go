@@ -140,6 +140,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	info := &envelope.PluginInfo{Name: name, Version: hs.Version, Functions: fns}
 	runtime.AddCleanup(info, func(release func()) { release() }, release)
 	r.info, r.schemas = info, schemas
+	r.health.prepare(name, proto >= envelope.Protocol2 && cfg.healthInterval > 0 && healthCapable(hs.Capabilities)) // health.go
 	r.stats = s.metrics.join(name, fns)
 	r.async.stats = r.stats.plugin
 	r.state.reserve()
@@ -190,6 +191,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		return
 	}
 	r.hb = envelope.StartHeartbeat(c, r.cfg.heartbeat, r.cfg.misses)
+	r.health.start(r)
 	cfg.log.Info("plugsock: plugin connected", "plugin", name, "version", info.Version,
 		"functions", len(info.Functions), "addr", r.addr, "session", r.session)
 	s.async.push(envelope.AsyncData{Name: name, Payload: envelope.Connected{Info: info.DeepCopy(false)}},

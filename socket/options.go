@@ -17,6 +17,7 @@ const (
 	DefaultAsyncBuffer      = 4096
 	DefaultAsyncWait        = time.Second
 	DefaultCallTimeout      = 60 * time.Second
+	DefaultHealthTimeout    = 5 * time.Second
 )
 
 // Options configure a Socket: pass them to Serve. Config is the one to
@@ -77,6 +78,24 @@ type Config struct {
 	// DefaultHeartbeatMisses.
 	HeartbeatInterval time.Duration
 	HeartbeatMisses   int
+
+	// HealthInterval and HealthTimeout set how the socket checks the
+	// health of plugins that have a health check (a Go plugin's Health
+	// method; docs/protocol.md, "Health"): it sends each such plugin a
+	// $/health request as it connects and then every interval after the
+	// last check ended, and counts a check that gets no answer within the
+	// timeout, an error answer or a malformed one as unhealthy, with a
+	// message that says which. Socket.Health reports the result. Unlike
+	// the heartbeat, an unhealthy plugin stays connected: what to do
+	// about it is the application's call (a readiness probe, an alert).
+	// Waiting costs no goroutine per plugin, only a timer.
+	//
+	// Checks are off until the application sets an interval, since only
+	// it knows how often they are worth running; a negative interval
+	// turns them off again. A timeout of zero or less means
+	// DefaultHealthTimeout.
+	HealthInterval time.Duration
+	HealthTimeout  time.Duration
 
 	// MaxInFlight bounds the calls to one plugin that may wait for an
 	// answer at once (Call, CallContext and Broadcast together). A call
@@ -190,6 +209,17 @@ type Config struct {
 	// on, an empty value removes it, and Socket.Configure replaces it
 	// too. WithConfig is shorthand for one entry.
 	Configs map[string]json.RawMessage
+
+	// Observer, when set, is told about every call the socket makes to a
+	// plugin's function and every request to a host service or $/call it
+	// serves, as each starts and ends (see envelope.Observer): how a
+	// tracer follows calls from the host into its plugins and back. The
+	// context it returns for a call the socket makes is what the request
+	// is sent with, so a W3C Trace Context it puts there reaches a
+	// protocol 2 plugin. The module github.com/plugsock/plugsock/otel
+	// gives one for OpenTelemetry. Nil, the default, observes nothing and
+	// costs nothing. A plugin run with Attach is given it too.
+	Observer envelope.Observer
 }
 
 // apply overlays the settings c sets, those not left zero, on cfg.
@@ -211,6 +241,10 @@ func (c Config) apply(cfg *config) {
 	setOrOff(&cfg.heartbeat, c.HeartbeatInterval)
 	if c.HeartbeatMisses > 0 {
 		cfg.misses = c.HeartbeatMisses
+	}
+	setOrOff(&cfg.healthInterval, c.HealthInterval)
+	if c.HealthTimeout > 0 {
+		cfg.healthTimeout = c.HealthTimeout
 	}
 	setOrOff(&cfg.maxInFlight, c.MaxInFlight)
 	setOrOff(&cfg.maxPlugins, c.MaxPlugins)
@@ -240,6 +274,9 @@ func (c Config) apply(cfg *config) {
 		cfg.pluginCalls = c.PluginCalls
 	}
 	cfg.configs.apply(c.Configs)
+	if c.Observer != nil {
+		cfg.observer = c.Observer
+	}
 }
 
 // setOrOff sets a setting whose zero is off inside config from a Config
@@ -266,9 +303,12 @@ type config struct {
 	asyncBuffer      int
 	asyncWait        time.Duration
 	callTimeout      time.Duration // zero: off
+	healthInterval   time.Duration // zero: off (health.go)
+	healthTimeout    time.Duration
 	pluginCalls      func(caller, callee, method string) bool
 	configs          *configStore // shared by every copy: the socket's (config.go)
-	guards                        // limits.go
+	observer         envelope.Observer
+	guards           // limits.go
 }
 
 func defaults() config {
@@ -281,6 +321,7 @@ func defaults() config {
 		asyncBuffer:      DefaultAsyncBuffer,
 		asyncWait:        DefaultAsyncWait,
 		callTimeout:      DefaultCallTimeout,
+		healthTimeout:    DefaultHealthTimeout,
 		configs:          new(configStore),
 		guards:           defaultGuards(),
 	}

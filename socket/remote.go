@@ -24,6 +24,7 @@ type remote struct {
 	async   asyncSource // its data in the async queue, guarded by s.async.mu
 	reqs    requests    // its requests to the host in flight (services.go)
 	conf    *pluginConf // its configuration (config.go); set before the handshake's answer, then never
+	health  healthCheck // its health and the timer that checks it (health.go)
 
 	// Guarded by s.mu.
 	info  *envelope.PluginInfo // set by the handshake (state.reserve), then read-only
@@ -121,6 +122,7 @@ func (r *remote) violation(c *envelope.Conn, m *envelope.Envelope, what string) 
 
 // disconnected reports the end of a connection: once, on its read loop.
 func (s *Socket) disconnected(r *remote, err error) {
+	r.health.stop() // health.go
 	s.mu.Lock()
 	decided := r.state.stopDecided()
 	s.mu.Unlock()

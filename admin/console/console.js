@@ -16,6 +16,7 @@ const MAX_LOG = 500;
 
 const state = {
   plugins: new Map(), // name -> {name, version}
+  health: new Map(), // name -> its health, as GET api/health/plugins has it
   selected: null, // name of the selected plugin
   info: null, // its full description
   fn: null, // name of the selected function
@@ -135,7 +136,7 @@ function renderPluginList() {
         "button",
         { type: "button", "data-testid": "plugin-item", "data-plugin": name, "aria-current": name === state.selected ? "true" : "false" },
         el("span", { class: "pname" }, name),
-        p.version ? el("span", { class: "version" }, p.version) : null,
+        el("span", { class: "pmeta" }, p.version ? el("span", { class: "version" }, p.version) : null, healthBadge(state.health.get(name))),
       );
       b.addEventListener("click", () => selectPlugin(name));
       return el("li", {}, b);
@@ -161,6 +162,7 @@ async function selectPlugin(name) {
   $("empty-state").hidden = true;
   $("plugin-view").hidden = false;
   $("plugin-name").textContent = name;
+  renderHealthView();
   const link = $("openrpc-link");
   if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
   link.href = `api/plugins/${seg(name)}/openrpc`;
@@ -189,6 +191,62 @@ async function selectPlugin(name) {
 }
 
 setInterval(refreshStreams, 1000);
+
+// ---- health -----------------------------------------------------------
+
+// refreshHealth shows how each plugin is: a badge in the list, and the
+// selected plugin's status and message in its view. It polls, as
+// refreshStreams does: the host checks health on its own interval
+// (socket.Config.HealthInterval), and no event says so. Badges change in
+// place, so that the list is not rebuilt under a click.
+async function refreshHealth() {
+  if (document.hidden) return;
+  const r = await api("api/health/plugins");
+  if (!r.ok) return;
+  state.health = new Map((r.body.plugins || []).map((h) => [h.plugin, h]));
+  for (const b of $("plugin-list").querySelectorAll("[data-testid=plugin-item]")) {
+    const old = b.querySelector("[data-testid=health-badge]");
+    const next = healthBadge(state.health.get(b.dataset.plugin));
+    if (old && next && old.dataset.status === next.dataset.status && old.title === next.title) continue;
+    if (old) old.remove();
+    if (next) b.querySelector(".pmeta").append(next);
+  }
+  renderHealthView();
+}
+setInterval(refreshHealth, 1000);
+
+// healthLabel is what a badge says: the status, "checking" before the
+// first check has answered, nothing for a plugin whose health the host
+// does not check.
+function healthLabel(h) {
+  if (!h || !h.checks) return "";
+  return h.status === "unknown" ? "checking" : h.status;
+}
+
+function healthBadge(h) {
+  const label = healthLabel(h);
+  if (!label) return null;
+  return el("span", { class: "health", "data-testid": "health-badge", "data-status": h.status, title: h.message || label }, label);
+}
+
+function renderHealthView() {
+  const name = state.selected;
+  const h = name ? state.health.get(name) : undefined;
+  $("health-view").hidden = !h;
+  if (!h) return;
+  const status = $("health-status");
+  status.dataset.status = h.status;
+  const clock = (t) => new Date(t).toLocaleTimeString();
+  if (!h.checks) {
+    status.textContent = "not checked";
+    $("health-message").textContent = "The plugin declares no health check, or the host checks none (socket.Config.HealthInterval; plugsock serve --health-interval). Connected is all that is known.";
+    $("health-meta").textContent = "";
+    return;
+  }
+  status.textContent = healthLabel(h);
+  $("health-message").textContent = h.message || "";
+  $("health-meta").textContent = `since ${clock(h.since)}` + (h.lastCheck ? ` · checked ${clock(h.lastCheck)}` : " · first check under way");
+}
 
 // ---- exits ------------------------------------------------------------
 
@@ -906,5 +964,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("token-form").addEventListener("submit", useToken);
   $("clear-log").addEventListener("click", () => $("event-log").replaceChildren());
   refreshPlugins();
+  refreshHealth();
   connectEvents();
 });

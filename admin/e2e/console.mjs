@@ -1,6 +1,6 @@
 // Headless-browser test of the plugsock admin console.
 //
-//   node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--screenshot FILE] [--artifacts DIR]
+//   node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--health NAME] [--screenshot FILE] [--artifacts DIR]
 //
 // URL is the console's, with ?token=TOKEN as 'plugsock serve' logs it. It
 // serves the console with a plugin "calc" connected (the Calc plugin of
@@ -12,8 +12,12 @@
 // of that name, one that needs escaping in URLs; with --schemas NAME it
 // checks the call form of Book on a plugin of that name that describes it
 // with JSON Schema alone (admin's bookingFunctions): a date-time filled in
-// as a real time, an enum's choices, descriptions, nullable members. It
-// also checks how the
+// as a real time, an enum's choices, descriptions, nullable members; with
+// --health NAME it watches the health badge of a plugin of that name,
+// healthy at first, change as the plugin's health check changes its mind:
+// it prints "flip-health NAME" and waits for unhealthy with the message
+// "database unreachable", then prints it again and waits for healthy with
+// "recovered". It also checks how the
 // console keeps the token: out of the address bar, kept over a reload,
 // asked for in a tab that never had it, and sent for the OpenRPC download. --screenshot saves a picture of the page at the
 // end. On failure it says which step failed and why, saves
@@ -30,7 +34,7 @@ import { call, check, openConsole, session, text } from "./lib.mjs";
 const here = dirname(fileURLToPath(import.meta.url));
 
 function parseArgs(argv) {
-  const opts = { url: "", late: "", unplug: "", odd: "", schemas: "", stream: "", screenshot: "", artifacts: join(here, "artifacts") };
+  const opts = { url: "", late: "", unplug: "", odd: "", schemas: "", stream: "", health: "", screenshot: "", artifacts: join(here, "artifacts") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -42,6 +46,7 @@ function parseArgs(argv) {
     else if (a === "--odd") opts.odd = value();
     else if (a === "--schemas") opts.schemas = value();
     else if (a === "--stream") opts.stream = value();
+    else if (a === "--health") opts.health = value();
     else if (a === "--screenshot") opts.screenshot = resolve(value());
     else if (a === "--artifacts") opts.artifacts = resolve(value());
     else if (a.startsWith("--")) usage(`unknown flag ${a}`);
@@ -53,7 +58,7 @@ function parseArgs(argv) {
 }
 
 function usage(msg) {
-  console.error(`console e2e: ${msg}\nusage: node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--screenshot FILE] [--artifacts DIR]`);
+  console.error(`console e2e: ${msg}\nusage: node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--health NAME] [--screenshot FILE] [--artifacts DIR]`);
   process.exit(2);
 }
 
@@ -257,6 +262,30 @@ await session("console e2e", opts, async (page, step) => {
       const note = await text(page, "[data-testid=stream-note]");
       check(note.includes("source"), `the note reads "${note}"`);
       check(await page.isDisabled("[data-testid=call]"), "a stream cannot be called from the form");
+    });
+  }
+  if (opts.health) {
+    await step(`the health badge of ${opts.health} follows its health check`, async () => {
+      const badge = (status) => `[data-testid=plugin-item][data-plugin="${opts.health}"] [data-testid=health-badge][data-status=${status}]`;
+      await page.waitForSelector(badge("healthy"), { timeout: 15_000 });
+      await page.click(`[data-testid=plugin-item][data-plugin="${opts.health}"]`);
+      await page.waitForSelector(`[data-testid=plugin-name]:text-is("${opts.health}")`);
+      await page.waitForSelector("[data-testid=health-status][data-status=healthy]:visible");
+      check((await text(page, "[data-testid=health-status]")) === "healthy", "the view says healthy");
+
+      console.log(`flip-health ${opts.health}`);
+      await page.waitForSelector(badge("unhealthy"), { timeout: 15_000 });
+      await page.waitForSelector('[data-testid=health-message]:text-is("database unreachable")', { timeout: 15_000 });
+      check((await text(page, "[data-testid=health-status]")) === "unhealthy", "the view says unhealthy");
+      const title = await page.getAttribute(badge("unhealthy"), "title");
+      check(title === "database unreachable", `the badge's title is ${JSON.stringify(title)}`);
+      check(/^since .+ · checked .+$/.test(await text(page, "[data-testid=health-meta]")), "the view says since when and when checked");
+      check((await page.locator('[data-testid=plugin-item][data-plugin="calc"] [data-testid=health-badge]').count()) === 0,
+        "a plugin without a health check has no badge");
+
+      console.log(`flip-health ${opts.health}`);
+      await page.waitForSelector(badge("healthy"), { timeout: 15_000 });
+      await page.waitForSelector('[data-testid=health-message]:text-is("recovered")', { timeout: 15_000 });
     });
   }
 });

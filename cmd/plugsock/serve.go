@@ -65,7 +65,12 @@ var serveCmd = command{
 		"functions are its tools: 'NAME=COMMAND ARGS...' launches a program that\n" +
 		"speaks MCP over its stdin and stdout (restarted when it fails, its stderr\n" +
 		"logged), 'NAME=https://host/mcp' reaches one over Streamable HTTP. Quote\n" +
-		"arguments holding spaces with ' or \". See docs/mcp-servers.md.",
+		"arguments holding spaces with ' or \". See docs/mcp-servers.md.\n" +
+		"\n" +
+		"Plugins that have a health check are checked every --health-interval.\n" +
+		"The admin address answers GET /healthz (200 while serve is up) and GET\n" +
+		"/readyz (200 once every --require plugin is connected and not\n" +
+		"unhealthy) without the token, for Kubernetes' probes.",
 }
 
 func init() {
@@ -90,6 +95,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	validateOutput := fs.Bool("validate-output", false, "check every result against the function's outputSchema; one outside it is logged and counted, and returned all the same")
 	var mcpServers stringList
 	fs.Var(&mcpServers, "mcp-server", "an MCP server to plug in as a plugin (repeatable): `NAME=COMMAND ARGS...` to launch a program speaking MCP over stdio, or NAME=URL (http:// or https://) for one served over Streamable HTTP")
+	healthInterval := fs.Duration("health-interval", 10*time.Second, "how often the health of plugins that have a health check is checked; 0 turns checks off")
+	healthTimeout := fs.Duration("health-timeout", socket.DefaultHealthTimeout, "how long a health check may take before it counts as unhealthy")
+	var required stringList
+	fs.Var(&required, "require", "`name` of a plugin that must be connected and not unhealthy for GET /readyz to answer 200 (repeatable; name@version for one version)")
 	var adminHosts stringList
 	fs.Var(&adminHosts, "admin-host", "another `name` the admin API may be reached by, beyond loopback and the --admin address (repeatable); requests naming any other host are refused, against DNS rebinding")
 	pos, code, ok := c.parse(fs, args, stdout, stderr)
@@ -100,6 +109,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	setFromEnv(fs, "admin-token", "PLUGSOCK_ADMIN_TOKEN")
 	if len(pos) > 0 {
 		return c.usageError(stderr, "unexpected argument %q", pos[0])
+	}
+	if *healthInterval < 0 || *healthTimeout <= 0 {
+		return c.usageError(stderr, "--health-interval must be 0 or more, and --health-timeout more than 0")
 	}
 	specs := make([]mcpSpec, 0, len(mcpServers))
 	for _, v := range mcpServers {
@@ -155,7 +167,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return c.fail(stderr, "%v", err)
 	}
 	s.Serve(l, socket.Config{Logger: socketLog, ShutdownTimeout: *shutdownTimeout, Token: *token, Configs: configs,
-		Validation: *validate, ValidateOutput: *validateOutput})
+		Validation: *validate, ValidateOutput: *validateOutput,
+		HealthInterval: *healthInterval, HealthTimeout: *healthTimeout})
 	log.Info("plugsock: socket listening", "addr", listenName(l))
 	remotes, err := plugMCPServers(ctx, &s, specs, log)
 	if err != nil {
@@ -168,10 +181,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		*adminToken = rand.Text()
 	}
 	adm := admin.New(&s, admin.Config{
-		Logger:  log,
-		Token:   *adminToken,
-		Hosts:   append([]string{*adminAddr}, adminHosts...),
-		Metrics: metricsHandler(&s, log),
+		Logger:   log,
+		Token:    *adminToken,
+		Hosts:    append([]string{*adminAddr}, adminHosts...),
+		Metrics:  metricsHandler(&s, log),
+		Required: required,
 	})
 	var (
 		httpSrv  *http.Server
