@@ -49,6 +49,7 @@ type Server struct {
 	hosts     []string // extra names the server answers to (Config.Hosts)
 	cop       *http.CrossOriginProtection
 	metrics   http.Handler // GET /metrics; nil: no such route
+	mcp       http.Handler // /mcp; nil: no such route
 
 	mu      sync.Mutex
 	subs    map[*subscriber]struct{}
@@ -97,6 +98,13 @@ type Config struct {
 	// guarded like the API: with Token set, a scrape must send it. The
 	// admin package leaves the registry and its format to the caller.
 	Metrics http.Handler
+
+	// MCP, when not nil, serves /mcp, every method: the Model Context
+	// Protocol's Streamable HTTP transport, as an mcp.Server (package
+	// github.com/plugsock/plugsock/mcp) serves it. The route is guarded
+	// like the API: with Token set, an MCP client must send it, and a
+	// browser page from elsewhere is refused, GETs included.
+	MCP http.Handler
 }
 
 // apply overlays the settings c sets, those not left zero, on a; Hosts
@@ -114,6 +122,9 @@ func (c Config) apply(a *Server) {
 	}
 	if c.Metrics != nil {
 		a.metrics = c.Metrics
+	}
+	if c.MCP != nil {
+		a.mcp = c.MCP
 	}
 	for _, h := range c.Hosts {
 		if n := hostName(h); n != "" {
@@ -171,6 +182,10 @@ func (a *Server) routes() {
 	handle("/api/events", map[string]http.HandlerFunc{http.MethodGet: a.events})
 	if a.metrics != nil {
 		handle("/metrics", map[string]http.HandlerFunc{http.MethodGet: a.metrics.ServeHTTP})
+	}
+	if a.mcp != nil {
+		// The transport answers its methods itself (POST, GET, DELETE).
+		m.Handle("/mcp", a.mcp)
 	}
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusNotFound, 0, fmt.Sprintf("no API route %s %s; see docs/admin-api.md", r.Method, r.URL.Path))

@@ -3,6 +3,7 @@ package main
 // The serve command: a Socket and its admin API, until interrupted.
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/plugsock/plugsock/admin"
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/mcp"
 	"github.com/plugsock/plugsock/socket"
 )
 
@@ -54,7 +56,12 @@ var serveCmd = command{
 		"--config names a YAML or JSON file that maps plugin names to their\n" +
 		"configurations. A plugin that declares a configuration schema is checked\n" +
 		"against its entry when it connects, and refused, naming each wrong field,\n" +
-		"when it does not fit; 'plugsock configure' replaces an entry at run time.",
+		"when it does not fit; 'plugsock configure' replaces an entry at run time.\n" +
+		"\n" +
+		"The admin address also serves MCP (the Model Context Protocol) at /mcp,\n" +
+		"behind the same token: every function of every plugin is a tool named\n" +
+		"PLUGIN.FUNCTION, for AI clients. --mcp-tools chooses which; 'plugsock mcp'\n" +
+		"relays a client that launches stdio servers to it. docs/mcp.md has more.",
 }
 
 func init() {
@@ -77,6 +84,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	configFile := fs.String("config", "", "YAML or JSON `file` mapping plugin names to their configurations")
 	validate := fs.Bool("validate", true, "check every call's payload against the function's schema (or its description) before it reaches the plugin; --validate=false sends payloads unchecked")
 	validateOutput := fs.Bool("validate-output", false, "check every result against the function's outputSchema; one outside it is logged and counted, and returned all the same")
+	serveMCP := fs.Bool("mcp", true, "serve MCP (Streamable HTTP) at /mcp on the admin address, behind the admin token; --mcp=false for none")
+	mcpTools := fs.String("mcp-tools", "", "`patterns` of the functions MCP clients get as tools, PLUGIN.FUNCTION separated by commas, * for any run of characters: 'calc.*,kv.Get'; default all")
 	var adminHosts stringList
 	fs.Var(&adminHosts, "admin-host", "another `name` the admin API may be reached by, beyond loopback and the --admin address (repeatable); requests naming any other host are refused, against DNS rebinding")
 	pos, code, ok := c.parse(fs, args, stdout, stderr)
@@ -141,11 +150,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if generated {
 		*adminToken = rand.Text()
 	}
+	var mcpSrv *mcp.Server
+	var mcpHandler http.Handler
+	if *serveMCP && *adminAddr != "off" {
+		mcpSrv = mcp.New(&s, mcp.Config{Logger: log, Tools: []string{*mcpTools}})
+		mcpHandler = mcpSrv
+	}
 	adm := admin.New(&s, admin.Config{
 		Logger:  log,
 		Token:   *adminToken,
 		Hosts:   append([]string{*adminAddr}, adminHosts...),
 		Metrics: metricsHandler(&s, log),
+		MCP:     mcpHandler,
 	})
 	var (
 		httpSrv  *http.Server
@@ -162,6 +178,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		go func() { httpDone <- httpSrv.Serve(admin.LimitListener(al, admin.DefaultMaxConns)) }()
 		base := "http://" + browsable(al.Addr())
 		log.Info("plugsock: admin API listening", "url", base, "maxConns", admin.DefaultMaxConns)
+		if mcpSrv != nil {
+			log.Info("plugsock: MCP server listening, behind the admin token", "url", base+"/mcp", "tools", cmp.Or(*mcpTools, "all"))
+		}
 		if generated {
 			// Like Jupyter: the one place the made-up token is shown, so
 			// written whatever --log-level says. The console keeps it for
@@ -185,6 +204,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			logItem(log, item)
 			adm.Publish(item)
+			if mcpSrv != nil {
+				mcpSrv.Publish(item)
+			}
 		}
 	}()
 
@@ -198,14 +220,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	stop() // a second interrupt kills the process the usual way
 
-	// Plugins first, so that calls made through the admin API finish and
-	// answer; then the event streams, which would otherwise hold the HTTP
-	// server's shutdown open; then the HTTP server.
+	// Plugins first, so that calls made through the admin API and MCP
+	// finish and answer; then the event streams and MCP sessions, which
+	// would otherwise hold the HTTP server's shutdown open; then the HTTP
+	// server.
 	if err := s.Shutdown(""); err != nil {
 		log.Warn("plugsock: shutdown", "err", err)
 	}
 	<-asyncDone
 	adm.Close()
+	if mcpSrv != nil {
+		mcpSrv.Close()
+	}
 	if httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
