@@ -114,9 +114,10 @@ func New(sock *socket.Socket, opts ...Option) *Server {
 	for _, o := range opts {
 		o.apply(s)
 	}
-	// The SDK logs every session at info; plugsock's own lines say what
-	// matters.
-	sdkLog := slog.New(minLevel{s.log.Handler(), slog.LevelWarn}).With("component", "mcp-sdk")
+	// The SDK logs every session at info, and a client's mistakes as
+	// errors; plugsock's own lines say what matters to the host, so the
+	// SDK's are kept for debug.
+	sdkLog := slog.New(atLevel{s.log.Handler(), slog.LevelDebug}).With("component", "mcp-sdk")
 	s.sdk = sdk.NewServer(&sdk.Implementation{Name: "plugsock", Title: "plugsock", Version: version()}, &sdk.ServerOptions{
 		Logger: sdkLog,
 		// Tools come and go with the plugins, so the capability is
@@ -345,17 +346,18 @@ func version() string {
 	return v
 }
 
-// minLevel passes on the records of h at or above min.
-type minLevel struct {
-	h   slog.Handler
-	min slog.Level
+// atLevel logs every record to h at one level.
+type atLevel struct {
+	h     slog.Handler
+	level slog.Level
 }
 
-func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= m.min && m.h.Enabled(ctx, l)
+func (a atLevel) Enabled(ctx context.Context, _ slog.Level) bool { return a.h.Enabled(ctx, a.level) }
+func (a atLevel) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = a.level
+	return a.h.Handle(ctx, r)
 }
-func (m minLevel) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
-func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
-	return minLevel{m.h.WithAttrs(a), m.min}
+func (a atLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return atLevel{a.h.WithAttrs(attrs), a.level}
 }
-func (m minLevel) WithGroup(name string) slog.Handler { return minLevel{m.h.WithGroup(name), m.min} }
+func (a atLevel) WithGroup(name string) slog.Handler { return atLevel{a.h.WithGroup(name), a.level} }

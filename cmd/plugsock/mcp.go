@@ -159,6 +159,9 @@ loop:
 			continue
 		}
 		switch {
+		case m.Method == "initialize":
+			// The session begins with its answer: nothing may go before.
+			r.post(ctx, line, &m)
 		case m.Method != "" && len(m.ID) > 0 && string(m.ID) != "null":
 			// A request: answered in its own time, beside the others.
 			select {
@@ -170,9 +173,16 @@ loop:
 			r.mu.Lock()
 			r.calls[string(m.ID)] = cancel
 			r.mu.Unlock()
-			r.callsWG.Add(1)
+			// A subscription (2026-07-28) is a stream that lasts as long
+			// as the client, not a call it waits for.
+			call := m.Method != "subscriptions/listen"
+			if call {
+				r.callsWG.Add(1)
+			}
 			r.wg.Go(func() {
-				defer r.callsWG.Done()
+				if call {
+					defer r.callsWG.Done()
+				}
 				defer func() { <-slots }()
 				defer cancel()
 				r.post(callCtx, line, &m)
@@ -284,6 +294,23 @@ func (r *relay) newRequest(ctx context.Context, method string, body []byte, m *m
 	r.mu.Unlock()
 	if version != "" {
 		req.Header.Set("Mcp-Protocol-Version", version)
+	}
+	if version >= "2026-07-28" && m != nil && m.Method != "" {
+		// From 2026-07-28 on, a request names its method, and the tool
+		// or prompt it is for, in headers too.
+		req.Header.Set("Mcp-Method", m.Method)
+		var p struct {
+			Name string `json:"name"`
+			URI  string `json:"uri"`
+		}
+		if json.Unmarshal(m.Params, &p) == nil {
+			switch m.Method {
+			case "tools/call", "prompts/get":
+				req.Header.Set("Mcp-Name", p.Name)
+			case "resources/read":
+				req.Header.Set("Mcp-Name", p.URI)
+			}
+		}
 	}
 	return req, nil
 }

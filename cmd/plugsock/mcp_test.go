@@ -159,7 +159,7 @@ func TestServeMCP(t *testing.T) {
 	})
 	ss, err := stdioClient.Connect(context.Background(), &sdk.IOTransport{Reader: outR, Writer: inW}, nil)
 	require.NoError(t, err)
-	assert.Equal(t, "2025-11-25", ss.InitializeResult().ProtocolVersion, "the stdio client falls back from 2026-07-28, as serve keeps sessions there")
+	assert.Equal(t, "2026-07-28", ss.InitializeResult().ProtocolVersion, "the SDK's latest, without a session (the TypeScript test relays 2025-11-25)")
 
 	sum, err := ss.CallTool(context.Background(), &sdk.CallToolParams{Name: "calc.Add", Arguments: map[string]int{"a": 20, "b": 22}})
 	require.NoError(t, err)
@@ -265,4 +265,35 @@ func TestServeMCPOff(t *testing.T) {
 	status, _ := s.get(t, "/mcp", "Bearer t0", "")
 	assert.Equal(t, http.StatusNotFound, status)
 	assert.Nil(t, s.logs.find(t, "plugsock: MCP server listening, behind the admin token", nil))
+}
+
+// TestMCPRelayPipedLines: lines that arrive all at once, as from a
+// script, are relayed in order: initialize first, answered before the
+// rest, and the calls still in flight when stdin ends are answered
+// before the relay ends.
+func TestMCPRelayPipedLines(t *testing.T) {
+	s := startAdminServe(t, "pipe", "--admin-token", "pipe")
+	connectPlugin(t, s, testplugins.NewCalc(), "calc")
+	old := stdin
+	t.Cleanup(func() { stdin = old })
+	stdin = strings.NewReader(strings.Join([]string{
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"sh","version":"1"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		``,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"calc.Add","arguments":{"a":40,"b":2}}}`,
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"calc.Div","arguments":{"a":1,"b":0}}}`,
+	}, "\n") + "\n")
+	var out, errOut syncBuffer
+	t.Setenv("PLUGSOCK_ADMIN_TOKEN", "pipe")
+	code := run(context.Background(), []string{"mcp", "--admin", s.url}, &out, &errOut)
+	require.Equal(t, exitOK, code, errOut.String())
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 3, out.String())
+	assert.Contains(t, lines[0], `"id":1,"result":{`)
+	assert.Contains(t, lines[0], `"protocolVersion":"2025-06-18"`)
+	assert.ElementsMatch(t, []string{
+		`{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"42"}]}}`,
+		`{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"division by zero"}],"isError":true}}`,
+	}, lines[1:])
+	assert.Empty(t, errOut.String())
 }
