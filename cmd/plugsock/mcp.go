@@ -362,8 +362,11 @@ func (r *relay) post(ctx context.Context, line []byte, m *message) {
 		} else {
 			fmt.Fprintf(r.errw, "plugsock mcp: %s\n", oneLine(msg))
 		}
-		if resp.StatusCode == http.StatusUnauthorized {
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized:
 			r.fail(errors.New(msg + " (give the admin token with --admin-token or $PLUGSOCK_ADMIN_TOKEN)"))
+		case resp.StatusCode == http.StatusNotFound && isRequest && m.Method == "initialize":
+			r.fail(errors.New(msg + " (is it a plugsock serve, started without --mcp=false?)"))
 		}
 		return
 	}

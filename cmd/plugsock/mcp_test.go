@@ -259,12 +259,21 @@ func TestMCPRelayFailures(t *testing.T) {
 	assert.Equal(t, exitUsage, code)
 }
 
-// TestServeMCPOff: --mcp=false serves no /mcp.
+// TestServeMCPOff: --mcp=false serves no /mcp, and the relay says so.
 func TestServeMCPOff(t *testing.T) {
 	s := startAdminServe(t, "t0", "--admin-token", "t0", "--mcp=false")
 	status, _ := s.get(t, "/mcp", "Bearer t0", "")
 	assert.Equal(t, http.StatusNotFound, status)
 	assert.Nil(t, s.logs.find(t, "plugsock: MCP server listening, behind the admin token", nil))
+
+	old := stdin
+	t.Cleanup(func() { stdin = old })
+	stdin = strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}` + "\n")
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"mcp", "--admin", s.url, "--admin-token", "t0"}, &out, &errOut)
+	assert.Equal(t, exitFail, code)
+	assert.Contains(t, errOut.String(), "404 Not Found")
+	assert.Contains(t, errOut.String(), "--mcp=false")
 }
 
 // TestMCPRelayPipedLines: lines that arrive all at once, as from a
