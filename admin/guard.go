@@ -23,8 +23,8 @@ import (
 //     through, since those should not change anything, but API GETs make
 //     the host walk plugin-supplied descriptions and read plugin data, so
 //     under /api/ they are judged like any other method.
-//  3. Token: with Config.Token set, every /api/ route, and /metrics,
-//     wants "Authorization: Bearer <token>". The console's files are served
+//  3. Token: with Config.Token set, every /api/ route, /metrics and /mcp
+//     want "Authorization: Bearer <token>". The console's files are served
 //     without it: they hold no data, and the console needs to load to
 //     learn the token from its URL.
 
@@ -79,8 +79,9 @@ func (a *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 				"it answers to localhost, loopback addresses and its own address, and to names given in admin.Config.Hosts (plugsock serve --admin-host)", r.Host))
 		return false
 	}
-	// /metrics tells what the plugins do, so it is guarded as the API is.
-	api := r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics"
+	// /metrics tells what the plugins do, and /mcp calls them, so they
+	// are guarded as the API is.
+	api := r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics" || r.URL.Path == "/mcp"
 	check := r
 	if api && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		c := *r

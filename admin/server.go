@@ -50,6 +50,7 @@ type Server struct {
 	cop       *http.CrossOriginProtection
 	metrics   http.Handler // GET /metrics; nil: no such route
 	required  []string     // plugins GET /readyz waits for (Config.Required)
+	mcp       http.Handler // /mcp; nil: no such route
 
 	mu      sync.Mutex
 	subs    map[*subscriber]struct{}
@@ -107,6 +108,13 @@ type Config struct {
 	// version of calc, "calc@1.2.0" that one. They add to those already
 	// required.
 	Required []string
+
+	// MCP, when not nil, serves /mcp, every method: the Model Context
+	// Protocol's Streamable HTTP transport, as an mcp.Server (package
+	// github.com/plugsock/plugsock/mcp) serves it. The route is guarded
+	// like the API: with Token set, an MCP client must send it, and a
+	// browser page from elsewhere is refused, GETs included.
+	MCP http.Handler
 }
 
 // apply overlays the settings c sets, those not left zero, on a; Hosts
@@ -129,6 +137,9 @@ func (c Config) apply(a *Server) {
 		if name != "" {
 			a.required = append(a.required, name)
 		}
+	}
+	if c.MCP != nil {
+		a.mcp = c.MCP
 	}
 	for _, h := range c.Hosts {
 		if n := hostName(h); n != "" {
@@ -191,6 +202,10 @@ func (a *Server) routes() {
 	handle("/api/exits", map[string]http.HandlerFunc{http.MethodGet: a.exits})
 	if a.metrics != nil {
 		handle("/metrics", map[string]http.HandlerFunc{http.MethodGet: a.metrics.ServeHTTP})
+	}
+	if a.mcp != nil {
+		// The transport answers its methods itself (POST, GET, DELETE).
+		m.Handle("/mcp", a.mcp)
 	}
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusNotFound, 0, fmt.Sprintf("no API route %s %s; see docs/admin-api.md", r.Method, r.URL.Path))

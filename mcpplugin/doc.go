@@ -62,5 +62,5 @@
 // initialize and tools/list (Config.Timeout); a server past any of them
 // fails with an error that names the limit, and a launched one is killed.
 // The socket's own limits on descriptions apply on top (docs/protocol.md,
-// "Limits on descriptions"). docs/mcp-servers.md has the whole story.
+// "Limits on descriptions"). docs/mcp.md, "MCP servers as plugins", has the whole story.
 package mcpplugin

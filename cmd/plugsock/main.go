@@ -10,6 +10,7 @@
 //	plugsock unplug NAME
 //	plugsock configure NAME [JSON]      replace a plugin's configuration
 //	plugsock check -- COMMAND [ARGS...] check that a plugin executable keeps the protocol
+//	plugsock mcp                        an MCP server on stdin and stdout, relayed to a running serve
 //
 // Every subcommand has --help. The exit status is 0 on success, 1 when the
 // command failed and 2 when it was used wrongly. The client commands send

@@ -3,6 +3,7 @@ package main
 // The serve command: a Socket and its admin API, until interrupted.
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -33,6 +34,7 @@ import (
 	"github.com/plugsock/plugsock/envelope"
 	"github.com/plugsock/plugsock/internal/names"
 	"github.com/plugsock/plugsock/internal/proc"
+	"github.com/plugsock/plugsock/mcp"
 	"github.com/plugsock/plugsock/mcpplugin"
 	"github.com/plugsock/plugsock/socket"
 )
@@ -65,12 +67,17 @@ var serveCmd = command{
 		"functions are its tools: 'NAME=COMMAND ARGS...' launches a program that\n" +
 		"speaks MCP over its stdin and stdout (restarted when it fails, its stderr\n" +
 		"logged), 'NAME=https://host/mcp' reaches one over Streamable HTTP. Quote\n" +
-		"arguments holding spaces with ' or \". See docs/mcp-servers.md.\n" +
+		"arguments holding spaces with ' or \". See docs/mcp.md.\n" +
 		"\n" +
 		"Plugins that have a health check are checked every --health-interval.\n" +
 		"The admin address answers GET /healthz (200 while serve is up) and GET\n" +
 		"/readyz (200 once every --require plugin is connected and not\n" +
-		"unhealthy) without the token, for Kubernetes' probes.",
+		"unhealthy) without the token, for Kubernetes' probes.\n" +
+		"\n" +
+		"The admin address also serves MCP (the Model Context Protocol) at /mcp,\n" +
+		"behind the same token: every function of every plugin is a tool named\n" +
+		"PLUGIN.FUNCTION, for AI clients. --mcp-tools chooses which; 'plugsock mcp'\n" +
+		"relays a client that launches stdio servers to it. docs/mcp.md has more.",
 }
 
 func init() {
@@ -99,6 +106,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	healthTimeout := fs.Duration("health-timeout", socket.DefaultHealthTimeout, "how long a health check may take before it counts as unhealthy")
 	var required stringList
 	fs.Var(&required, "require", "`name` of a plugin that must be connected and not unhealthy for GET /readyz to answer 200 (repeatable; name@version for one version)")
+	serveMCP := fs.Bool("mcp", true, "serve MCP (Streamable HTTP) at /mcp on the admin address, behind the admin token; --mcp=false for none")
+	mcpTools := fs.String("mcp-tools", "", "`patterns` of the functions MCP clients get as tools, PLUGIN.FUNCTION separated by commas, * for any run of characters: 'calc.*,kv.Get'; default all")
 	var adminHosts stringList
 	fs.Var(&adminHosts, "admin-host", "another `name` the admin API may be reached by, beyond loopback and the --admin address (repeatable); requests naming any other host are refused, against DNS rebinding")
 	pos, code, ok := c.parse(fs, args, stdout, stderr)
@@ -180,11 +189,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if generated {
 		*adminToken = rand.Text()
 	}
+	var mcpSrv *mcp.Server
+	var mcpHandler http.Handler
+	if *serveMCP && *adminAddr != "off" {
+		mcpSrv = mcp.New(&s, mcp.Config{Logger: log, Tools: []string{*mcpTools}})
+		mcpHandler = mcpSrv
+	}
 	adm := admin.New(&s, admin.Config{
 		Logger:   log,
 		Token:    *adminToken,
 		Hosts:    append([]string{*adminAddr}, adminHosts...),
 		Metrics:  metricsHandler(&s, log),
+		MCP:      mcpHandler,
 		Required: required,
 	})
 	var (
@@ -202,6 +218,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		go func() { httpDone <- httpSrv.Serve(admin.LimitListener(al, admin.DefaultMaxConns)) }()
 		base := "http://" + browsable(al.Addr())
 		log.Info("plugsock: admin API listening", "url", base, "maxConns", admin.DefaultMaxConns)
+		if mcpSrv != nil {
+			log.Info("plugsock: MCP server listening, behind the admin token", "url", base+"/mcp", "tools", cmp.Or(*mcpTools, "all"))
+		}
 		if generated {
 			// Like Jupyter: the one place the made-up token is shown, so
 			// written whatever --log-level says. The console keeps it for
@@ -225,6 +244,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			logItem(log, item)
 			adm.Publish(item)
+			if mcpSrv != nil {
+				mcpSrv.Publish(item)
+			}
 		}
 	}()
 
@@ -238,9 +260,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	stop() // a second interrupt kills the process the usual way
 
-	// Plugins first, so that calls made through the admin API finish and
-	// answer; then the event streams, which would otherwise hold the HTTP
-	// server's shutdown open; then the HTTP server.
+	// Plugins first, so that calls made through the admin API and MCP
+	// finish and answer; then the event streams and MCP sessions, which
+	// would otherwise hold the HTTP server's shutdown open; then the HTTP
+	// server.
 	if err := s.Shutdown(""); err != nil {
 		log.Warn("plugsock: shutdown", "err", err)
 	}
@@ -249,6 +272,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	<-asyncDone
 	adm.Close()
+	if mcpSrv != nil {
+		mcpSrv.Close()
+	}
 	if httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
