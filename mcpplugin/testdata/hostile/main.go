@@ -59,6 +59,18 @@ func deep(n int) any {
 	return s
 }
 
+// deepText is deep(n) as JSON text, written by hand: past 10000 levels
+// neither encoding/json nor its v2 will marshal it.
+func deepText(n int) string {
+	var b strings.Builder
+	for range n {
+		b.WriteString(`{"type":"object","properties":{"a":`)
+	}
+	b.WriteString(`{"type":"object"}`)
+	b.WriteString(strings.Repeat("}}", n))
+	return b.String()
+}
+
 // costly refers to each level twice from the one above.
 func costly(n int) any {
 	defs := map[string]any{"a0": object}
@@ -82,8 +94,6 @@ func tools(mode string, cursor string) any {
 			tool("white space", object),
 			tool("ok", object),
 		}}
-	case "deep":
-		return map[string]any{"tools": []any{tool("deeper", deep(5000))}}
 	case "costly":
 		return map[string]any{"tools": []any{tool("ok", object), tool("costly", costly(12))}}
 	case "many":
@@ -131,6 +141,13 @@ func main() {
 				Cursor string `json:"cursor"`
 			}
 			_ = json.Unmarshal(r.Params, &p)
+			if mode == "deep" {
+				// Deeper than any JSON library will marshal (encoding/json
+				// refuses 10000 levels): the frame is written as text.
+				fmt.Fprintf(out, `{"jsonrpc":"2.0","id":%s,"result":{"tools":[{"name":"deeper","inputSchema":%s}]}}`+"\n", r.ID, deepText(5000))
+				out.Flush()
+				continue
+			}
 			answer(r.ID, tools(mode, p.Cursor))
 		case "tools/call":
 			answer(r.ID, map[string]any{"content": []any{map[string]any{"type": "text", "text": "ok"}}})
