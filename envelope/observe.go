@@ -57,3 +57,24 @@ type ObservedCall struct {
 	// (the socket's metrics count them as "(other)").
 	Known bool
 }
+
+// Serve starts observing call, which this side serves, with o, and returns
+// the context to serve it in and the func that ends the observation with
+// the answer's error (nil for a result). A nil Observer gives ctx and a
+// func that does nothing. Both sides serve through it.
+func (o Observer) Serve(ctx context.Context, call ObservedCall) (context.Context, func(*Error)) {
+	if o == nil {
+		return ctx, ignoreAnswer
+	}
+	call.Served = true
+	ctx, end := o(ctx, call)
+	return ctx, func(e *Error) {
+		if e == nil {
+			end(nil) // not a nil *Error in a non-nil error
+			return
+		}
+		end(e)
+	}
+}
+
+func ignoreAnswer(*Error) {}

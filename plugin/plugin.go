@@ -481,9 +481,12 @@ func (s *session) serve(j job) {
 	if trace == "" {
 		trace = uuid.NewString()
 	}
-	ctx, end := j.ctx, ignoreAnswer
+	ctx, end := j.ctx, func(*envelope.Error) {}
 	if s.observer != nil && !strings.HasPrefix(m.Method, "$/") { // the protocol's own ($/configure, $/health) are not calls
-		ctx, end = s.observe(envelope.WithTrace(ctx, trace), m)
+		// The method's name is known only when it is one of the plugin's:
+		// the host may send any.
+		_, known := s.methods[m.Method]
+		ctx, end = s.observer.Serve(envelope.WithTrace(ctx, trace), envelope.ObservedCall{Method: m.Method, Plugin: s.name, Known: known})
 	}
 	var result any
 	var rerr *envelope.Error
@@ -513,24 +516,6 @@ func (s *session) serve(j job) {
 		s.configAnswered()
 	}
 }
-
-// observe starts observing the call m, which the plugin serves, with the
-// session's Observer, and returns the context to run it in and the func
-// that ends the observation with the answer's error. The method's name is
-// known only when it is one of the plugin's: the host may send any.
-func (s *session) observe(ctx context.Context, m *envelope.Envelope) (context.Context, func(*envelope.Error)) {
-	_, known := s.methods[m.Method]
-	ctx, end := s.observer(ctx, envelope.ObservedCall{Method: m.Method, Plugin: s.name, Served: true, Known: known})
-	return ctx, func(e *envelope.Error) {
-		if e == nil {
-			end(nil) // not a nil *envelope.Error in a non-nil error
-			return
-		}
-		end(e)
-	}
-}
-
-func ignoreAnswer(*envelope.Error) {}
 
 // invoke runs the method m calls, with its trace id and, in protocol 2,
 // its host in ctx.

@@ -250,7 +250,7 @@ func (r *remote) answerRequest(c *envelope.Conn, m *envelope.Envelope, caller st
 		if t := r.s.services.Load(); t != nil && !reserved(m.Method) {
 			meth = t.methods[m.Method]
 		}
-		ctx, end := r.observeServed(ctx, envelope.ObservedCall{Method: m.Method, Plugin: caller, Known: meth != nil})
+		ctx, end := r.cfg.observer.Serve(ctx, envelope.ObservedCall{Method: m.Method, Plugin: caller, Known: meth != nil})
 		if meth == nil {
 			e = envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method)
 		} else {
@@ -268,28 +268,6 @@ func (r *remote) answerRequest(c *envelope.Conn, m *envelope.Envelope, caller st
 		r.cfg.log.Debug("plugsock: could not answer a plugin's request", "plugin", caller, "method", m.Method, "trace", trace, "err", err)
 	}
 }
-
-// observeServed starts observing call, a plugin's request that the host
-// serves, with the socket's Observer, and returns the context to serve it
-// in and the func to end the observation with the answer's error. Without
-// an Observer both are ctx and a func that does nothing.
-func (r *remote) observeServed(ctx context.Context, call envelope.ObservedCall) (context.Context, func(*envelope.Error)) {
-	obs := r.cfg.observer
-	if obs == nil {
-		return ctx, ignoreAnswer
-	}
-	call.Served = true
-	ctx, end := obs(ctx, call)
-	return ctx, func(e *envelope.Error) {
-		if e == nil {
-			end(nil) // not a nil *envelope.Error in a non-nil error
-			return
-		}
-		end(e)
-	}
-}
-
-func ignoreAnswer(*envelope.Error) {}
 
 // relayParams is the params of $/call.
 type relayParams struct {
@@ -321,7 +299,7 @@ func (r *remote) relay(ctx context.Context, caller string, m *envelope.Envelope)
 	if err == nil {
 		_, known = callee.info.Functions[p.Method]
 	}
-	ctx, end := r.observeServed(ctx, envelope.ObservedCall{Method: p.Method, Plugin: caller, Callee: name, Known: known})
+	ctx, end := r.cfg.observer.Serve(ctx, envelope.ObservedCall{Method: p.Method, Plugin: caller, Callee: name, Known: known})
 	out, e := r.relayTo(ctx, caller, &p, callee, name, err)
 	end(e)
 	return out, e
