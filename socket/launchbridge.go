@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"time"
 )
 
 // A Bridge makes a plugin of a program that speaks another protocol than
@@ -152,7 +153,6 @@ func (in *instance) runBridge(fn Bridge, ours [2]*os.File) {
 		defer close(b.done)
 		err := callBridge(ctx, fn, p)
 		b.endInput()
-		b.endOutput()
 		e.s.mu.Lock()
 		told := b.told || e.stopping || e.s.shut
 		e.s.mu.Unlock()
@@ -174,6 +174,13 @@ func (in *instance) runBridge(fn Bridge, ours [2]*os.File) {
 				in.p.Stop(e.cfg.grace)
 			}
 		}
+		// Its output is read to the end, not closed: a program that
+		// writes as it leaves would die of the closed pipe (a Go one by
+		// SIGPIPE) instead of exiting as it meant to. end closes it once
+		// the process has exited, for a descendant that keeps it open.
+		_ = b.stdout.SetReadDeadline(time.Time{}) // the Bridge may have set one to stop its reading
+		_, _ = io.Copy(io.Discard, b.stdout)
+		b.endOutput()
 	}()
 }
 
