@@ -208,6 +208,17 @@ func (c *Client) Exits(ctx context.Context) ([]socket.Exit, error) {
 	return x.Exits, nil
 }
 
+// Stats returns the socket's call counts by plugin and method, and the
+// health of every connected plugin (GET /api/stats). The counts are
+// cumulative: difference two answers for rates.
+func (c *Client) Stats(ctx context.Context) (*Stats, error) {
+	var st Stats
+	if err := c.do(ctx, http.MethodGet, nil, &st, "api", "stats"); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
 // List returns the connected plugins by name, without their functions
 // (GET /api/plugins).
 func (c *Client) List(ctx context.Context) (map[string]*envelope.PluginInfo, error) {

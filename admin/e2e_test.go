@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,10 +20,78 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plugsock/plugsock/admin"
+	"github.com/plugsock/plugsock/envelope"
 	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/plugin"
 	"github.com/plugsock/plugsock/socket"
 )
+
+// launchedEnv makes the test binary a plugin program, for the tests that
+// launch one (socket.Launch) and kill it: started with launchedEnv=NAME,
+// it writes "NAME: serving as pid N" to its standard error and serves a
+// Greeter called NAME until the host stops it, instead of running the
+// tests.
+const launchedEnv = "ADMIN_TEST_LAUNCHED_PLUGIN" // not PLUGSOCK_: Launch leaves those out
+
+func init() {
+	name := os.Getenv(launchedEnv)
+	if name == "" {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "%s: serving as pid %d\n", name, os.Getpid())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := plugin.Run(ctx, Greeter{}, &envelope.PluginInfo{Name: name, Version: "1.0.0"})
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// launch starts the test binary as the plugin called name, restarted
+// quickly when it exits, and returns its command: cmd.Process is its
+// first process.
+func (e *env) launch(name string) *exec.Cmd {
+	e.t.Helper()
+	exe, err := os.Executable()
+	require.NoError(e.t, err)
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), launchedEnv+"="+name)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := e.s.Launch(ctx, cmd, socket.LaunchConfig{RestartBackoff: 10 * time.Millisecond, RestartMaxDelay: 100 * time.Millisecond, StopGrace: 2 * time.Second})
+	require.NoError(e.t, err)
+	require.Equal(e.t, name, got)
+	return cmd
+}
+
+// calling makes calls to the Calc called name, every 10ms, Add and Div
+// by zero in turn, so that half of them fail, until the returned function
+// is called.
+func (e *env) calling(name string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+			method := "Add"
+			if i%2 == 1 {
+				method = "Div"
+			}
+			_ = e.s.CallContext(ctx, name, method, map[string]int{"a": i, "b": 0}, nil)
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); <-done }) }
+}
 
 // e2eTools returns node and Chromium for a browser test, or skips it: the
 // tests run only when PLUGSOCK_E2E is set, and need node, Debian's chromium
@@ -94,6 +166,8 @@ func TestConsoleE2E(t *testing.T) {
 	e.attach(Greeter{}, odd, "1.0.0")
 	e.dialBooking("booking")
 	e.attach(Ticks{}, "ticks", "1.0.0")
+	e.attach(newCalc(), "busy", "1.0.0")
+	worker := e.launch("worker")
 	// A stream the page watches: read slowly, so that its counts move
 	// while it looks.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -122,12 +196,17 @@ func TestConsoleE2E(t *testing.T) {
 
 	args := []string{filepath.Join("e2e", "console.mjs"), e.ts.URL + "/?token=" + testToken,
 		"--late", "late", "--unplug", "greeter", "--odd", odd, "--schemas", "booking", "--stream", "ticks", "--health", "checked",
-		"--artifacts", filepath.Join("e2e", "artifacts")}
+		"--charts", "busy", "--crash", "worker", "--artifacts", filepath.Join("e2e", "artifacts")}
 	// The script says when it is ready to watch a plugin connect; the
 	// plugin connects only then, so the page sees it come. Likewise it
 	// says when to change the checked plugin's health: to unhealthy, then
 	// back.
+	// It says when to start making calls, for the charts to move, and
+	// when to stop; and when to SIGKILL the launched plugin.
 	flips := []plugin.Health{{Status: plugin.Unhealthy, Message: "database unreachable"}, {Status: plugin.Healthy, Message: "recovered"}}
+	stopCalls := func() {}
+	defer func() { stopCalls() }()
+	var started, killed bool
 	runNode(t, node, browser, args, func(line string) {
 		if name, ok := strings.CutPrefix(line, "waiting-for "); ok {
 			e.attach(Greeter{}, name, "0.0.1")
@@ -136,8 +215,24 @@ func TestConsoleE2E(t *testing.T) {
 			checked.set(flips[0].Status, flips[0].Message)
 			flips = flips[1:]
 		}
+		switch line {
+		case "start-calls busy":
+			stopCalls, started = e.calling("busy"), true
+		case "stop-calls busy":
+			stopCalls()
+		case "kill worker":
+			// SIGKILL, on Unix.
+			killed = assert.NoError(t, worker.Process.Kill())
+		}
 	})
 	assert.Empty(t, flips, "the script got to every change of health")
+	assert.True(t, started, "the script got to the charts")
+	assert.True(t, killed, "the script got to the kill")
+	exits := e.s.Exits()
+	if assert.NotEmpty(t, exits) {
+		assert.Equal(t, worker.Process.Pid, exits[0].PID)
+		assert.Equal(t, "killed by signal 9 (SIGKILL)", exits[0].Status)
+	}
 }
 
 // logRecords collects the JSON log records of a Server.

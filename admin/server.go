@@ -199,6 +199,7 @@ func (a *Server) routes() {
 	handle("/api/broadcast/{method}", map[string]http.HandlerFunc{http.MethodPost: a.broadcast})
 	handle("/api/events", map[string]http.HandlerFunc{http.MethodGet: a.events})
 	handle("/api/streams", map[string]http.HandlerFunc{http.MethodGet: a.streams})
+	handle("/api/stats", map[string]http.HandlerFunc{http.MethodGet: a.stats}) // stats.go
 	handle("/api/exits", map[string]http.HandlerFunc{http.MethodGet: a.exits})
 	if a.metrics != nil {
 		handle("/metrics", map[string]http.HandlerFunc{http.MethodGet: a.metrics.ServeHTTP})

@@ -157,12 +157,15 @@ async function selectPlugin(name) {
     $("function-list").replaceChildren();
     $("function-view").hidden = true;
     $("plugin-version").textContent = "";
+    $("exit-view").hidden = true; // until refreshExits finds one of this plugin's
   }
   renderPluginList();
   $("empty-state").hidden = true;
   $("plugin-view").hidden = false;
   $("plugin-name").textContent = name;
   renderHealthView();
+  renderActivity();
+  if (!same) refreshExits();
   const link = $("openrpc-link");
   if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
   link.href = `api/plugins/${seg(name)}/openrpc`;
@@ -248,6 +251,177 @@ function renderHealthView() {
   $("health-meta").textContent = `since ${clock(h.since)}` + (h.lastCheck ? ` · checked ${clock(h.lastCheck)}` : " · first check under way");
 }
 
+// ---- activity ---------------------------------------------------------
+
+// refreshStats keeps, for every plugin, a minute of its calls per second,
+// the share of its calls that failed and its latency percentiles, and
+// draws the selected plugin's as sparklines. It polls GET api/stats, whose
+// counts are cumulative: each point is the difference of two answers over
+// the time between them. The percentiles are estimated from the
+// difference of the duration histograms, interpolating within a bucket
+// as Prometheus's histogram_quantile does.
+const CHART_POINTS = 60;
+const stats = {
+  last: null, // the last answer: {at, plugins: name -> its counts}
+  history: new Map(), // plugin -> {calls, errors, p50, p90, p99: [...], totals}
+};
+
+async function refreshStats() {
+  if (document.hidden) return;
+  const r = await api("api/stats");
+  if (!r.ok) return;
+  const at = Date.parse(r.body.at);
+  const bounds = r.body.bounds || [];
+  const now = new Map();
+  for (const p of r.body.plugins || []) {
+    const prev = stats.last && stats.last.plugins.get(p.plugin);
+    const h = stats.history.get(p.plugin) || { calls: [], errors: [], p50: [], p90: [], p99: [] };
+    const dt = stats.last ? (at - stats.last.at) / 1000 : 0;
+    if (prev && dt > 0) {
+      const calls = Math.max(0, total(p.calls) - total(prev.calls));
+      const failed = Math.max(0, failures(p.calls) - failures(prev.calls));
+      const diff = (p.calls.durations || []).map((n, i) => Math.max(0, n - ((prev.calls.durations || [])[i] || 0)));
+      push(h.calls, calls / dt);
+      push(h.errors, calls > 0 ? (100 * failed) / calls : 0);
+      push(h.p50, quantile(0.5, bounds, diff));
+      push(h.p90, quantile(0.9, bounds, diff));
+      push(h.p99, quantile(0.99, bounds, diff));
+    }
+    h.totals = { calls: total(p.calls), failed: failures(p.calls), restarts: p.restarts || 0, exits: p.exits || {} };
+    stats.history.set(p.plugin, h);
+    now.set(p.plugin, p);
+  }
+  // Names the host no longer counts are forgotten here too.
+  for (const name of stats.history.keys()) if (!now.has(name)) stats.history.delete(name);
+  stats.last = { at, plugins: now };
+  renderActivity();
+}
+setInterval(refreshStats, 1000);
+
+function total(c) {
+  return Object.values((c && c.outcomes) || {}).reduce((a, b) => a + b, 0);
+}
+
+function failures(c) {
+  return total(c) - (((c && c.outcomes) || {}).ok || 0);
+}
+
+function push(series, v) {
+  series.push(v);
+  if (series.length > CHART_POINTS) series.splice(0, series.length - CHART_POINTS);
+}
+
+// quantile estimates the q-quantile, in seconds, of calls counted in
+// buckets with upper bounds bounds (the last bucket has none); null when
+// there are none.
+function quantile(q, bounds, counts) {
+  const n = counts.reduce((a, b) => a + b, 0);
+  if (n === 0 || bounds.length === 0) return null;
+  const rank = q * n;
+  let cum = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const c = counts[i];
+    if (c > 0 && cum + c >= rank) {
+      if (i >= bounds.length) return bounds[bounds.length - 1]; // beyond the last bound: at least that
+      const lower = i === 0 ? 0 : bounds[i - 1];
+      return lower + (bounds[i] - lower) * ((rank - cum) / c);
+    }
+    cum += c;
+  }
+  return bounds[bounds.length - 1];
+}
+
+// statsName is the name the host counts a plugin under: without @version,
+// since a plugin's versions share their counts.
+function statsName(name) {
+  return name.split("@")[0];
+}
+
+function renderActivity() {
+  const name = state.selected;
+  const h = name ? stats.history.get(statsName(name)) : undefined;
+  $("activity-view").hidden = !h;
+  if (!h) return;
+  const last = (s) => (s.length ? s[s.length - 1] : null);
+  const calls = last(h.calls);
+  const errors = last(h.errors);
+  $("calls-now").textContent = calls === null ? "–" : rate(calls);
+  $("errors-now").textContent = errors === null ? "–" : `${percent(errors)}`;
+  sparkline($("calls-chart"), [h.calls], { floor: 1 });
+  sparkline($("errors-chart"), [h.errors], { floor: 100, ceiling: 100 });
+  // Drawn slowest first, so that p50 is on top where they meet.
+  sparkline($("latency-chart"), [h.p99, h.p90, h.p50], {});
+  const lat = $("latency-now");
+  for (const [k, s] of [["p50", h.p50], ["p90", h.p90], ["p99", h.p99]]) {
+    const v = last(s);
+    lat.querySelector("." + k).textContent = `${k} ${v === null || v === undefined ? "–" : duration(v)}`;
+  }
+  $("latency-chart").dataset.value = String(last(h.p50) ?? "");
+  const t = h.totals;
+  const exits = Object.entries(t.exits).map(([reason, n]) => `${n} ${reason}`).join(", ");
+  const parts = [
+    total1("calls", t.calls === 1 ? "call" : "calls", t.calls),
+    total1("failed", "failed", t.failed),
+    total1("restarts", t.restarts === 1 ? "restart" : "restarts", t.restarts),
+  ];
+  if (exits) parts.push(el("span", { "data-testid": "exits" }, `exits: ${exits}`));
+  $("activity-totals").replaceChildren(...parts);
+}
+
+function total1(testid, label, n) {
+  return el("span", { "data-testid": testid, "data-value": n }, el("strong", {}, String(n)), " " + label);
+}
+
+function rate(v) {
+  return v >= 100 ? String(Math.round(v)) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function percent(v) {
+  return (v >= 10 || v === 0 ? Math.round(v) : v.toFixed(1)) + " %";
+}
+
+function duration(sec) {
+  if (sec < 0.001) return `${(sec * 1e6).toFixed(0)} µs`;
+  if (sec < 1) return `${(sec * 1000).toFixed(sec < 0.01 ? 2 : sec < 0.1 ? 1 : 0)} ms`;
+  return `${sec.toFixed(2)} s`;
+}
+
+// sparkline draws each series as a path in svg, the newest point at the
+// right edge and CHART_POINTS points across, scaled to the largest value
+// shown (at least opts.floor; at most opts.ceiling). A null point, an
+// interval without calls for a percentile, breaks the line. svg's
+// data-value is the first series' newest point, data-points how many it
+// has: what a test reads.
+function sparkline(svg, series, opts) {
+  const [w, h, pad] = [120, 36, 2];
+  let top = opts.floor || 0;
+  for (const s of series) for (const v of s) if (v !== null && v > top) top = v;
+  if (opts.ceiling) top = Math.min(top, opts.ceiling);
+  if (!(top > 0)) top = 1;
+  const step = w / (CHART_POINTS - 1);
+  const paths = svg.querySelectorAll("path");
+  series.forEach((s, k) => {
+    let d = "";
+    let pen = false;
+    const off = CHART_POINTS - s.length;
+    s.forEach((v, i) => {
+      if (v === null || v === undefined) {
+        pen = false;
+        return;
+      }
+      const x = (off + i) * step;
+      const y = h - pad - (Math.min(v, top) / top) * (h - 2 * pad);
+      d += `${pen ? "L" : "M"}${x.toFixed(1)} ${y.toFixed(1)}`;
+      pen = true;
+    });
+    if (paths[k]) paths[k].setAttribute("d", d);
+  });
+  const first = series[0];
+  svg.dataset.value = first.length ? String(first[first.length - 1] ?? "") : "";
+  svg.dataset.points = String(first.length);
+  svg.dataset.max = String(top);
+}
+
 // ---- exits ------------------------------------------------------------
 
 // refreshExits logs each new exit of a launched plugin's process in the
@@ -263,15 +437,22 @@ async function refreshExits() {
     const key = `${x.pid} ${x.at}`;
     if (seenExits.has(key)) continue;
     seenExits.add(key);
-    logLine("exited", x.plugin, `pid ${x.pid} ${x.status}; ${x.next}`);
+    logLine("exited", x.plugin, `pid ${x.pid} ${x.status}; ${x.next}`, x.code === 0 ? "" : "bad", new Date(x.at));
+  }
+  if (seenExits.size > 4 * 32) {
+    // The host keeps the last 32; forget what it no longer lists.
+    const listed = new Set(exits.map((x) => `${x.pid} ${x.at}`));
+    for (const k of seenExits) if (!listed.has(k)) seenExits.delete(k);
   }
   const name = state.selected;
-  const mine = exits.filter((x) => name && (x.plugin === name || x.plugin === name.split("@")[0]));
+  const mine = exits.filter((x) => name && (x.plugin === name || x.plugin === statsName(name)));
   const last = mine[mine.length - 1];
   $("exit-view").hidden = !last;
   if (!last) return;
-  $("exit-status").textContent = `pid ${last.pid} ${last.status}`;
-  $("exit-meta").textContent = `${new Date(last.at).toLocaleTimeString()} · ${last.next}`;
+  const status = $("exit-status");
+  status.textContent = last.status;
+  status.dataset.code = String(last.code);
+  $("exit-meta").textContent = `pid ${last.pid} · ${new Date(last.at).toLocaleTimeString()} · ${last.next}`;
   $("exit-stderr").textContent = (last.stderr || []).join("\n") || "(nothing on standard error)";
 }
 setInterval(refreshExits, 1000);
@@ -817,12 +998,13 @@ async function unplug() {
 
 // ---- events -----------------------------------------------------------
 
-function logLine(kind, name, detail) {
+// logLine adds a line to the event log, at the time given or now.
+function logLine(kind, name, detail, tone, at) {
   const log = $("event-log");
-  const now = new Date();
+  const now = at && !isNaN(at) ? at : new Date();
   const item = el(
     "li",
-    { "data-testid": "event", "data-kind": kind, "data-plugin": name },
+    { "data-testid": "event", "data-kind": kind, "data-plugin": name, "data-tone": tone || undefined },
     el("time", { datetime: now.toISOString() }, now.toLocaleTimeString()),
     el("span", { class: `kind kind-${kind}` }, kind),
     name ? el("strong", {}, name) : null,
@@ -875,6 +1057,9 @@ function onStreamEvent(kind, text) {
     detail = v ? `version ${v}` : "";
     if (kind === "disconnected") detail += (detail ? ", " : "") + (data.graceful ? "graceful" : "not graceful");
     refreshPlugins();
+    // A process that went down, or came back, has its exit listed by now,
+    // most likely: log it beside the event rather than at the next poll.
+    if (!data.graceful) setTimeout(refreshExits, 100);
   }
   logLine(kind, data.name || "", detail);
 }
@@ -965,5 +1150,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("clear-log").addEventListener("click", () => $("event-log").replaceChildren());
   refreshPlugins();
   refreshHealth();
+  refreshStats();
   connectEvents();
 });

@@ -1,6 +1,6 @@
 // Headless-browser test of the plugsock admin console.
 //
-//   node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--health NAME] [--screenshot FILE] [--artifacts DIR]
+//   node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--health NAME] [--charts NAME] [--crash NAME] [--screenshot FILE] [--artifacts DIR]
 //
 // URL is the console's, with ?token=TOKEN as 'plugsock serve' logs it. It
 // serves the console with a plugin "calc" connected (the Calc plugin of
@@ -17,7 +17,15 @@
 // healthy at first, change as the plugin's health check changes its mind:
 // it prints "flip-health NAME" and waits for unhealthy with the message
 // "database unreachable", then prints it again and waits for healthy with
-// "recovered". It also checks how the
+// "recovered"; with --charts NAME it watches the activity charts of a
+// plugin of that name, a Calc: once the calls/s line stands at zero it
+// prints "start-calls NAME" and waits for the line to rise above zero, for
+// failed calls to show (half the calls fail) and for a latency
+// percentile, then prints "stop-calls NAME" and waits for the line to
+// fall back to zero; with --crash NAME it selects a launched plugin of
+// that name, prints "kill NAME" and waits for its exit, killed by
+// SIGKILL, to be shown in its Last exit box and in the event log, and for
+// it to come back with one restart counted. It also checks how the
 // console keeps the token: out of the address bar, kept over a reload,
 // asked for in a tab that never had it, and sent for the OpenRPC download. --screenshot saves a picture of the page at the
 // end. On failure it says which step failed and why, saves
@@ -34,7 +42,7 @@ import { call, check, openConsole, session, text } from "./lib.mjs";
 const here = dirname(fileURLToPath(import.meta.url));
 
 function parseArgs(argv) {
-  const opts = { url: "", late: "", unplug: "", odd: "", schemas: "", stream: "", health: "", screenshot: "", artifacts: join(here, "artifacts") };
+  const opts = { url: "", late: "", unplug: "", odd: "", schemas: "", stream: "", health: "", charts: "", crash: "", screenshot: "", artifacts: join(here, "artifacts") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -47,6 +55,8 @@ function parseArgs(argv) {
     else if (a === "--schemas") opts.schemas = value();
     else if (a === "--stream") opts.stream = value();
     else if (a === "--health") opts.health = value();
+    else if (a === "--charts") opts.charts = value();
+    else if (a === "--crash") opts.crash = value();
     else if (a === "--screenshot") opts.screenshot = resolve(value());
     else if (a === "--artifacts") opts.artifacts = resolve(value());
     else if (a.startsWith("--")) usage(`unknown flag ${a}`);
@@ -58,7 +68,7 @@ function parseArgs(argv) {
 }
 
 function usage(msg) {
-  console.error(`console e2e: ${msg}\nusage: node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--health NAME] [--screenshot FILE] [--artifacts DIR]`);
+  console.error(`console e2e: ${msg}\nusage: node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--health NAME] [--charts NAME] [--crash NAME] [--screenshot FILE] [--artifacts DIR]`);
   process.exit(2);
 }
 
@@ -286,6 +296,67 @@ await session("console e2e", opts, async (page, step) => {
       console.log(`flip-health ${opts.health}`);
       await page.waitForSelector(badge("healthy"), { timeout: 15_000 });
       await page.waitForSelector('[data-testid=health-message]:text-is("recovered")', { timeout: 15_000 });
+    });
+  }
+  if (opts.charts) {
+    await step(`the charts of ${opts.charts} move while calls run`, async () => {
+      await page.click(`[data-testid=plugin-item][data-plugin="${opts.charts}"]`);
+      await page.waitForSelector(`[data-testid=plugin-name]:text-is("${opts.charts}")`);
+      await page.waitForSelector("[data-testid=activity-view]:visible");
+      const chart = "[data-testid=calls-chart]";
+      // Truthy once the chart's newest point is above zero.
+      const value = (sel) => Number(document.querySelector(sel)?.dataset.value || "0") > 0;
+      // An interval without calls first, so that the line is seen to rise.
+      await page.waitForSelector(`${chart}[data-value="0"]`, { state: "attached" });
+      const flat = await page.getAttribute(`${chart} path`, "d");
+      check(/^M[\d.]+ 34\.0/.test(flat), `the idle line is not at the bottom: d="${flat}"`);
+
+      console.log(`start-calls ${opts.charts}`);
+      await page.waitForFunction(value, chart);
+      const moving = await page.getAttribute(`${chart} path`, "d");
+      check(moving !== flat, "the calls/s line did not change");
+      const now = Number(await text(page, "[data-testid=calls-now]"));
+      check(now > 0, `calls/s reads ${now}`);
+      // Every other call fails (Div by zero): the share of errors rises.
+      await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.value || "0") > 0, "[data-testid=errors-chart]");
+      check(/^\d+(\.\d)? %$/.test(await text(page, "[data-testid=errors-now]")), "the error share is not a percentage");
+      await page.waitForFunction(() => (document.querySelector("[data-testid=latency-chart]")?.dataset.value || "") !== "");
+      const latency = await text(page, "[data-testid=latency-now]");
+      check(/p50 [\d.]+ (µs|ms|s) p90 [\d.]+ (µs|ms|s) p99 [\d.]+ (µs|ms|s)/.test(latency), `latency reads "${latency}"`);
+      check((await page.getAttribute("[data-testid=latency-chart] path.p50", "d")) !== "", "the p50 line is not drawn");
+      const calls = Number(await page.getAttribute("[data-testid=activity-totals] [data-testid=calls]", "data-value"));
+      const failed = Number(await page.getAttribute("[data-testid=activity-totals] [data-testid=failed]", "data-value"));
+      check(calls > 0 && failed > 0 && failed < calls, `totals read ${calls} calls, ${failed} failed`);
+
+      console.log(`stop-calls ${opts.charts}`);
+      await page.waitForSelector(`${chart}[data-value="0"]`, { state: "attached" });
+    });
+  }
+  if (opts.crash) {
+    await step(`a SIGKILLed plugin's exit is shown (${opts.crash})`, async () => {
+      const sig = "killed by signal 9 (SIGKILL)";
+      await page.click(`[data-testid=plugin-item][data-plugin="${opts.crash}"]`);
+      await page.waitForSelector(`[data-testid=plugin-name]:text-is("${opts.crash}")`);
+      await page.waitForSelector('[data-testid=activity-totals] [data-testid=restarts][data-value="0"]', { state: "attached" });
+      check(await page.locator("[data-testid=exit-view]").isHidden(), "an exit is shown before the plugin exited");
+
+      console.log(`kill ${opts.crash}`);
+      await page.waitForSelector(`[data-testid=exit-status]:text-is("${sig}")`);
+      const meta = await text(page, "[data-testid=exit-meta]");
+      check(/^pid \d+ · .+ · restarting in .+$/.test(meta), `the exit's details read "${meta}"`);
+      const stderr = await text(page, "[data-testid=exit-stderr]");
+      check(stderr.includes(`${opts.crash}: serving`), `its standard error reads "${stderr}"`);
+      await page.waitForSelector(`[data-testid=event][data-kind=exited][data-plugin="${opts.crash}"]:has-text("${sig}")`);
+      const logged = await text(page, `[data-testid=event][data-kind=exited][data-plugin="${opts.crash}"] code`);
+      check(/^pid \d+ killed by signal 9 \(SIGKILL\); restarting in .+$/.test(logged), `the event log reads "${logged}"`);
+      await page.waitForSelector(`[data-testid=event][data-kind=disconnected][data-plugin="${opts.crash}"]:has-text("not graceful")`);
+
+      // The host starts it again: it is back, and its restart counted.
+      await page.waitForSelector(`[data-testid=event][data-kind=connected][data-plugin="${opts.crash}"]`);
+      await page.waitForSelector('[data-testid=activity-totals] [data-testid=restarts][data-value="1"]', { state: "attached" });
+      await page.waitForSelector("[data-testid=plugin-gone]", { state: "hidden" });
+      check((await text(page, "[data-testid=exits]")) === "exits: 1 signalled", "the exits are not counted by reason");
+      check((await text(page, "[data-testid=exit-status]")) === sig, "the last exit is no longer shown once it is back");
     });
   }
 });
