@@ -201,6 +201,7 @@ func (a *Server) routes() {
 	handle("/api/streams", map[string]http.HandlerFunc{http.MethodGet: a.streams})
 	handle("/api/stats", map[string]http.HandlerFunc{http.MethodGet: a.stats}) // stats.go
 	handle("/api/exits", map[string]http.HandlerFunc{http.MethodGet: a.exits})
+	a.eventRoutes(handle) // events_api.go
 	if a.metrics != nil {
 		handle("/metrics", map[string]http.HandlerFunc{http.MethodGet: a.metrics.ServeHTTP})
 	}

@@ -117,6 +117,12 @@ type Plugin struct {
 // a host that checks health calls it on an interval of its own and
 // reports what it returns (see Health).
 //
+// Nor are Snapshot(ctx context.Context) ([]byte, error) and
+// Restore(ctx context.Context, data []byte) error, which keep the
+// plugin's state on the host (snapshot.go), or Subscriptions()
+// []Subscription, which declares the events the host delivers to the
+// plugin's sink streams (events.go).
+//
 // Inside a method, envelope.TraceFrom(ctx) returns the call's trace id, as
 // does ctx.Value(ctxKey) when ctxKey is not nil. Each call runs on the
 // goroutine that read its request (envelope.Conn.Detach); one still
@@ -145,6 +151,14 @@ func (p *Plugin) start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	if err == nil {
 		checker, err = findHealth(v) // health.go
 	}
+	var state stateful
+	if err == nil {
+		state, err = findState(v) // snapshot.go
+	}
+	var subs []envelope.Subscription
+	if err == nil {
+		subs, err = findSubscriptions(v, ms) // events.go
+	}
 	if err != nil {
 		_ = conn.Close()
 		return err
@@ -161,6 +175,7 @@ func (p *Plugin) start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	hs.Version = info.Version
 	hs.Protocol = envelope.Protocol
 	advertiseHealth(&hs, checker)
+	advertiseState(&hs, state)
 	var unknown []string
 	hs.Functions, unknown, err = describe(ms, info.Functions)
 	if err != nil {
@@ -176,6 +191,7 @@ func (p *Plugin) start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 		methods:  ms,
 		conf:     conf,
 		checker:  checker,
+		state:    state,
 		ctxKey:   ctxKey,
 		log:      log.With("plugin", hs.Name),
 		ctx:      ctx,
@@ -222,7 +238,7 @@ func (p *Plugin) start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	}
 	hctx, hcancel := context.WithTimeout(ctx, timeout)
 	var res envelope.HandshakeResult
-	err = s.conn.Call(hctx, envelope.MethodHandshake, conf.handshake(&hs), &res)
+	err = s.conn.Call(hctx, envelope.MethodHandshake, withSubscriptions(conf.handshake(&hs), subs), &res)
 	hcancel()
 	connected, cut := s.answered(err)
 	if connected && res.Protocol > hs.Protocol {
@@ -347,6 +363,7 @@ type session struct {
 	methods rpc.Methods
 	conf    *configurer   // the value's Configure method; nil when it has none (config.go)
 	checker healthChecker // the value's Health method; nil when it has none (health.go)
+	state   stateful      // the value's Snapshot and Restore methods; nil when it has none (snapshot.go)
 	ctxKey  any
 	log     *slog.Logger
 	conn    *envelope.Conn
@@ -521,8 +538,12 @@ func (s *session) serve(j job) {
 // its host in ctx.
 func (s *session) invoke(ctx context.Context, m *envelope.Envelope, st *envelope.Stream, trace string) (result any, rerr *envelope.Error) {
 	meth := s.methods[m.Method]
-	if meth == nil && m.Method != envelope.MethodConfigure && m.Method != envelope.MethodHealth {
-		return nil, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method)
+	if meth == nil {
+		switch m.Method {
+		case envelope.MethodConfigure, envelope.MethodHealth, envelope.MethodSnapshot, envelope.MethodRestore:
+		default:
+			return nil, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method)
+		}
 	}
 	ctx = envelope.WithTrace(ctx, trace)
 	if s.ctxKey != nil {
@@ -533,6 +554,12 @@ func (s *session) invoke(ctx context.Context, m *envelope.Envelope, st *envelope
 	}
 	if meth == nil && m.Method == envelope.MethodHealth {
 		return s.health(ctx, trace) // health.go
+	}
+	if meth == nil && m.Method == envelope.MethodSnapshot {
+		return s.snapshot(ctx, trace) // snapshot.go
+	}
+	if meth == nil && m.Method == envelope.MethodRestore {
+		return s.restore(ctx, m, trace) // snapshot.go
 	}
 	if meth == nil {
 		return s.configure(ctx, m, trace)

@@ -357,6 +357,12 @@ func (r *remote) configureFirst(c *envelope.Conn, m *envelope.Envelope, goLive f
 		c.CloseWithError(err)
 		return err
 	}
+	if r.conf.schema == nil {
+		// Nothing to configure: a plugin with state to restore first
+		// (holdOnlyConf, state_snapshot.go).
+		goLive()
+		return nil
+	}
 	name := r.info.Name
 	d := r.configureTimeout()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -481,7 +487,7 @@ func (s *Socket) Configure(ctx context.Context, name string, value any) error {
 		return err
 	}
 	pc := r.conf
-	if pc == nil {
+	if pc == nil || pc.schema == nil {
 		return fmt.Errorf("plugsock: configure %s: %w: it declared no configSchema", name, ErrNotConfigurable)
 	}
 	raw, ok := value.(json.RawMessage)
@@ -545,7 +551,7 @@ func (s *Socket) PluginConfig(name string) (*PluginConfig, error) {
 		return nil, err
 	}
 	pc := r.conf
-	if pc == nil {
+	if pc == nil || pc.schema == nil {
 		return nil, fmt.Errorf("plugsock: plugin %q: %w", name, ErrNotConfigurable)
 	}
 	pc.mu.Lock()

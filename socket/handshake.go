@@ -100,6 +100,16 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		r.refuse(c, m, refusal)
 		return
 	}
+	// So are subscriptions that cannot be delivered (events.go).
+	ev, refusal := r.readEvents(m.Params, fns, hs.Name, proto, hs.Capabilities)
+	if refusal != nil {
+		release()
+		r.refuse(c, m, refusal)
+		return
+	}
+	if conf == nil && ev != nil && ev.stateful {
+		conf = holdOnlyConf() // its state is restored before it goes live (state_snapshot.go)
+	}
 	s := r.s
 	s.mu.Lock()
 	// The plugin limit is the socket's as it is now; the rest is the
@@ -164,7 +174,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	// Going live under the write lock keeps every call behind the answer;
 	// a plugin with a configuration goes live once it has answered its
 	// $/configure, which keeps every call behind that answer (config.go).
-	err = r.answer(c, m, answer, conf, func() {
+	err = r.answer(c, m, answer, conf, r.restoring(ev, func() {
 		s.mu.Lock()
 		if s.shut {
 			// Shutdown began after the name was reserved: it has already
@@ -179,7 +189,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 			s.changed = nil
 		}
 		s.mu.Unlock()
-	})
+	}))
 	defer r.conf.settle(r)
 	s.mu.Lock()
 	if err != nil {
@@ -192,6 +202,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	}
 	r.hb = envelope.StartHeartbeat(c, r.cfg.heartbeat, r.cfg.misses)
 	r.health.start(r)
+	r.cfg.events.join(r, ev) // events.go
 	cfg.log.Info("plugsock: plugin connected", "plugin", name, "version", info.Version,
 		"functions", len(info.Functions), "addr", r.addr, "session", r.session)
 	s.async.push(envelope.AsyncData{Name: name, Payload: envelope.Connected{Info: info.DeepCopy(false)}},

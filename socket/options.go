@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/eventlog"
 )
 
 // Defaults for the settings of Config.
@@ -18,6 +19,11 @@ const (
 	DefaultAsyncWait        = time.Second
 	DefaultCallTimeout      = 60 * time.Second
 	DefaultHealthTimeout    = 5 * time.Second
+	// DefaultRetentionInterval is how often retention is applied when
+	// Config.RetentionAge or RetentionEvents is set (events.go).
+	DefaultRetentionInterval = time.Minute
+	// DefaultMaxSnapshotSize bounds a plugin's snapshot (state_snapshot.go).
+	DefaultMaxSnapshotSize = eventlog.DefaultMaxEventSize
 )
 
 // Options configure a Socket: pass them to Serve. Config is the one to
@@ -220,6 +226,51 @@ type Config struct {
 	// gives one for OpenTelemetry. Nil, the default, observes nothing and
 	// costs nothing. A plugin run with Attach is given it too.
 	Observer envelope.Observer
+
+	// Store is where the socket keeps its events, the committed offsets
+	// of its subscriptions and its plugins' snapshots (Publish,
+	// docs/protocol.md, "Events and state"): eventlog/bolt's for a host
+	// whose events must survive it. Nil means one in memory, made for the
+	// socket when its events are first used, which keeps nothing past the
+	// process. The socket does not close a Store it is given. The first
+	// Store a socket starts using stays its store: one given by a later
+	// Serve is ignored, and logged.
+	Store eventlog.Store
+
+	// RetentionAge and RetentionEvents bound what each topic keeps: its
+	// events younger than the age, and its latest RetentionEvents, which
+	// ever keeps fewer. They are applied every RetentionInterval
+	// (DefaultRetentionInterval when zero or less). A subscription that
+	// had yet to take events retention drops is not skipped past them in
+	// silence: it is delivered a gap notice first (an event of type
+	// envelope.GapType naming the offsets lost), and the loss is logged.
+	// Zero keeps events for ever; a negative value turns a bound off
+	// again.
+	RetentionAge      time.Duration
+	RetentionEvents   int
+	RetentionInterval time.Duration
+
+	// SnapshotInterval is how often the socket asks each plugin that has
+	// state (a Go plugin's Snapshot and Restore methods; capability
+	// "state") for a snapshot, which it keeps in the Store, the latest
+	// per plugin name, beside the one it always takes at Unplug. Before
+	// each, the plugin's deliveries are paused until it has settled those
+	// it holds, and its subscriptions' offsets are committed only once
+	// the snapshot is stored, so that the state a plugin restores and the
+	// events it is delivered after agree. Zero, the default, snapshots
+	// only at Unplug and Shutdown; a negative value turns the interval off
+	// again.
+	SnapshotInterval time.Duration
+
+	// MaxSnapshotSize bounds the snapshots kept, in bytes; a larger one
+	// is refused, logged, and the previous one kept. Zero or less means
+	// DefaultMaxSnapshotSize; a store may hold less.
+	MaxSnapshotSize int
+
+	// RestoreFailure says what becomes of a plugin whose restore fails
+	// (it answers $/restore with an error, or none in time): refused, the
+	// zero value, or started empty. Either way it is logged.
+	RestoreFailure RestoreFailure
 }
 
 // apply overlays the settings c sets, those not left zero, on cfg.
@@ -277,6 +328,21 @@ func (c Config) apply(cfg *config) {
 	if c.Observer != nil {
 		cfg.observer = c.Observer
 	}
+	if c.Store != nil {
+		cfg.events.offer(c.Store) // events.go
+	}
+	setOrOff(&cfg.retentionAge, c.RetentionAge)
+	setOrOff(&cfg.retentionEvents, c.RetentionEvents)
+	if c.RetentionInterval > 0 {
+		cfg.retentionInterval = c.RetentionInterval
+	}
+	setOrOff(&cfg.snapshotInterval, c.SnapshotInterval)
+	if c.MaxSnapshotSize > 0 {
+		cfg.maxSnapshot = c.MaxSnapshotSize
+	}
+	if c.RestoreFailure != RestoreRefuse {
+		cfg.restoreFailure = c.RestoreFailure
+	}
 }
 
 // setOrOff sets a setting whose zero is off inside config from a Config
@@ -309,6 +375,14 @@ type config struct {
 	configs          *configStore // shared by every copy: the socket's (config.go)
 	observer         envelope.Observer
 	guards           // limits.go
+
+	events            *eventsHub // shared by every copy: the socket's (events.go)
+	retentionAge      time.Duration
+	retentionEvents   int
+	retentionInterval time.Duration
+	snapshotInterval  time.Duration // zero: off
+	maxSnapshot       int
+	restoreFailure    RestoreFailure
 }
 
 func defaults() config {
@@ -324,6 +398,10 @@ func defaults() config {
 		healthTimeout:    DefaultHealthTimeout,
 		configs:          new(configStore),
 		guards:           defaultGuards(),
+
+		events:            new(eventsHub),
+		retentionInterval: DefaultRetentionInterval,
+		maxSnapshot:       DefaultMaxSnapshotSize,
 	}
 }
 

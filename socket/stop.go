@@ -70,6 +70,9 @@ func (r *remote) stop(trace string, deadline time.Time) {
 		// Streams drain: their methods see the host's halves close, and
 		// have until the deadline to finish and be acknowledged.
 		r.closeStreams()
+		// A plugin with state leaves its snapshot, once its deliveries
+		// have settled, before it is asked to stop (state_snapshot.go).
+		r.cfg.events.unplugging(ctx, r)
 		err := r.conn.Call(ctx, envelope.MethodShutdown, nil, nil)
 		cut()
 		var answer *envelope.Error
@@ -184,6 +187,7 @@ func (s *Socket) Shutdown(id string) error {
 	s.wg.Wait()
 	s.waitAttached(deadline, cfg)
 	s.waitServing(deadline, cfg)
+	cfg.events.close() // every plugin is gone: subscriptions commit and end (events.go)
 	s.async.close()
 	// Every plugin is gone, so every callback is queued. They get a
 	// timeout of their own: a plugin cut off at the deadline should

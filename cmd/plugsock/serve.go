@@ -77,7 +77,14 @@ var serveCmd = command{
 		"The admin address also serves MCP (the Model Context Protocol) at /mcp,\n" +
 		"behind the same token: every function of every plugin is a tool named\n" +
 		"PLUGIN.FUNCTION, for AI clients. --mcp-tools chooses which; 'plugsock mcp'\n" +
-		"relays a client that launches stdio servers to it. docs/mcp.md has more.",
+		"relays a client that launches stdio servers to it. docs/mcp.md has more.\n" +
+		"\n" +
+		"Events published (POST /api/topics/TOPIC/events, 'plugsock publish') are\n" +
+		"delivered to the plugins that subscribe, and plugins with state are\n" +
+		"snapshotted as they are unplugged (and every --snapshot-interval) and\n" +
+		"restored when they connect again. --data keeps all of it in one file in\n" +
+		"DIR, synced on every write, so that a restart, or a kill, loses nothing\n" +
+		"acknowledged; without it, it is kept in memory. See docs/guide.md.",
 }
 
 func init() {
@@ -107,6 +114,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var required stringList
 	fs.Var(&required, "require", "`name` of a plugin that must be connected and not unhealthy for GET /readyz to answer 200 (repeatable; name@version for one version)")
 	serveMCP := fs.Bool("mcp", true, "serve MCP (Streamable HTTP) at /mcp on the admin address, behind the admin token; --mcp=false for none")
+	dataDir := fs.String("data", "", "`directory` of the host's durable events, subscription offsets and plugin snapshots, kept in DIR/"+dataFile+"; default none: in memory, lost when serve stops")
+	snapshotInterval := fs.Duration("snapshot-interval", 0, "how often plugins with state are snapshotted, besides as they are unplugged; 0 for only then")
+	retentionAge := fs.Duration("retention-age", 0, "drop events older than this; 0 keeps them")
+	retentionEvents := fs.Int("retention-events", 0, "keep at most this many events per topic; 0 for no limit")
 	mcpTools := fs.String("mcp-tools", "", "`patterns` of the functions MCP clients get as tools, PLUGIN.FUNCTION separated by commas, * for any run of characters: 'calc.*,kv.Get'; default all")
 	var adminHosts stringList
 	fs.Var(&adminHosts, "admin-host", "another `name` the admin API may be reached by, beyond loopback and the --admin address (repeatable); requests naming any other host are refused, against DNS rebinding")
@@ -121,6 +132,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if *healthInterval < 0 || *healthTimeout <= 0 {
 		return c.usageError(stderr, "--health-interval must be 0 or more, and --health-timeout more than 0")
+	}
+	if *snapshotInterval < 0 || *retentionAge < 0 || *retentionEvents < 0 {
+		return c.usageError(stderr, "--snapshot-interval, --retention-age and --retention-events must be 0 or more")
 	}
 	specs := make([]mcpSpec, 0, len(mcpServers))
 	for _, v := range mcpServers {
@@ -165,6 +179,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	store, err := openStore(*dataDir, log) // state.go
+	if err != nil {
+		return c.fail(stderr, "--data: %v", err)
+	}
+	defer store.Close()
 	l, err := listen(*listenAddr)
 	if err != nil {
 		return c.fail(stderr, "%v", err)
@@ -177,7 +196,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	s.Serve(l, socket.Config{Logger: socketLog, ShutdownTimeout: *shutdownTimeout, Token: *token, Configs: configs,
 		Validation: *validate, ValidateOutput: *validateOutput,
-		HealthInterval: *healthInterval, HealthTimeout: *healthTimeout})
+		HealthInterval: *healthInterval, HealthTimeout: *healthTimeout,
+		Store: store, SnapshotInterval: *snapshotInterval, RetentionAge: *retentionAge, RetentionEvents: *retentionEvents})
 	log.Info("plugsock: socket listening", "addr", listenName(l))
 	remotes, err := plugMCPServers(ctx, &s, specs, log)
 	if err != nil {
