@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/plugsock/plugsock/admin"
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/eventlog"
 	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/plugin"
 	"github.com/plugsock/plugsock/socket"
@@ -149,6 +151,24 @@ func runNode(t *testing.T, node, browser string, args []string, onLine func(stri
 	}
 }
 
+// Audit subscribes to every event of the topic orders and acknowledges
+// each.
+type Audit struct{}
+
+func (*Audit) Subscriptions() []plugin.Subscription {
+	return []plugin.Subscription{{Name: "audit", Function: "Deliver", Filter: eventlog.Filter{Topic: "orders"}}}
+}
+
+func (*Audit) Deliver(ctx context.Context, in *plugin.Sink[eventlog.Event]) error {
+	for {
+		it, err := in.Recv(ctx)
+		if err != nil {
+			return nil
+		}
+		_ = in.Ack(it.Seq)
+	}
+}
+
 // TestConsoleE2E drives the web console in a real headless Chromium (see
 // e2e/console.mjs), opened with its token in the URL as plugsock serve
 // prints it. PLUGSOCK_E2E_SCREENSHOT=file.png saves a picture of the
@@ -168,6 +188,13 @@ func TestConsoleE2E(t *testing.T) {
 	e.attach(Ticks{}, "ticks", "1.0.0")
 	e.attach(newCalc(), "busy", "1.0.0")
 	worker := e.launch("worker")
+	// Events the page sees in the store: three, delivered to a
+	// subscriber that acknowledges them.
+	e.attach(&Audit{}, "audit", "1.0.0")
+	for i := range 3 {
+		_, err := e.s.Publish(context.Background(), "orders", eventlog.Event{Type: "order", Data: json.RawMessage(fmt.Sprint(i))})
+		require.NoError(t, err)
+	}
 	// A stream the page watches: read slowly, so that its counts move
 	// while it looks.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -196,7 +223,7 @@ func TestConsoleE2E(t *testing.T) {
 
 	args := []string{filepath.Join("e2e", "console.mjs"), e.ts.URL + "/?token=" + testToken,
 		"--late", "late", "--unplug", "greeter", "--odd", odd, "--schemas", "booking", "--stream", "ticks", "--health", "checked",
-		"--charts", "busy", "--crash", "worker", "--artifacts", filepath.Join("e2e", "artifacts")}
+		"--charts", "busy", "--crash", "worker", "--topic", "orders", "--artifacts", filepath.Join("e2e", "artifacts")}
 	// The script says when it is ready to watch a plugin connect; the
 	// plugin connects only then, so the page sees it come. Likewise it
 	// says when to change the checked plugin's health: to unhealthy, then

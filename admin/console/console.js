@@ -457,6 +457,46 @@ async function refreshExits() {
 }
 setInterval(refreshExits, 1000);
 
+// ---- events and state -------------------------------------------------
+
+// refreshEvents shows the topics and subscriptions of the host's event
+// store, and the selected plugin's last snapshot. A host without events in
+// use answers with none, and the section stays hidden.
+async function refreshEvents() {
+  if (document.hidden) return;
+  const [t, s] = await Promise.all([api("api/topics"), api("api/subscriptions")]);
+  const topics = (t.ok && t.body.topics) || [];
+  const subs = (s.ok && s.body.subscriptions) || [];
+  $("topic-rows").replaceChildren(
+    ...topics.map((x) => el("tr", { "data-testid": "topic-row", "data-topic": x.topic },
+      el("td", {}, x.topic), el("td", {}, String(x.first)), el("td", {}, String(x.last)))),
+  );
+  $("topic-count").textContent = String(topics.length);
+  const rows = [];
+  for (const sub of subs) {
+    for (const x of sub.topics || []) {
+      rows.push(el("tr", { "data-testid": "subscription-row", "data-subscription": sub.name, "data-topic": x.topic },
+        el("td", {}, sub.name), el("td", {}, x.topic), el("td", {}, String(x.committed)),
+        el("td", {}, String(x.lag)), el("td", {}, String(x.inFlight))));
+    }
+  }
+  $("subscription-rows").replaceChildren(...rows);
+  $("events-view").hidden = topics.length === 0 && subs.length === 0;
+
+  const name = state.selected;
+  const line = $("state-line");
+  if (!name) return;
+  const st = await api(`api/state/${seg(name.split("@")[0])}`);
+  if (name !== state.selected) return;
+  if (!st.ok) {
+    line.hidden = true;
+    return;
+  }
+  line.textContent = `State: a snapshot of ${st.body.size} bytes, taken ${Math.round(st.body.age)} s ago.`;
+  line.hidden = false;
+}
+setInterval(refreshEvents, 2000);
+
 function markGone(name, why) {
   const p = $("plugin-gone");
   p.textContent = why || `${name} is no longer connected. It will be reloaded if it comes back.`;

@@ -1,6 +1,6 @@
 // Headless-browser test of the plugsock admin console.
 //
-//   node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--health NAME] [--charts NAME] [--crash NAME] [--screenshot FILE] [--artifacts DIR]
+//   node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--health NAME] [--charts NAME] [--crash NAME] [--topic NAME] [--screenshot FILE] [--artifacts DIR]
 //
 // URL is the console's, with ?token=TOKEN as 'plugsock serve' logs it. It
 // serves the console with a plugin "calc" connected (the Calc plugin of
@@ -42,7 +42,7 @@ import { call, check, openConsole, session, text } from "./lib.mjs";
 const here = dirname(fileURLToPath(import.meta.url));
 
 function parseArgs(argv) {
-  const opts = { url: "", late: "", unplug: "", odd: "", schemas: "", stream: "", health: "", charts: "", crash: "", screenshot: "", artifacts: join(here, "artifacts") };
+  const opts = { url: "", late: "", unplug: "", odd: "", schemas: "", stream: "", health: "", charts: "", crash: "", topic: "", screenshot: "", artifacts: join(here, "artifacts") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -54,6 +54,7 @@ function parseArgs(argv) {
     else if (a === "--odd") opts.odd = value();
     else if (a === "--schemas") opts.schemas = value();
     else if (a === "--stream") opts.stream = value();
+    else if (a === "--topic") opts.topic = value();
     else if (a === "--health") opts.health = value();
     else if (a === "--charts") opts.charts = value();
     else if (a === "--crash") opts.crash = value();
@@ -68,7 +69,7 @@ function parseArgs(argv) {
 }
 
 function usage(msg) {
-  console.error(`console e2e: ${msg}\nusage: node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--health NAME] [--charts NAME] [--crash NAME] [--screenshot FILE] [--artifacts DIR]`);
+  console.error(`console e2e: ${msg}\nusage: node console.mjs URL [--late NAME] [--unplug NAME] [--odd NAME] [--schemas NAME] [--stream NAME] [--health NAME] [--charts NAME] [--crash NAME] [--topic NAME] [--screenshot FILE] [--artifacts DIR]`);
   process.exit(2);
 }
 
@@ -253,6 +254,16 @@ await session("console e2e", opts, async (page, step) => {
       await page.waitForSelector("[data-testid=outcome][data-state=ok]", { timeout: 15_000 });
       const result = JSON.parse(await text(page, "[data-testid=result]"));
       check(result.kind === "workshop" && result.when === when, `the result is ${JSON.stringify(result)}`);
+    });
+  }
+  if (opts.topic) {
+    await step(`the event store's topic ${opts.topic} and its subscription are shown, the offset committed`, async () => {
+      const row = `[data-testid=topic-row][data-topic="${opts.topic}"]`;
+      await page.waitForSelector(row, { timeout: 15_000 });
+      check((await text(page, `${row} td:nth-child(3)`)) === "3", "the topic's last offset is 3");
+      const sub = `[data-testid=subscription-row][data-topic="${opts.topic}"]`;
+      await page.waitForFunction((sel) => document.querySelector(sel + " td:nth-child(3)")?.textContent === "3", sub, { timeout: 15_000 });
+      check((await text(page, `${sub} td:nth-child(4)`)) === "0", "no lag once every event is acknowledged");
     });
   }
   if (opts.stream) {
