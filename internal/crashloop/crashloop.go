@@ -239,9 +239,17 @@ func slicesContainsN(lines []line, n int64) bool {
 	return false
 }
 
+// inFlight is how long before the recorder wrote a delivery the host may
+// have sent it: items already in the plugin's socket buffer when the host
+// is killed are still read and recorded after the kill, and come again
+// from the restarted host, not having been acknowledged.
+const inFlight = 250 * time.Millisecond
+
+// killedBetween reports whether a kill came between the delivery recorded
+// at a (sent up to inFlight earlier) and the one recorded at b.
 func killedBetween(kills []time.Time, a, b time.Time) bool {
 	for _, k := range kills {
-		if k.After(a) && k.Before(b) {
+		if k.After(a.Add(-inFlight)) && k.Before(b) {
 			return true
 		}
 	}
