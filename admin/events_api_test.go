@@ -136,10 +136,12 @@ func TestEventsAPI(t *testing.T) {
 	assert.Equal(t, http.StatusOK, r.status)
 	assert.Contains(t, r.json(t), "age")
 
-	subs, err = e.c.Subscriptions(ctx)
-	require.NoError(t, err)
-	require.Len(t, subs, 1)
-	assert.Empty(t, subs[0].Instances)
+	// The subscription learns of the disconnect as Unplug reports it,
+	// not before Unplug returns.
+	require.Eventually(t, func() bool {
+		subs, err = e.c.Subscriptions(ctx)
+		return err == nil && len(subs) == 1 && len(subs[0].Instances) == 0
+	}, 5*time.Second, time.Millisecond, "the unplugged instance leaves the subscription")
 	assert.Equal(t, uint64(2), subs[0].Topics[0].Committed, "committed with the snapshot at Unplug")
 	assert.Zero(t, subs[0].Topics[0].Lag)
 }
