@@ -137,6 +137,17 @@ func Run(t *testing.T, cfg Config) Result {
 		t.Fatalf("starting the recorder: %v", err)
 	}
 	defer func() {
+		if t.Failed() {
+			// A host still up would hold the recorder's subscription
+			// stream open, and the recorder, told to leave, would wait
+			// for it: kill the host first, so that nothing is left behind.
+			l.mu.Lock()
+			host := l.host
+			l.mu.Unlock()
+			if host != nil && host.Process != nil {
+				_ = host.Process.Kill()
+			}
+		}
 		_ = rec.Process.Signal(syscall.SIGTERM)
 		_ = rec.Wait()
 	}()
