@@ -184,6 +184,9 @@ func (d *dispatcher) pokeTopic(topic string) {
 // join adds an instance, and starts its goroutines.
 func (d *dispatcher) join(in *consumer) {
 	if !d.send(func() {
+		if len(d.instances) == 0 {
+			d.resumeFromStore()
+		}
 		d.instances = append(d.instances, in)
 		d.held = d.held || in.m.ev.stateful
 		d.insts.Add(1)
@@ -201,6 +204,12 @@ func (d *dispatcher) run() {
 	d.holdT = time.NewTimer(time.Hour)
 	d.holdT.Stop()
 	d.open()
+	var poll <-chan time.Time
+	if every := d.h.s.settings().eventPoll; every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		poll = t.C
+	}
 	for {
 		d.fill()
 		var idle <-chan time.Time
@@ -208,6 +217,12 @@ func (d *dispatcher) run() {
 			idle = closedTime
 		}
 		select {
+		case <-poll:
+			// Other hosts may have appended: look again, and for new topics.
+			for _, l := range d.order {
+				l.dry = false
+			}
+			d.open()
 		case fn := <-d.in:
 			fn()
 			// Take what else has come before delivering again.
@@ -240,6 +255,22 @@ var closedTime = func() <-chan time.Time {
 	close(c)
 	return c
 }()
+
+// resumeFromStore moves each lane up to the offset committed in the
+// store, when that is past where the lane is: with no instance here, the
+// subscription may have gone on through another host sharing the store,
+// and it resumes where that one committed, not where this one last was.
+func (d *dispatcher) resumeFromStore() {
+	for _, l := range d.order {
+		c, err := d.store.Committed(d.ctx, l.key)
+		if err != nil || c <= l.acked {
+			continue
+		}
+		l.floor, l.acked, l.durable, l.cursor = c, c, c, c+1
+		l.out, l.buf, l.dry = nil, nil, false
+		l.epoch++
+	}
+}
 
 // open makes the lanes of the topics the store has that the filter takes.
 func (d *dispatcher) open() {

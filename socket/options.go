@@ -250,6 +250,13 @@ type Config struct {
 	RetentionEvents   int
 	RetentionInterval time.Duration
 
+	// EventPoll is how often each subscription looks in the Store for
+	// events that other hosts sharing it appended (natsstore's JetStream:
+	// several hosts, one log). Events published through this socket are
+	// seen at once whatever it is. Zero means only those: right for a
+	// store no other host writes to, such as eventlog/bolt's file.
+	EventPoll time.Duration
+
 	// SnapshotInterval is how often the socket asks each plugin that has
 	// state (a Go plugin's Snapshot and Restore methods; capability
 	// "state") for a snapshot, which it keeps in the Store, the latest
@@ -337,6 +344,9 @@ func (c Config) apply(cfg *config) {
 		cfg.retentionInterval = c.RetentionInterval
 	}
 	setOrOff(&cfg.snapshotInterval, c.SnapshotInterval)
+	if c.EventPoll > 0 {
+		cfg.eventPoll = c.EventPoll
+	}
 	if c.MaxSnapshotSize > 0 {
 		cfg.maxSnapshot = c.MaxSnapshotSize
 	}
@@ -381,6 +391,7 @@ type config struct {
 	retentionEvents   int
 	retentionInterval time.Duration
 	snapshotInterval  time.Duration // zero: off
+	eventPoll         time.Duration // zero: off
 	maxSnapshot       int
 	restoreFailure    RestoreFailure
 }

@@ -64,7 +64,7 @@ func run() error {
 	}
 
 	var s socket.Socket
-	s.Serve(l, socket.Config{Logger: log, Store: store})
+	s.Serve(l, socket.Config{EventPoll: 100 * time.Millisecond, Logger: log, Store: store})
 	adm := admin.New(&s, admin.Config{Logger: log, Token: *token, Hosts: []string{*adminAddr}})
 	httpSrv := adm.HTTPServer()
 	httpDone := make(chan error, 1)
