@@ -14,10 +14,7 @@ import (
 // the times Append sets; an event appended with an older Time of its own
 // may be kept for longer, or trimmed with the older ones around it.
 //
-// Retain keeps no byte limit: the Store interface has no cheap way to
-// weigh a topic, and adding up every event's Size on each tick would read
-// the whole topic. Bound a topic's bytes with maxEvents, each event
-// being at most the store's size limit.
+// RetainBytes bounds a topic's bytes.
 func Retain(ctx context.Context, s Store, topic string, maxAge time.Duration, maxEvents int) error {
 	first, last, err := s.Bounds(ctx, topic)
 	if err != nil || first == 0 {
@@ -50,4 +47,44 @@ func Retain(ctx context.Context, s Store, topic string, maxAge time.Duration, ma
 		return nil
 	}
 	return s.Trim(ctx, topic, before)
+}
+
+// retainBatch is how many events RetainBytes weighs at a time.
+const retainBatch = 1024
+
+// RetainBytes trims topic down to its latest events whose sizes
+// ((*Event).Size) add up to at most maxBytes; zero or less is no limit.
+// The Store keeps no weights, so it reads the events it keeps, newest
+// first, a batch at a time, until they pass the limit: a pass costs
+// about maxBytes of reading (plus the events appended since the last),
+// not the whole topic, and nothing at all with no limit.
+func RetainBytes(ctx context.Context, s Store, topic string, maxBytes int64) error {
+	if maxBytes <= 0 {
+		return nil
+	}
+	first, last, err := s.Bounds(ctx, topic)
+	if err != nil || first == 0 {
+		return err
+	}
+	var total int64
+	for hi := last; hi >= first; {
+		lo := first
+		if hi-first+1 > retainBatch {
+			lo = hi - retainBatch + 1
+		}
+		events, err := s.Read(ctx, topic, lo, int(hi-lo+1))
+		if err != nil {
+			return err
+		}
+		for i := len(events) - 1; i >= 0; i-- {
+			if total += int64(events[i].Size()); total > maxBytes {
+				return s.Trim(ctx, topic, events[i].Offset+1)
+			}
+		}
+		if lo == first {
+			return nil
+		}
+		hi = lo - 1
+	}
+	return nil
 }

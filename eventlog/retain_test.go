@@ -1,6 +1,9 @@
 package eventlog_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -33,4 +36,27 @@ func TestRetainBoundary(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, [2]uint64{3, 3}, [2]uint64{first, last}, "an hour later")
 	})
+}
+
+// RetainBytes keeps the latest events whose sizes fit the limit, and reads
+// only about what it keeps.
+func TestRetainBytes(t *testing.T) {
+	ctx := context.Background()
+	s := eventlog.NewMemory()
+	defer s.Close()
+	for i := range 3000 {
+		e := &eventlog.Event{Topic: "t", Data: json.RawMessage(fmt.Sprintf(`"%04d"`, i))}
+		require.NoError(t, s.Append(ctx, e))
+	}
+	one := (&eventlog.Event{Topic: "t", Data: json.RawMessage(`"0000"`)}).Size()
+	require.NoError(t, eventlog.RetainBytes(ctx, s, "t", int64(1500*one)))
+	first, last, err := s.Bounds(ctx, "t")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3000), last)
+	assert.Equal(t, uint64(1501), first, "the latest 1500 events, %d bytes each", one)
+	require.NoError(t, eventlog.RetainBytes(ctx, s, "t", int64(1500*one)), "within the limit: nothing to do")
+	first, _, _ = s.Bounds(ctx, "t")
+	assert.Equal(t, uint64(1501), first)
+	require.NoError(t, eventlog.RetainBytes(ctx, s, "t", 0), "no limit")
+	require.NoError(t, eventlog.RetainBytes(ctx, s, "none", 10), "an empty topic")
 }

@@ -365,24 +365,27 @@ func (h *eventsHub) retain() {
 			return
 		case <-t.C:
 		}
-		if cfg.retentionAge <= 0 && cfg.retentionEvents <= 0 {
+		if cfg.retentionAge <= 0 && cfg.retentionEvents <= 0 && cfg.retentionBytes <= 0 {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.retentionInterval)
-		if err := h.retainOnce(ctx, cfg.retentionAge, cfg.retentionEvents); err != nil {
+		if err := h.retainOnce(ctx, cfg.retentionAge, cfg.retentionEvents, cfg.retentionBytes); err != nil {
 			cfg.log.Warn("plugsock: retention failed", "err", err)
 		}
 		cancel()
 	}
 }
 
-func (h *eventsHub) retainOnce(ctx context.Context, age time.Duration, events int) error {
+func (h *eventsHub) retainOnce(ctx context.Context, age time.Duration, events int, bytes int64) error {
 	ts, err := h.store.Topics(ctx)
 	if err != nil {
 		return err
 	}
 	for _, t := range ts {
 		if err := eventlog.Retain(ctx, h.store, t, age, events); err != nil {
+			return fmt.Errorf("topic %q: %w", t, err)
+		}
+		if err := eventlog.RetainBytes(ctx, h.store, t, bytes); err != nil {
 			return fmt.Errorf("topic %q: %w", t, err)
 		}
 	}

@@ -249,6 +249,10 @@ type Config struct {
 	RetentionAge      time.Duration
 	RetentionEvents   int
 	RetentionInterval time.Duration
+	// RetentionBytes bounds each topic's bytes, as the sizes of its latest
+	// events add up (eventlog.Event.Size); applied with the others, and
+	// likewise zero for none, negative to turn it off again.
+	RetentionBytes int64
 
 	// EventPoll is how often each subscription looks in the Store for
 	// events that other hosts sharing it appended (natsstore's JetStream:
@@ -340,6 +344,7 @@ func (c Config) apply(cfg *config) {
 	}
 	setOrOff(&cfg.retentionAge, c.RetentionAge)
 	setOrOff(&cfg.retentionEvents, c.RetentionEvents)
+	setOrOff(&cfg.retentionBytes, c.RetentionBytes)
 	if c.RetentionInterval > 0 {
 		cfg.retentionInterval = c.RetentionInterval
 	}
@@ -357,7 +362,7 @@ func (c Config) apply(cfg *config) {
 
 // setOrOff sets a setting whose zero is off inside config from a Config
 // field, where zero keeps it and a negative value turns it off.
-func setOrOff[T int | time.Duration](dst *T, v T) {
+func setOrOff[T int | int64 | time.Duration](dst *T, v T) {
 	switch {
 	case v > 0:
 		*dst = v
@@ -389,6 +394,7 @@ type config struct {
 	events            *eventsHub // shared by every copy: the socket's (events.go)
 	retentionAge      time.Duration
 	retentionEvents   int
+	retentionBytes    int64
 	retentionInterval time.Duration
 	snapshotInterval  time.Duration // zero: off
 	eventPoll         time.Duration // zero: off

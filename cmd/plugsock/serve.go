@@ -118,6 +118,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	snapshotInterval := fs.Duration("snapshot-interval", 0, "how often plugins with state are snapshotted, besides as they are unplugged; 0 for only then")
 	retentionAge := fs.Duration("retention-age", 0, "drop events older than this; 0 keeps them")
 	retentionEvents := fs.Int("retention-events", 0, "keep at most this many events per topic; 0 for no limit")
+	retentionBytes := fs.Int64("retention-bytes", 0, "keep at most this many bytes of events per topic, the latest; 0 for no limit")
 	mcpTools := fs.String("mcp-tools", "", "`patterns` of the functions MCP clients get as tools, PLUGIN.FUNCTION separated by commas, * for any run of characters: 'calc.*,kv.Get'; default all")
 	var adminHosts stringList
 	fs.Var(&adminHosts, "admin-host", "another `name` the admin API may be reached by, beyond loopback and the --admin address (repeatable); requests naming any other host are refused, against DNS rebinding")
@@ -133,8 +134,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *healthInterval < 0 || *healthTimeout <= 0 {
 		return c.usageError(stderr, "--health-interval must be 0 or more, and --health-timeout more than 0")
 	}
-	if *snapshotInterval < 0 || *retentionAge < 0 || *retentionEvents < 0 {
-		return c.usageError(stderr, "--snapshot-interval, --retention-age and --retention-events must be 0 or more")
+	if *snapshotInterval < 0 || *retentionAge < 0 || *retentionEvents < 0 || *retentionBytes < 0 {
+		return c.usageError(stderr, "--snapshot-interval, --retention-age, --retention-events and --retention-bytes must be 0 or more")
 	}
 	specs := make([]mcpSpec, 0, len(mcpServers))
 	for _, v := range mcpServers {
@@ -197,7 +198,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	s.Serve(l, socket.Config{Logger: socketLog, ShutdownTimeout: *shutdownTimeout, Token: *token, Configs: configs,
 		Validation: *validate, ValidateOutput: *validateOutput,
 		HealthInterval: *healthInterval, HealthTimeout: *healthTimeout,
-		Store: store, SnapshotInterval: *snapshotInterval, RetentionAge: *retentionAge, RetentionEvents: *retentionEvents})
+		Store: store, SnapshotInterval: *snapshotInterval, RetentionAge: *retentionAge, RetentionEvents: *retentionEvents, RetentionBytes: *retentionBytes})
 	log.Info("plugsock: socket listening", "addr", listenName(l))
 	remotes, err := plugMCPServers(ctx, &s, specs, log)
 	if err != nil {
