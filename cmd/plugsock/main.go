@@ -11,6 +11,11 @@
 //	plugsock configure NAME [JSON]      replace a plugin's configuration
 //	plugsock check -- COMMAND [ARGS...] check that a plugin executable keeps the protocol
 //	plugsock mcp                        an MCP server on stdin and stdout, relayed to a running serve
+//	plugsock top                        a live view of each plugin's calls, errors, latency and health
+//	plugsock publish TOPIC [JSON]       publish an event to the host's store
+//	plugsock topics                     list the store's topics and their offsets
+//	plugsock subscriptions              list the subscriptions, their offsets and lag
+//	plugsock state NAME                 the size and age of a plugin's last snapshot
 //
 // Every subcommand has --help. The exit status is 0 on success, 1 when the
 // command failed and 2 when it was used wrongly. The client commands send
