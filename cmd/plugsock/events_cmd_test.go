@@ -133,7 +133,11 @@ func TestEventCommandsAgainstARealHost(t *testing.T) {
 	var st admin.State
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
 	assert.Equal(t, 1, st.Size)
-	out, _, code = cmd("subscriptions")
-	require.Equal(t, exitOK, code)
-	assert.Equal(t, "NAME   TOPIC   COMMITTED  ACKED  LAST  LAG  INSTANCES\ntally  orders  2          2      2     0    -\n", out)
+	// The subscription learns of the disconnect as Unplug reports it, a
+	// moment after Unplug returns.
+	want := "NAME   TOPIC   COMMITTED  ACKED  LAST  LAG  INSTANCES\ntally  orders  2          2      2     0    -\n"
+	require.Eventually(t, func() bool {
+		out, _, code = cmd("subscriptions")
+		return code == exitOK && out == want
+	}, 10*time.Second, 5*time.Millisecond, "the unplugged instance leaves: %s", out)
 }
