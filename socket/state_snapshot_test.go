@@ -96,7 +96,9 @@ func count(t *testing.T, s *socket.Socket, name string) int {
 
 func countIs(t *testing.T, s *socket.Socket, name string, want int) {
 	t.Helper()
-	require.Eventually(t, func() bool { return count(t, s, name) == want }, 5*time.Second, time.Millisecond, "count %d", want)
+	// Up to 15 s: a sink stream that ended under load is opened again
+	// after a backoff that grows to 5 s.
+	require.Eventually(t, func() bool { return count(t, s, name) == want }, 15*time.Second, time.Millisecond, "count %d", want)
 }
 
 // The snapshot an Unplug takes is restored into the plugin's next run,
