@@ -487,7 +487,9 @@ func (d *dispatcher) settled(in *consumer, seq uint64, rejected bool, reason str
 		return
 	}
 	delete(in.pending, seq)
-	in.answerPauses()
+	// A pause is answered only once the lane has moved past this event:
+	// the barrier it hands a snapshot must cover it.
+	defer in.answerPauses()
 	l := dl.l
 	if dl.epoch != l.epoch {
 		return // delivered before a rewind: it is being delivered again
