@@ -4,158 +4,44 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/plugsock/plugsock/eventlog"
+	"github.com/plugsock/plugsock/internal/eventcodec"
 )
 
 // An event is one message of its topic's stream, whose sequence is its
-// offset. The message leaves out the topic and the offset, which the stream
-// and the sequence tell:
-//
-//	version byte (1)
-//	time      uvarint length, time.Time.MarshalBinary
-//	type      uvarint length, bytes
-//	action    uvarint length, bytes
-//	key       uvarint length, bytes
-//	attrs     uvarint count, then per attribute: name and value as above
-//	data      the rest of the message
+// offset: the head internal/eventcodec writes, then its data, which is the
+// rest of the message.
 //
 // A snapshot's head message (see snapshot.go) is the version byte, its
 // time, the data's length, the number of chunks, the sequence of the first
 // chunk, the chunk subject's id and the data's SHA-256, then the data
 // itself when it has no chunks.
-//
-// Every field is length-prefixed binary rather than JSON so that Data, a
-// json.RawMessage, comes back byte for byte, and so that nothing is
-// escaped: an event's encoding stays close to its Size.
-const formatVersion = 1
 
-// errCorruptValue is what a decoder reports; callers wrap it with
-// ErrCorrupt and where it was.
-var errCorruptValue = errors.New("message does not decode")
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendTime(b []byte, t time.Time) ([]byte, error) {
-	tb, err := t.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	b = binary.AppendUvarint(b, uint64(len(tb)))
-	return append(b, tb...), nil
-}
+// formatVersion is the first byte of every message.
+const formatVersion = eventcodec.Version
 
 func encodeEvent(e *eventlog.Event) ([]byte, error) {
-	b := make([]byte, 0, 32+e.Size()+2*len(e.Attrs))
-	b = append(b, formatVersion)
-	b, err := appendTime(b, e.Time)
+	b, err := eventcodec.AppendEventHead(make([]byte, 0, 32+e.Size()+2*len(e.Attrs)), e)
 	if err != nil {
 		return nil, err
 	}
-	b = appendString(b, e.Type)
-	b = appendString(b, e.Action)
-	b = appendString(b, e.Key)
-	b = binary.AppendUvarint(b, uint64(len(e.Attrs)))
-	for k, v := range e.Attrs {
-		b = appendString(b, k)
-		b = appendString(b, v)
-	}
 	return append(b, e.Data...), nil
-}
-
-// decoder reads a message that anyone with access to the stream may have
-// written: every length is checked against what is left before anything
-// is allocated.
-type decoder struct {
-	b   []byte
-	bad bool
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.bad {
-		return 0
-	}
-	n, size := binary.Uvarint(d.b)
-	if size <= 0 {
-		d.bad = true
-		return 0
-	}
-	d.b = d.b[size:]
-	return n
-}
-
-// bytes returns the next field, aliasing the message: copy before keeping.
-func (d *decoder) bytes() []byte {
-	n := d.uvarint()
-	if d.bad || n > uint64(len(d.b)) {
-		d.bad = true
-		return nil
-	}
-	s := d.b[:n:n]
-	d.b = d.b[n:]
-	return s
-}
-
-// fixed returns the next n bytes, aliasing the message.
-func (d *decoder) fixed(n int) []byte {
-	if d.bad || n > len(d.b) {
-		d.bad = true
-		return nil
-	}
-	s := d.b[:n:n]
-	d.b = d.b[n:]
-	return s
-}
-
-func (d *decoder) time() time.Time {
-	var t time.Time
-	if b := d.bytes(); !d.bad {
-		if err := t.UnmarshalBinary(b); err != nil {
-			d.bad = true
-		}
-	}
-	return t
-}
-
-func (d *decoder) version() {
-	if len(d.b) == 0 || d.b[0] != formatVersion {
-		d.bad = true
-		return
-	}
-	d.b = d.b[1:]
 }
 
 // decodeEvent decodes the message of topic's stream at seq. The event owns
 // its attributes and data: msg may be reused.
 func decodeEvent(msg []byte, topic string, seq uint64) (eventlog.Event, error) {
-	d := decoder{b: msg}
-	d.version()
-	e := eventlog.Event{Topic: topic, Offset: seq, Time: d.time()}
-	e.Type = string(d.bytes())
-	e.Action = string(d.bytes())
-	e.Key = string(d.bytes())
-	// Each attribute takes at least two bytes, its two lengths: a count
-	// larger than that allows is garbage, not a map to allocate.
-	if n := d.uvarint(); n > uint64(len(d.b))/2 {
-		d.bad = true
-	} else if n > 0 {
-		e.Attrs = make(map[string]string, n)
-		for range n {
-			k := string(d.bytes())
-			e.Attrs[k] = string(d.bytes())
-		}
+	d := eventcodec.Decoder{B: msg}
+	e := eventlog.Event{Topic: topic, Offset: seq}
+	d.EventHead(&e)
+	if d.Bad {
+		return eventlog.Event{}, fmt.Errorf("%w: topic %q offset %d: %w", ErrCorrupt, topic, seq, eventcodec.ErrValue)
 	}
-	if d.bad {
-		return eventlog.Event{}, fmt.Errorf("%w: topic %q offset %d: %w", ErrCorrupt, topic, seq, errCorruptValue)
-	}
-	if len(d.b) > 0 {
-		e.Data = append([]byte(nil), d.b...)
+	if len(d.B) > 0 {
+		e.Data = append([]byte(nil), d.B...)
 	}
 	return e, nil
 }
@@ -174,14 +60,14 @@ type head struct {
 func encodeHead(h *head) ([]byte, error) {
 	b := make([]byte, 0, 64+len(h.id)+sha256.Size+len(h.data))
 	b = append(b, formatVersion)
-	b, err := appendTime(b, h.time)
+	b, err := eventcodec.AppendTime(b, h.time)
 	if err != nil {
 		return nil, err
 	}
 	b = binary.AppendUvarint(b, h.size)
 	b = binary.AppendUvarint(b, h.chunks)
 	b = binary.AppendUvarint(b, h.firstChunk)
-	b = appendString(b, h.id)
+	b = eventcodec.AppendString(b, h.id)
 	b = append(b, h.sum[:]...)
 	return append(b, h.data...), nil
 }
@@ -190,17 +76,17 @@ func encodeHead(h *head) ([]byte, error) {
 // larger than maxSize (a store with a larger limit wrote it, or someone
 // else did) before anything of that size is allocated.
 func decodeHead(msg []byte, plugin string, maxSize int) (head, error) {
-	d := decoder{b: msg}
-	d.version()
-	h := head{time: d.time()}
-	h.size = d.uvarint()
-	h.chunks = d.uvarint()
-	h.firstChunk = d.uvarint()
-	h.id = string(d.bytes())
-	copy(h.sum[:], d.fixed(sha256.Size))
-	h.data = d.b
+	d := eventcodec.Decoder{B: msg}
+	d.Version()
+	h := head{time: d.Time()}
+	h.size = d.Uvarint()
+	h.chunks = d.Uvarint()
+	h.firstChunk = d.Uvarint()
+	h.id = string(d.Bytes())
+	copy(h.sum[:], d.Fixed(sha256.Size))
+	h.data = d.B
 	switch {
-	case d.bad:
+	case d.Bad:
 	case h.size > uint64(maxSize):
 		return head{}, fmt.Errorf("%w: snapshot of plugin %q: %d bytes, more than this store's limit of %d", eventlog.ErrTooLarge, plugin, h.size, maxSize)
 	case h.chunks == 0 && uint64(len(h.data)) == h.size && sha256.Sum256(h.data) == h.sum:
@@ -208,7 +94,7 @@ func decodeHead(msg []byte, plugin string, maxSize int) (head, error) {
 	case h.chunks > 0 && len(h.data) == 0 && h.chunks <= h.size && h.firstChunk > 0 && validToken(h.id):
 		return h, nil
 	}
-	return head{}, fmt.Errorf("%w: snapshot of plugin %q: head: %w", ErrCorrupt, plugin, errCorruptValue)
+	return head{}, fmt.Errorf("%w: snapshot of plugin %q: head: %w", ErrCorrupt, plugin, eventcodec.ErrValue)
 }
 
 // escapeName turns a name (eventlog.CheckName's: printable UTF-8, no
