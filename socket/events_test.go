@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -472,9 +473,25 @@ func TestEventsHandshakeRefusesWhatCannotBeDelivered(t *testing.T) {
 	// A subscription held by a connected plugin keeps its filter.
 	c := newConsumer(sub("billing", "orders"))
 	h.plug(c, "billing")
+	// The plugin's side hears it is connected before the host has made it
+	// live and joined it to its subscription: wait for the join, or the
+	// other plugin would take the subscription first.
+	require.Eventually(t, func() bool {
+		subs, err := h.s.Subscriptions(context.Background())
+		require.NoError(t, err)
+		return len(subs) == 1 && slices.Equal(subs[0].Instances, []string{"billing"})
+	}, 10*time.Second, time.Millisecond)
 	conn, err := net.Dial(h.addr.Network(), h.addr.String())
 	require.NoError(t, err)
-	err = startPlugin(newConsumer(sub("billing", "payments")), "other", conn)
+	refused := make(chan error, 1)
+	go func() { refused <- startPlugin(newConsumer(sub("billing", "payments")), "other", conn) }()
+	select {
+	case err = <-refused:
+	case <-time.After(10 * time.Second):
+		_ = conn.Close()
+		<-refused
+		t.Fatal("a plugin asking for a held subscription with another filter was let in")
+	}
 	require.ErrorIs(t, err, envelope.ErrInvalidParams)
 	assert.ErrorContains(t, err, "another filter")
 }
