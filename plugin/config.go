@@ -3,10 +3,8 @@ package plugin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
-	"runtime/debug"
 	"sync"
 
 	"github.com/plugsock/plugsock/envelope"
@@ -137,24 +135,15 @@ func (c *configurer) run(ctx context.Context, m *envelope.Envelope, s *session, 
 		return rerr, rerr
 	}
 	defer func() {
-		if v := recover(); v != nil {
-			s.log.Error("plugsock: Configure panicked", "trace", trace, "panic", v, "stack", string(debug.Stack()))
-			rerr = envelope.Errorf(envelope.CodeInternalError, "panic in %s: %v", configMethod, v)
-			err = rerr
+		if e := recovered(s.log, configMethod, trace, recover()); e != nil {
+			rerr, err = e, e
 		}
 	}()
 	out := c.fn.Call([]reflect.Value{reflect.ValueOf(&ctx).Elem(), in.Elem()})
-	err, _ = out[0].Interface().(error)
-	var e *envelope.Error
-	switch {
-	case err == nil:
+	if err, _ = out[0].Interface().(error); err == nil {
 		return nil, nil
-	case errors.As(err, &e):
-		return e, err
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		return envelope.Errorf(envelope.CodeRequestCancelled, "%s: %v", configMethod, err), err
 	}
-	return &envelope.Error{Code: envelope.CodeMethodError, Message: err.Error()}, err
+	return answerError(ctx, configMethod, err), err
 }
 
 // configAnswered runs once a $/configure has been answered: when it was

@@ -2,11 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"reflect"
-	"runtime/debug"
 
 	"github.com/plugsock/plugsock/envelope"
 )
@@ -58,37 +53,15 @@ type healthChecker interface {
 	Health(ctx context.Context) (Health, error)
 }
 
-// findHealth returns v's health check, or nil when it has none. As with
-// Configure, a check that only *T has, given a T, is an error: passing
-// the value would silently leave the check out.
+// findHealth returns v's health check, or nil when it has none.
 func findHealth(v any) (healthChecker, error) {
-	if hc, ok := v.(healthChecker); ok {
-		return hc, nil
-	}
-	if v == nil {
-		return nil, nil
-	}
-	t := reflect.TypeOf(v)
-	if t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(reflect.TypeFor[healthChecker]()) {
-		return nil, fmt.Errorf("plugsock: %v has no method %s, but *%v does; pass a pointer", t, healthMethod, t)
-	}
-	return nil, nil
+	return findOptional[healthChecker](v, "method "+healthMethod)
 }
-
-// healthCapability is the handshake capability of a plugin with a health
-// check.
-var healthCapability = json.RawMessage("true")
 
 // advertiseHealth adds the health capability to hs when the plugin has a
 // check.
 func advertiseHealth(hs *envelope.Handshake, hc healthChecker) {
-	if hc == nil {
-		return
-	}
-	if hs.Capabilities == nil {
-		hs.Capabilities = make(map[string]json.RawMessage, 1)
-	}
-	hs.Capabilities[envelope.CapabilityHealth] = healthCapability
+	declare(hs, envelope.CapabilityHealth, hc != nil)
 }
 
 // health answers a $/health request with what the value's Health method
@@ -113,20 +86,13 @@ func (s *session) health(ctx context.Context, trace string) (result any, rerr *e
 		}
 	}()
 	defer func() {
-		if v := recover(); v != nil {
-			s.log.Error("plugsock: Health panicked", "trace", trace, "panic", v, "stack", string(debug.Stack()))
-			result, rerr = nil, envelope.Errorf(envelope.CodeInternalError, "panic in %s: %v", healthMethod, v)
+		if e := recovered(s.log, healthMethod, trace, recover()); e != nil {
+			result, rerr = nil, e
 		}
 	}()
 	h, err := s.checker.Health(ctx)
-	var e *envelope.Error
-	switch {
-	case errors.As(err, &e):
-		return nil, e
-	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		return nil, envelope.Errorf(envelope.CodeRequestCancelled, "%s: %v", healthMethod, err)
-	case err != nil:
-		return nil, &envelope.Error{Code: envelope.CodeMethodError, Message: err.Error()}
+	if err != nil {
+		return nil, answerError(ctx, healthMethod, err)
 	}
 	res := envelope.HealthResult{Status: h.Status, Message: h.Message}
 	if res.Status == "" {

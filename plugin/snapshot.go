@@ -2,11 +2,8 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
-	"runtime/debug"
 
 	"github.com/plugsock/plugsock/envelope"
 	"github.com/plugsock/plugsock/internal/rpc"
@@ -48,16 +45,11 @@ type stateful interface {
 // without the other, or both on *T only when given a T, is an error: the
 // state would silently not be kept.
 func findState(v any) (stateful, error) {
-	if st, ok := v.(stateful); ok {
-		return st, nil
-	}
-	if v == nil {
-		return nil, nil
+	st, err := findOptional[stateful](v, "methods "+snapshotMethod+" and "+restoreMethod)
+	if st != nil || err != nil || v == nil {
+		return st, err
 	}
 	t := reflect.TypeOf(v)
-	if t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(reflect.TypeFor[stateful]()) {
-		return nil, fmt.Errorf("plugsock: %v has no methods %s and %s, but *%v does; pass a pointer", t, snapshotMethod, restoreMethod, t)
-	}
 	_, snap := v.(interface {
 		Snapshot(ctx context.Context) ([]byte, error)
 	})
@@ -70,19 +62,10 @@ func findState(v any) (stateful, error) {
 	return nil, nil
 }
 
-// stateCapability is the handshake capability of a plugin with state.
-var stateCapability = json.RawMessage("true")
-
 // advertiseState adds the state capability to hs when the plugin has
 // state.
 func advertiseState(hs *envelope.Handshake, st stateful) {
-	if st == nil {
-		return
-	}
-	if hs.Capabilities == nil {
-		hs.Capabilities = make(map[string]json.RawMessage, 1)
-	}
-	hs.Capabilities[envelope.CapabilityState] = stateCapability
+	declare(hs, envelope.CapabilityState, st != nil)
 }
 
 // snapshot answers $/snapshot with what the value's Snapshot returns,
@@ -94,7 +77,7 @@ func (s *session) snapshot(ctx context.Context, trace string) (result any, rerr 
 	defer s.recoverState(snapshotMethod, trace, &result, &rerr)
 	data, err := s.state.Snapshot(ctx)
 	if err != nil {
-		return nil, stateError(ctx, snapshotMethod, err)
+		return nil, answerError(ctx, snapshotMethod, err)
 	}
 	return envelope.SnapshotResult{Data: data}, nil
 }
@@ -110,26 +93,14 @@ func (s *session) restore(ctx context.Context, m *envelope.Envelope, trace strin
 	}
 	defer s.recoverState(restoreMethod, trace, &result, &rerr)
 	if err := s.state.Restore(ctx, p.Data); err != nil {
-		return nil, stateError(ctx, restoreMethod, err)
+		return nil, answerError(ctx, restoreMethod, err)
 	}
 	s.log.Debug("plugsock: state restored", "size", len(p.Data), "trace", trace)
 	return nil, nil
 }
 
 func (s *session) recoverState(method, trace string, result *any, rerr **envelope.Error) {
-	if v := recover(); v != nil {
-		s.log.Error("plugsock: "+method+" panicked", "trace", trace, "panic", v, "stack", string(debug.Stack()))
-		*result, *rerr = nil, envelope.Errorf(envelope.CodeInternalError, "panic in %s: %v", method, v)
+	if e := recovered(s.log, method, trace, recover()); e != nil {
+		*result, *rerr = nil, e
 	}
-}
-
-func stateError(ctx context.Context, method string, err error) *envelope.Error {
-	var e *envelope.Error
-	switch {
-	case errors.As(err, &e):
-		return e
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		return envelope.Errorf(envelope.CodeRequestCancelled, "%s: %v", method, err)
-	}
-	return &envelope.Error{Code: envelope.CodeMethodError, Message: err.Error()}
 }
