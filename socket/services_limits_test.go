@@ -83,7 +83,9 @@ func TestProgressRelayDoesNotStallCallee(t *testing.T) {
 	require.NoError(t, c.writeFrame([]byte(`{"jsonrpc":"2.0","id":2,"method":"$/call","params":{"plugin":"reporter","method":"Work","params":{},"_meta":{"progressToken":"t"}}}`)))
 	recv(t, rep.started, "Work to start")
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		// A stall is for good; 5 s leaves room for a loaded machine, where
+		// the answer queues behind the reports' 32 KiB frames.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		var out string
 		err := h.s.CallContext(ctx, "reporter", "Quick", struct{}{}, &out)
 		cancel()
