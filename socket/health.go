@@ -218,20 +218,19 @@ func (hc *healthCheck) check(r *remote) {
 	hc.h.Message, hc.h.LastCheck = msg, now
 	if status != was {
 		hc.h.Status, hc.h.Since = status, now
-	}
-	hc.cancel = nil
-	hc.timer.Reset(cfg.healthInterval)
-	name := hc.h.Plugin
-	hc.mu.Unlock()
-
-	if status != was {
+		// Logged before the status shows and before the next check can
+		// run: the lines come in the order of the changes, and whoever
+		// sees a status can find its line.
 		level := slog.LevelInfo
 		if status == envelope.Unhealthy {
 			level = slog.LevelWarn
 		}
 		cfg.log.Log(context.Background(), level, "plugsock: plugin health changed",
-			"plugin", name, "status", string(status), "was", string(was), "message", msg, "session", r.session)
+			"plugin", hc.h.Plugin, "status", string(status), "was", string(was), "message", msg, "session", r.session)
 	}
+	hc.cancel = nil
+	hc.timer.Reset(cfg.healthInterval)
+	hc.mu.Unlock()
 }
 
 // judgeHealth turns a check's outcome, the raw answer or the error, into
