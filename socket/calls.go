@@ -60,7 +60,8 @@ func (s *Socket) Call(id, name, method string, payload any) (any, error) {
 // A method's own error comes back as an *envelope.Error whose message is
 // the method's error text. Other failures match, with errors.Is,
 // ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin, ErrOverloaded
-// (Config.MaxInFlight), ErrReservedMethod (a method starting with "$/",
+// (Config.MaxInFlight: the call waited for room until ctx ended; the error
+// matches ctx's error too), ErrReservedMethod (a method starting with "$/",
 // refused before anything is sent), context.DeadlineExceeded (ctx's
 // deadline or the call timeout) or, when the socket is shut down or the
 // connection is lost, ErrShutdown.
@@ -142,11 +143,14 @@ func (r *remote) callOnce(ctx context.Context, name, method string, payload, res
 }
 
 func (r *remote) callUnobserved(ctx context.Context, name, method string, payload, result any, timeout time.Duration) error {
-	payload, err := r.guard(name, method, payload)
+	ctx, payload, cancel, err := r.guard(ctx, name, method, payload, timeout)
 	if err != nil {
 		return err
 	}
 	defer r.release()
+	if cancel != nil {
+		defer cancel()
+	}
 	if r.conn.Protocol() >= envelope.Protocol2 {
 		// By name when the plugin described its input as an object, in
 		// {"value": ...} when as something else, and by the payload's
