@@ -227,23 +227,34 @@ func (s *Socket) BroadcastContext(ctx context.Context, method string, payload an
 	}
 	ctx, cancel, timeout := withCallTimeout(ctx, cfg.callTimeout)
 	defer cancel()
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
-	for _, t := range targets {
+	if payload != nil {
+		// Encoded once for every plugin, rather than once for each; a
+		// payload that does not encode is left for each call to report.
+		if e, err := envelope.Encode(payload); err == nil {
+			payload = e
+		}
+	}
+	// Each call's outcome in a slot of its own: no lock for the calls to
+	// take turns on as they end together.
+	type outcome struct {
+		out any
+		err error
+	}
+	outs := make([]outcome, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
 		wg.Go(func() {
-			var out any
-			err := t.r.call(ctx, t.name, method, payload, &out, timeout)
-			mu.Lock()
-			if err != nil {
-				errs[t.name] = err
-			} else {
-				results[t.name] = out
-			}
-			mu.Unlock()
+			o := &outs[i]
+			o.err = t.r.call(ctx, t.name, method, payload, &o.out, timeout)
 		})
 	}
 	wg.Wait()
+	for i, t := range targets {
+		if o := outs[i]; o.err != nil {
+			errs[t.name] = o.err
+		} else {
+			results[t.name] = o.out
+		}
+	}
 	return results, errs
 }
