@@ -153,6 +153,10 @@ func (m *msg) value(v any) error {
 		m.str("null")
 		return nil
 	}
+	if b, ok := appendEncoded(m.b, v); ok {
+		m.b = b // encoded, and so checked, once already
+		return nil
+	}
 	n := len(m.b)
 	if err := m.enc.Encode(v); err != nil {
 		m.b = m.b[:n]

@@ -2,7 +2,6 @@ package socket_test
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"path/filepath"
 	"runtime"
@@ -189,26 +188,6 @@ func BenchmarkCallParallel(b *testing.B) {
 			}
 		}
 	})
-}
-
-// BenchmarkBroadcast calls every one of n plugins connected over TCP.
-func BenchmarkBroadcast(b *testing.B) {
-	for _, n := range []int{10, 100} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			h := newBenchHost(b, "tcp")
-			for i := range n {
-				h.connect(b, newEchoer(), fmt.Sprintf("echo-%d", i))
-			}
-			in := Small{A: 42, S: "hello"}
-			b.ReportAllocs()
-			for b.Loop() {
-				res, errs := h.s.Broadcast("", "Echo", in)
-				if len(errs) > 0 || len(res) != n {
-					b.Fatalf("%d results, errors %v", len(res), errs)
-				}
-			}
-		})
-	}
 }
 
 // BenchmarkAsync is one item a plugin pushes through its async hook read

@@ -60,7 +60,8 @@ func (s *Socket) Call(id, name, method string, payload any) (any, error) {
 // A method's own error comes back as an *envelope.Error whose message is
 // the method's error text. Other failures match, with errors.Is,
 // ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin, ErrOverloaded
-// (Config.MaxInFlight), ErrReservedMethod (a method starting with "$/",
+// (Config.MaxInFlight: the call waited for room until ctx ended; the error
+// matches ctx's error too), ErrReservedMethod (a method starting with "$/",
 // refused before anything is sent), context.DeadlineExceeded (ctx's
 // deadline or the call timeout) or, when the socket is shut down or the
 // connection is lost, ErrShutdown.
@@ -142,11 +143,14 @@ func (r *remote) callOnce(ctx context.Context, name, method string, payload, res
 }
 
 func (r *remote) callUnobserved(ctx context.Context, name, method string, payload, result any, timeout time.Duration) error {
-	payload, err := r.guard(name, method, payload)
+	ctx, payload, cancel, err := r.guard(ctx, name, method, payload, timeout)
 	if err != nil {
 		return err
 	}
 	defer r.release()
+	if cancel != nil {
+		defer cancel()
+	}
 	if r.conn.Protocol() >= envelope.Protocol2 {
 		// By name when the plugin described its input as an object, in
 		// {"value": ...} when as something else, and by the payload's
@@ -223,23 +227,34 @@ func (s *Socket) BroadcastContext(ctx context.Context, method string, payload an
 	}
 	ctx, cancel, timeout := withCallTimeout(ctx, cfg.callTimeout)
 	defer cancel()
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
-	for _, t := range targets {
+	if payload != nil {
+		// Encoded once for every plugin, rather than once for each; a
+		// payload that does not encode is left for each call to report.
+		if e, err := envelope.Encode(payload); err == nil {
+			payload = e
+		}
+	}
+	// Each call's outcome in a slot of its own: no lock for the calls to
+	// take turns on as they end together.
+	type outcome struct {
+		out any
+		err error
+	}
+	outs := make([]outcome, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
 		wg.Go(func() {
-			var out any
-			err := t.r.call(ctx, t.name, method, payload, &out, timeout)
-			mu.Lock()
-			if err != nil {
-				errs[t.name] = err
-			} else {
-				results[t.name] = out
-			}
-			mu.Unlock()
+			o := &outs[i]
+			o.err = t.r.call(ctx, t.name, method, payload, &o.out, timeout)
 		})
 	}
 	wg.Wait()
+	for i, t := range targets {
+		if o := outs[i]; o.err != nil {
+			errs[t.name] = o.err
+		} else {
+			results[t.name] = o.out
+		}
+	}
 	return results, errs
 }

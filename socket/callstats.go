@@ -70,8 +70,8 @@ type CallCounts struct {
 	// Durations counts the calls by how long the caller waited:
 	// Durations[i] those that took at most Bounds[i] and more than the
 	// bound before it, and the last, one past Bounds, those that took
-	// longer than every bound. Calls refused as overloaded waited for
-	// nothing and are not timed.
+	// longer than every bound. Calls that ended as overloaded waited
+	// for room, not for the plugin, and are not timed.
 	Durations []uint64 `json:"durations"`
 	// Seconds is the time the timed calls took, added up.
 	Seconds float64 `json:"seconds"`

@@ -506,12 +506,12 @@ func (s *Socket) Configure(ctx context.Context, name string, value any) error {
 		return fmt.Errorf("plugsock: configure %s: %w", name, ctx.Err())
 	}
 	defer func() { <-pc.one }()
-	if _, err := r.guard(name, envelope.MethodConfigure, nil); err != nil {
+	ctx, cancel, timeout := withCallTimeout(ctx, r.cfg.callTimeout)
+	defer cancel()
+	if _, _, _, err := r.guard(ctx, name, envelope.MethodConfigure, nil, 0); err != nil {
 		return err
 	}
 	defer r.release()
-	ctx, cancel, timeout := withCallTimeout(ctx, r.cfg.callTimeout)
-	defer cancel()
 	if err := r.conn.Call(ctx, envelope.MethodConfigure, configureParams{raw}, nil); err != nil {
 		if e, ok := err.(*envelope.Error); ok {
 			return e

@@ -37,8 +37,9 @@
 // A plugin method's own error arrives as an *envelope.Error whose Error()
 // is the method's text, unchanged. Everything else can be matched with
 // errors.Is: ErrMethodNotFound, envelope.ErrInvalidParams, ErrNoPlugin for
-// a name nobody has, ErrOverloaded when too many calls to the plugin are
-// in flight, ErrReservedMethod for a "$/" method, context.DeadlineExceeded
+// a name nobody has, ErrOverloaded (with the context's error) when a call
+// waited for room among the calls in flight to the plugin until its
+// context ended, ErrReservedMethod for a "$/" method, context.DeadlineExceeded
 // past the context's deadline or the call timeout, and ErrShutdown once
 // the socket is shut down or when the plugin's connection is lost during
 // the call.

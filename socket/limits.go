@@ -28,10 +28,12 @@ const (
 	DefaultMaxPlugins = 10000
 )
 
-// ErrOverloaded is envelope.ErrOverloaded. A call refused because too many
-// calls to that plugin are in flight wraps it, and so does the error a
-// plugin's Start returns when the socket already has as many plugins as
-// Config.MaxPlugins allows.
+// ErrOverloaded is envelope.ErrOverloaded. A call that waited for room
+// under Config.MaxInFlight until its context ended wraps it, together with
+// the context's error; so does an answer with code envelope.CodeOverloaded
+// from a plugin whose own limit (plugin.Plugin.MaxInFlight) is lower, and
+// the error a plugin's Start returns when the socket already has as many
+// plugins as Config.MaxPlugins allows.
 var ErrOverloaded = envelope.ErrOverloaded
 
 // guards are the settings that bound what a plugin, or something posing
@@ -39,7 +41,7 @@ var ErrOverloaded = envelope.ErrOverloaded
 type guards struct {
 	heartbeat    time.Duration // zero: off
 	misses       int
-	maxInFlight  int // zero: no limit
+	maxInFlight  int // zero: no limit; see inFlight
 	maxPlugins   int // zero: no limit
 	streamWindow int // zero: envelope.DefaultStreamWindow
 	token        *[sha256.Size]byte
@@ -71,24 +73,95 @@ func (g *guards) authorised(token string) bool {
 }
 
 // guard readies one call to r: it checks the payload when validation is
-// on and counts the call against the in-flight limit. It returns the
-// payload to send; r.release must follow once the call has returned.
-func (r *remote) guard(name, method string, payload any) (any, error) {
+// on and takes a place in the in-flight limit, waiting for one in order
+// (inFlight.take). It returns the payload to send and the context to send
+// it with; r.release must follow once the call has returned, and cancel,
+// when not nil, too. timeout is the call timeout that bounds the call
+// (callTimeout), zero when ctx has its own deadline.
+//
+// A call that had to wait gets, when its ctx has no deadline, a ctx ending
+// at the call timeout counted from when it began to wait: the connection
+// would otherwise start a whole call timeout afresh once it is sent.
+func (r *remote) guard(ctx context.Context, name, method string, payload any, timeout time.Duration) (_ context.Context, _ any, cancel context.CancelFunc, _ error) {
 	payload, err := r.checkPayload(name, method, payload)
 	if err != nil {
-		return nil, err
+		return ctx, nil, nil, err
 	}
-	limit := int64(r.cfg.maxInFlight)
-	if n := r.calls.Add(1); limit > 0 && n > limit {
-		r.calls.Add(-1)
-		return nil, fmt.Errorf("plugsock: call %s.%s: %d calls in flight, the limit: %w", name, method, limit, ErrOverloaded)
+	if r.calls.tryTake() {
+		return ctx, payload, nil, nil
 	}
-	return payload, nil
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	if err := r.calls.take(ctx); err != nil {
+		if cancel != nil {
+			cancel()
+		}
+		why := "the context ended"
+		if timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
+			why = fmt.Sprintf("the call timeout of %v (Config.CallTimeout) passed", timeout)
+		}
+		return ctx, nil, nil, fmt.Errorf("plugsock: call %s.%s: %d calls in flight, the limit (Config.MaxInFlight), and %s before one ended: %w: %w",
+			name, method, cap(r.calls.slots), why, ErrOverloaded, err)
+	}
+	return ctx, payload, cancel, nil
 }
 
 // release ends a call that guard let through. It is a method rather than
 // a closure guard returns, which would cost an allocation per call.
-func (r *remote) release() { r.calls.Add(-1) }
+func (r *remote) release() { r.calls.give() }
+
+// inFlight bounds the calls to one plugin that wait for an answer at once
+// (Config.MaxInFlight). A place is a slot in a buffered channel: Go's
+// runtime queues the senders blocked on a full channel in order and, as a
+// receive frees a slot, moves the first of them straight into it, so a
+// call arriving then finds the channel still full and queues behind those
+// already waiting. A sender whose select ends on its context instead is
+// taken out of the queue, and no one else loses a place. The queue holds
+// nothing but the callers' own goroutines, parked, so it costs the host
+// no memory that the callers did not already hold; and the slots are
+// struct{}, so the channel has no buffer at all, whatever the limit.
+type inFlight struct {
+	slots chan struct{} // nil: no limit
+}
+
+func newInFlight(limit int) inFlight {
+	if limit <= 0 {
+		return inFlight{}
+	}
+	return inFlight{slots: make(chan struct{}, limit)}
+}
+
+// tryTake takes a place if one is free now and nobody waits for one.
+func (f *inFlight) tryTake() bool {
+	if f.slots == nil {
+		return true
+	}
+	select {
+	case f.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// take waits in order for a place until ctx ends, and returns ctx's error
+// if it ends first.
+func (f *inFlight) take(ctx context.Context) error {
+	select {
+	case f.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// give gives back a place tryTake or take took.
+func (f *inFlight) give() {
+	if f.slots != nil {
+		<-f.slots
+	}
+}
 
 // checkPayload validates payload against the input described for method,
 // its inputSchema when it has one and its Entity otherwise, and returns

@@ -1,7 +1,6 @@
 package socket_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -17,38 +16,6 @@ import (
 	"github.com/plugsock/plugsock/internal/testplugins"
 	"github.com/plugsock/plugsock/socket"
 )
-
-func TestMaxInFlightRefusesAtOnce(t *testing.T) {
-	h := newHost(t, "tcp", socket.Config{MaxInFlight: 2})
-	c := newCalc()
-	h.plug(c, "calc")
-
-	results := make(chan error, 2)
-	for i := range 2 {
-		go func() { results <- h.s.CallContext(context.Background(), "calc", "Block", i, nil) }()
-	}
-	recv(t, c.Entered, "the first Block")
-	recv(t, c.Entered, "the second Block")
-
-	_, err := h.s.Call("", "calc", "Add", testplugins.Args{A: 1, B: 2})
-	assert.ErrorIs(t, err, socket.ErrOverloaded)
-	assert.ErrorIs(t, err, envelope.ErrOverloaded)
-	assert.ErrorContains(t, err, "calc.Add: 2 calls in flight, the limit")
-	_, errs := h.s.Broadcast("", "Add", testplugins.Args{})
-	assert.ErrorIs(t, errs["calc"], socket.ErrOverloaded, "Broadcast counts too")
-
-	close(c.Release)
-	require.NoError(t, recv(t, results, "a Block"))
-	require.NoError(t, recv(t, results, "a Block"))
-	got, err := h.s.Call("", "calc", "Add", testplugins.Args{A: 1, B: 2})
-	require.NoError(t, err, "room again once the calls have returned")
-	assert.Equal(t, float64(3), got)
-	select {
-	case <-c.Entered:
-		t.Error("a refused call reached the plugin")
-	default:
-	}
-}
 
 func TestMaxPluginsRefusesTheHandshake(t *testing.T) {
 	var logs logBuffer

@@ -131,8 +131,9 @@ type methodStats struct {
 	streamIn, streamOut atomic.Uint64
 }
 
-// record counts one call. A call refused as overloaded sent nothing and
-// waited for nothing, so it is not timed.
+// record counts one call. A call that ended as overloaded is not timed:
+// it waited for room (Config.MaxInFlight) rather than for the plugin, and
+// its time would be its caller's deadline, not the plugin's answer.
 func (m *methodStats) record(err error, d time.Duration) {
 	o := classify(err)
 	m.outcomes[o].Add(1)

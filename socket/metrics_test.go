@@ -107,7 +107,9 @@ func TestMetricsCalls(t *testing.T) {
 	go func() { done <- s.CallContext(cctx, "calc", "Block", 2, nil) }()
 	recv(t, calc.Entered, "Block entered")
 	recv(t, calc.Entered, "the second Block entered")
-	require.ErrorIs(t, s.CallContext(ctx, "calc", "Add", map[string]int{"a": 1, "b": 1}, nil), socket.ErrOverloaded)
+	octx, ocancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	require.ErrorIs(t, s.CallContext(octx, "calc", "Add", map[string]int{"a": 1, "b": 1}, nil), socket.ErrOverloaded, "waited for room until its deadline")
+	ocancel()
 	cancel()
 	require.ErrorIs(t, recv(t, done, "the cancelled Block"), context.Canceled)
 	recv(t, calc.CtxDone, "the cancelled Block's end")
@@ -141,7 +143,7 @@ func TestMetricsCalls(t *testing.T) {
 		assert.Equal(t, n, counterValue(mfs, "plugsock_calls_total", "plugin", "calc", "method", k[0], "outcome", k[1]), "%s %s", k[0], k[1])
 	}
 
-	// Every call is timed but the overloaded one, which waited for nothing.
+	// Every call is timed but the overloaded one, which waited for room, not for the plugin.
 	counts := map[string]uint64{"Add": 4, "Div": 2, "(other)": 1, "Block": 2, "Emit": 1}
 	require.Len(t, mfs["plugsock_call_duration_seconds"].GetMetric(), len(counts))
 	for method, n := range counts {

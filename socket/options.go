@@ -105,11 +105,15 @@ type Config struct {
 
 	// MaxInFlight bounds the calls to one plugin that may wait for an
 	// answer at once (Call, CallContext and Broadcast together). A call
-	// past the limit is refused at once, without reaching the plugin, with
-	// an error wrapping ErrOverloaded: waiting instead would let a plugin
-	// that stops answering pile up callers without bound, and the caller
-	// knows best whether to retry, back off or give up. Zero means
-	// DefaultMaxInFlight; a negative value removes the limit.
+	// past the limit waits for room, in the order the calls came, for as
+	// long as its context allows (the call timeout when it has no
+	// deadline); one whose context ends first returns, without having
+	// reached the plugin, an error wrapping both ErrOverloaded and the
+	// context's error (context.DeadlineExceeded or context.Canceled). The
+	// waiting calls are the callers' own goroutines, parked: the queue
+	// costs the host nothing they did not already hold, and a plugin that
+	// stops answering holds them no longer than their contexts do. Zero
+	// means DefaultMaxInFlight; a negative value removes the limit.
 	MaxInFlight int
 
 	// StreamWindow is how many unsettled items a plugin may send each

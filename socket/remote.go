@@ -3,7 +3,6 @@ package socket
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/plugsock/plugsock/envelope"
@@ -19,7 +18,7 @@ type remote struct {
 	gone    chan struct{} // closed once the disconnect has been reported
 	due     time.Time     // when the handshake timer closes the connection unless it is named
 	cfg     *config       // the socket's settings when it connected; never changed
-	calls   atomic.Int64  // calls waiting for an answer
+	calls   inFlight      // calls waiting for an answer (limits.go)
 	hb      *envelope.Heartbeat
 	async   asyncSource // its data in the async queue, guarded by s.async.mu
 	reqs    requests    // its requests to the host in flight (services.go)

@@ -101,7 +101,7 @@ func temporary(err error) bool {
 // its whole life, however Serve changes the socket's meanwhile.
 func (s *Socket) serveConn(nc net.Conn, addr string, cfg *config) {
 	r := &remote{s: s, session: uuid.NewString(), addr: addr, gone: make(chan struct{}), cfg: cfg,
-		due: time.Now().Add(cfg.handshakeTimeout)}
+		calls: newInFlight(cfg.maxInFlight), due: time.Now().Add(cfg.handshakeTimeout)}
 	var timer *time.Timer // set before the read loop starts, which stops it
 	conn := envelope.NewConn(nc, envelope.ConnOptions{
 		Handler:      r.handle,
