@@ -209,7 +209,6 @@ func section(name string, specs []targetSpec, f func() error) {
 // sectionErrs are the errors of sections that failed.
 var sectionErrs []error
 
-
 // The targets of each section, as the sections name them.
 var (
 	callsTargets = []targetSpec{
