@@ -347,20 +347,11 @@ func (c *jsonrpc2Client) close() error {
 
 func jsonrpc2Handler() jsonrpc2.Handler {
 	return jsonrpc2.AsyncHandler(jsonrpc2.HandlerWithError(func(_ context.Context, _ *jsonrpc2.Conn, req *jsonrpc2.Request) (any, error) {
+		var in Small
 		if req.Params == nil {
 			return nil, errors.New("no params")
 		}
-		// Decode into the method's type, as the other systems do.
-		var in any
-		switch req.Method {
-		case "EchoOrder":
-			in = new(Order)
-		case "EchoBytes":
-			in = new([]byte)
-		default:
-			in = new(Small)
-		}
-		if err := json.Unmarshal(*req.Params, in); err != nil {
+		if err := json.Unmarshal(*req.Params, &in); err != nil {
 			return nil, err
 		}
 		return in, nil
