@@ -83,7 +83,6 @@ func (c *rpcClient) callAny(method string, in, out any) error {
 	return c.c.Call("Echo."+method, in, out)
 }
 
-
 // echoSize is one payload of the size measurements.
 type echoSize struct {
 	name, method string

@@ -105,7 +105,7 @@ func main() {
 	// The sections that measure big payloads, many callers or many plugins
 	// get fewer, shorter rounds, so that a full run stays within minutes.
 	bigRounds, bigD := max(3, *rounds*6/10), *dur*3/5
-	fmt.Printf("%s, %d CPUs, GOMAXPROCS %d, %s; %d rounds of %v per figure (%d of %v in echo, parallel and broadcast), %d goroutines in parallel\n\n",
+	fmt.Printf("%s, %d CPUs, GOMAXPROCS %d, %s; %d rounds of %v per figure (%d of %v in echo, parallel, broadcast and extra), %d goroutines in parallel\n\n",
 		runtime.Version(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS+"/"+runtime.GOARCH, *rounds, *dur, bigRounds, bigD, *par)
 
 	want := func(name string) bool { return *sections == "" || matches(name, *sections) }
@@ -129,7 +129,7 @@ func main() {
 		{"payload", payloadTargets, want("payload"), "not selected", payloadRun},
 		{"parallel", parallelTargets(), want("parallel"), "not selected", func() error { return parallelRun(bigRounds, bigD, *verbose) }},
 		{"broadcast", broadcastTargets(), want("broadcast"), "not selected", func() error { return broadcastRun(bigRounds, bigD, *verbose) }},
-		{"extra", nil, want("extra") && *extra, "not selected", func() error { return extras(*rounds, *dur, *verbose) }},
+		{"extra", nil, want("extra") && *extra, "not selected", func() error { return extras(bigRounds, bigD, *verbose) }},
 		{"idle", idleSpecs(), want("idle") && *idle > 0, "-idle 0", func() error { return idleRun(*idle, *hbWindow) }},
 	}
 	start := time.Now()
