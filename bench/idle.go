@@ -304,6 +304,9 @@ func idleRun(n int, hbWindow time.Duration) error {
 	defer ten.close()
 	const seqRounds, seqD = 7, 200 * time.Millisecond
 	interleaved := func() (here, there []float64, err error) {
+		// The child holds as much heap as this process, so that the
+		// garbage collector runs as often in both.
+		heap := snapshot().heap
 		for r := range seqRounds {
 			for k := range 2 {
 				if (k+r)%2 == 0 {
@@ -313,7 +316,7 @@ func idleRun(n int, hbWindow time.Duration) error {
 					}
 					here = append(here, v)
 				} else {
-					v, err := ten.measure(seqD)
+					v, err := ten.measure(seqD, heap)
 					if err != nil {
 						return nil, nil, err
 					}
@@ -488,10 +491,10 @@ func startHost10() (*host10, error) {
 	return h, nil
 }
 
-// measure has the child make sequential calls for d and returns its µs
-// per call.
-func (h *host10) measure(d time.Duration) (float64, error) {
-	if _, err := fmt.Fprintln(h.in, d); err != nil {
+// measure has the child make sequential calls for d, with its heap
+// grown to heap bytes first, and returns its µs per call.
+func (h *host10) measure(d time.Duration, heap uint64) (float64, error) {
+	if _, err := fmt.Fprintln(h.in, d, heap); err != nil {
 		return 0, err
 	}
 	if !h.lines.Scan() {
@@ -529,11 +532,21 @@ func runHost10() error {
 		}
 	}
 	fmt.Println("ready")
+	var ballast []byte // pointer-free: it paces the collector, costs no marking
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
-		d, err := time.ParseDuration(in.Text())
+		ds, hs, _ := strings.Cut(in.Text(), " ")
+		d, err := time.ParseDuration(ds)
 		if err != nil {
 			return err
+		}
+		heap, err := strconv.ParseUint(hs, 10, 64)
+		if err != nil {
+			return err
+		}
+		ballast = nil
+		if own := snapshot().heap; heap > own {
+			ballast = make([]byte, heap-own)
 		}
 		v, err := seqLatency(s, "echo", d)
 		if err != nil {
@@ -541,6 +554,7 @@ func runHost10() error {
 		}
 		fmt.Println(v)
 	}
+	runtime.KeepAlive(ballast)
 	return in.Err()
 }
 
