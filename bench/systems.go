@@ -553,6 +553,8 @@ func runChild(role, addr string) error {
 		return runPlugsockPlugin(addr)
 	case "swarm":
 		return runSwarm(addr)
+	case "host10":
+		return runHost10()
 	case "streams":
 		fmt.Println("ready")
 		return runRecordsPlugin(addr)
