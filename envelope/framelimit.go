@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 )
 
 // A frame over the limit costs its call, not the connection. The sender
@@ -80,7 +81,7 @@ type found struct {
 	object bool   // the body is one JSON object, as far as its structure goes
 	id     ID     // its top-level "id", the zero ID when none could be read
 	method string // its top-level "method" (truncated), when it is a string
-	call   bool   // it has a method: a request or a notification
+	call   bool   // it has a "method" member: a request or a notification
 }
 
 // Bounds on what bodyScan keeps of a member: an id or a method longer
@@ -134,12 +135,16 @@ func (s *bodyScan) keep(b []byte) {
 		limit = scanKeyMax
 	}
 	if s.n+len(b) > limit {
+		// What fits is kept, to name a long method by its start.
+		s.n += copy(s.buf[s.n:limit], b)
 		s.overflow = true
 		s.keeping = false
 		return
 	}
 	s.n += copy(s.buf[s.n:], b)
 }
+
+var quote = []byte{'"'}
 
 // feed scans the next chunk of the body.
 func (s *bodyScan) feed(b []byte) {
@@ -193,7 +198,7 @@ func (s *bodyScan) feed(b []byte) {
 			if s.depth == 1 {
 				s.n, s.overflow = 0, false
 				s.keeping = s.wantKey || s.member != memberOther
-				s.keep([]byte{'"'})
+				s.keep(quote)
 			}
 		case c == '{' || c == '[':
 			if s.depth == 1 {
@@ -215,7 +220,9 @@ func (s *bodyScan) feed(b []byte) {
 				case quotedKey(s.buf[:s.n], "id"):
 					s.member = memberID
 				case quotedKey(s.buf[:s.n], "method"):
-					s.member = memberMethod
+					// A method of any type makes a request, to be
+					// answered: never a response to fail a call with.
+					s.member, s.call = memberMethod, true
 				}
 			}
 			s.wantKey, s.keeping, s.n, s.overflow = false, s.member != memberOther, 0, false
@@ -246,9 +253,12 @@ func (s *bodyScan) endValue() {
 			s.idLen = copy(s.id[:], s.buf[:s.n])
 		}
 	case memberMethod:
-		// A method too long to keep is still a method.
-		s.call = s.n > 0 && s.buf[0] == '"'
-		s.mLen = copy(s.method[:], s.buf[:s.n])
+		s.mLen = 0
+		if s.n > 0 && s.buf[0] == '"' {
+			// Truncated when too long to keep: it only names the
+			// request in messages.
+			s.mLen = copy(s.method[:], s.buf[:s.n])
+		}
 	}
 	s.member, s.keeping, s.n, s.overflow = memberOther, false, 0, false
 }
@@ -256,7 +266,14 @@ func (s *bodyScan) endValue() {
 // quotedKey reports whether the top-level key in buf is a whole JSON
 // string called name; a malformed body may put anything there.
 func quotedKey(key []byte, name string) bool {
-	return len(key) >= 2 && key[0] == '"' && key[len(key)-1] == '"' && isKey(key, name)
+	if len(key) < 2 || key[0] != '"' || key[len(key)-1] != '"' {
+		return false
+	}
+	if k := key[1 : len(key)-1]; bytes.IndexByte(k, '\\') < 0 {
+		return string(k) == name
+	}
+	// A copy, so that the scan's buffer stays on the stack.
+	return isKey(bytes.Clone(key), name)
 }
 
 // result is what the scan found, once the whole body has gone past.
@@ -267,14 +284,14 @@ func (s *bodyScan) result() found {
 	}
 	if s.idLen > 0 {
 		var id ID
-		if id.UnmarshalJSON(s.id[:s.idLen]) == nil {
+		if id.UnmarshalJSON(bytes.Clone(s.id[:s.idLen])) == nil {
 			f.id = id
 		}
 	}
 	f.call = s.call
-	if s.call {
+	if s.mLen > 0 {
 		var m string
-		if json.Unmarshal(s.method[:s.mLen], &m) == nil {
+		if json.Unmarshal(bytes.Clone(s.method[:s.mLen]), &m) == nil {
 			f.method = m
 		} else {
 			// Truncated, or malformed: enough to name it in a message.
@@ -321,10 +338,14 @@ func (c *Conn) oversized(e *tooLarge) {
 	f := e.found
 	switch {
 	case f.call && !f.id.IsZero():
-		_ = c.ReplyError(f.id, Errorf(CodeFrameTooLarge, "%s: request of %d bytes exceeds the limit of %d bytes (MaxFrameSize)", f.method, e.size, e.limit))
+		what := "request"
+		if f.method != "" {
+			what = "request " + strconv.Quote(f.method)
+		}
+		_ = c.ReplyError(f.id, Errorf(CodeFrameTooLarge, "%v: %s of %d bytes exceeds the limit of %d bytes (MaxFrameSize)", ErrFrameTooLarge, what, e.size, e.limit))
 		return
 	case !f.call && !f.id.IsZero():
-		m := &Envelope{JSONRPC: "2.0", ID: f.id, Error: Errorf(CodeFrameTooLarge, "%s: response of %d bytes exceeds the limit of %d bytes (MaxFrameSize)", ErrFrameTooLarge, e.size, e.limit)}
+		m := &Envelope{JSONRPC: "2.0", ID: f.id, Error: Errorf(CodeFrameTooLarge, "%v: response of %d bytes exceeds the limit of %d bytes (MaxFrameSize)", ErrFrameTooLarge, e.size, e.limit)}
 		if err := c.deliver(m); err == nil {
 			return
 		}
