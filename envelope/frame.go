@@ -48,7 +48,7 @@ func NewFrameReader(r io.Reader, max int) *FrameReader {
 // A body over the limit is not allocated: it is read through and
 // discarded, a buffer's worth at a time, and ReadFrame returns an error
 // wrapping ErrFrameTooLarge, after which the next frame can be read. Only
-// a body declared more than 16 times over the limit (and over 1 GiB) is
+// a body declared more than 16 times the limit (and over 256 MiB) is
 // not read through; the stream cannot be read on after that error, nor
 // after one that also wraps io.ErrUnexpectedEOF.
 func (f *FrameReader) ReadFrame() ([]byte, error) {

@@ -20,7 +20,7 @@ import (
 // discardFactor and minDiscard set discardLimit.
 const (
 	discardFactor = 16
-	minDiscard    = 1 << 30
+	minDiscard    = 256 << 20
 )
 
 // discardLimit is the largest body, declared over the limit, that a
@@ -350,6 +350,6 @@ func (c *Conn) oversized(e *tooLarge) {
 			return
 		}
 	}
-	c.log.Warn("plugsock: dropped a frame over the size limit", "bytes", e.size, "limit", e.limit,
+	c.log.Warn("plugsock: dropped a frame over the size limit", "reason", e.Error(),
 		"object", f.object, "id", f.id.String(), "method", f.method)
 }
