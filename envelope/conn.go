@@ -27,7 +27,11 @@ type ConnOptions struct {
 	// requests with "method not found".
 	Handler func(c *Conn, m *Envelope)
 	// MaxFrameSize bounds an incoming frame's body; DefaultMaxFrameSize
-	// when zero. A larger frame closes the connection.
+	// when zero. A larger frame fails only its message: a request is
+	// answered with CodeFrameTooLarge, a response fails its Call, anything
+	// else is dropped. The peer's limit is taken to be the same, but at
+	// least DefaultMaxFrameSize: a Call, Notify or Reply over it fails
+	// with ErrFrameTooLarge before anything is written.
 	MaxFrameSize int
 	// WriteTimeout bounds each write when the connection supports write
 	// deadlines (a net.Conn does). A peer that stops reading for longer is

@@ -318,7 +318,7 @@ func (c *Conn) sendable(m *msg, what, method string) error {
 		return nil
 	}
 	if method != "" {
-		what += " " + method
+		what += " " + strconv.Quote(method)
 	}
 	return fmt.Errorf("%w: %s of %d bytes exceeds the limit of %d bytes (MaxFrameSize)", ErrFrameTooLarge, what, n, limit)
 }

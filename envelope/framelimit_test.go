@@ -165,7 +165,7 @@ func TestSendRefusesOverLimit(t *testing.T) {
 
 		err := cli.Call(ctx, "Echo", echoString(limit), nil)
 		requireTooLarge(t, err, limit)
-		assert.Contains(t, err.Error(), "request Echo of")
+		assert.Contains(t, err.Error(), `request "Echo" of`)
 		requireTooLarge(t, cli.Notify("Echo", echoString(limit)), limit)
 
 		err = cli.Call(ctx, "Big", nil, nil)

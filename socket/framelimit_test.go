@@ -60,7 +60,7 @@ func TestPayloadOverTheLimitFailsOneCall(t *testing.T) {
 		limit            int    // the limit the error names
 		says             string // and what it says went over
 	}{
-		{"request over the shared limit", 0, 0, "Echo", make([]byte, 4<<20), envelope.DefaultMaxFrameSize, `request Echo of`},
+		{"request over the shared limit", 0, 0, "Echo", make([]byte, 4<<20), envelope.DefaultMaxFrameSize, `request "Echo" of`},
 		{"request over the plugin's limit", 0, small, "Echo", make([]byte, 2*small), small, `request "Echo" of`},
 		{"result over the shared limit", 0, 0, "Big", 5 << 20, envelope.DefaultMaxFrameSize, "result of"},
 		{"result over the host's limit", small, 0, "Big", 2 * small, small, "response of"},
