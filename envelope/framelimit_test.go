@@ -270,3 +270,27 @@ func TestTooLargeErrorMatches(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"code":-32006,"message":"x"}`, string(raw))
 }
+
+// BenchmarkOversized compares reading a 1 MiB body in, under a limit
+// above it, with reading it through and discarding it, over a limit below.
+func BenchmarkOversized(b *testing.B) {
+	body := []byte(`{"jsonrpc":"2.0","method":"m","params":{"data":"` + strings.Repeat("QUJD", 1<<18) + `"},"id":1}`)
+	frame := envelope.AppendFrame(nil, body)
+	for _, bc := range []struct {
+		name  string
+		limit int
+	}{{"read", 2 << 20}, {"discard", 64 << 10}} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := bytes.NewReader(frame)
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Reset(frame)
+				_, err := envelope.NewFrameReader(r, bc.limit).ReadFrame()
+				if (err != nil) != (bc.name == "discard") {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
