@@ -27,7 +27,11 @@ type ConnOptions struct {
 	// requests with "method not found".
 	Handler func(c *Conn, m *Envelope)
 	// MaxFrameSize bounds an incoming frame's body; DefaultMaxFrameSize
-	// when zero. A larger frame closes the connection.
+	// when zero. A larger frame fails only its message: a request is
+	// answered with CodeFrameTooLarge, a response fails its Call, anything
+	// else is dropped. The peer's limit is taken to be the same, but at
+	// least DefaultMaxFrameSize: a Call, Notify or Reply over it fails
+	// with ErrFrameTooLarge before anything is written.
 	MaxFrameSize int
 	// WriteTimeout bounds each write when the connection supports write
 	// deadlines (a net.Conn does). A peer that stops reading for longer is
@@ -174,6 +178,11 @@ func (c *Conn) readLoop() (detached bool) {
 		var body []byte
 		var own bool
 		if body, own, err = fr.readFrame(); err != nil {
+			if tl, ok := err.(*tooLarge); ok && tl.err == nil {
+				// Read through: the connection goes on (framelimit.go).
+				c.oversized(tl)
+				continue
+			}
 			if errors.Is(err, ErrProtocol) || errors.Is(err, ErrFrameTooLarge) {
 				c.refuse(CodeParseError, err)
 			}
@@ -361,6 +370,9 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 		err = m.request(id, method, params, TraceFrom(ctx))
 	}
 	if err == nil {
+		err = c.sendable(m, "request", method)
+	}
+	if err == nil {
 		err = c.write(m.frame())
 		if err != nil {
 			err = c.closedErr()
@@ -466,6 +478,9 @@ func (c *Conn) Notify(method string, params any) error {
 	} else {
 		err = m.request(ID{}, method, params, "")
 	}
+	if err == nil {
+		err = c.sendable(m, "notification", method)
+	}
 	if err != nil {
 		return err
 	}
@@ -481,6 +496,10 @@ func (c *Conn) Reply(id ID, result any) error {
 	if err := m.result(id, result); err != nil {
 		_ = c.ReplyError(id, Errorf(CodeInternalError, "encoding result: %v", err))
 		return fmt.Errorf("encoding result: %w", err)
+	}
+	if err := c.sendable(m, "result", ""); err != nil {
+		_ = c.ReplyError(id, tooLargeError(err))
+		return err
 	}
 	return c.write(m.frame())
 }
@@ -498,6 +517,10 @@ func (c *Conn) ReplyFirst(id ID, result any, first func()) error {
 	if err := m.result(id, result); err != nil {
 		return fmt.Errorf("encoding result: %w", err)
 	}
+	if err := c.sendable(m, "result", ""); err != nil {
+		_ = c.ReplyError(id, tooLargeError(err))
+		return err
+	}
 	return c.writeAfter(m.frame(), first)
 }
 
@@ -507,6 +530,10 @@ func (c *Conn) ReplyError(id ID, e *Error) error {
 	m := newMsg()
 	defer m.free()
 	m.error(id, e)
+	if err := c.sendable(m, "error answer", ""); err != nil {
+		m.b = m.b[:headroom]
+		m.error(id, tooLargeError(err))
+	}
 	return c.write(m.frame())
 }
 

@@ -803,7 +803,7 @@ func TestConnProtocolViolations(t *testing.T) {
 		{"bad Content-Length", "Content-Length: abc\r\n\r\n{}", envelope.CodeParseError, envelope.ErrProtocol},
 		{"missing Content-Length", "Content-Type: x\r\n\r\n{}", envelope.CodeParseError, envelope.ErrProtocol},
 		{"header without colon", "hello\r\n\r\n", envelope.CodeParseError, envelope.ErrProtocol},
-		{"frame too large", "Content-Length: 1000\r\n\r\n", envelope.CodeParseError, envelope.ErrFrameTooLarge},
+		{"frame declared far too large", "Content-Length: 4611686018427387904\r\n\r\n", envelope.CodeParseError, envelope.ErrFrameTooLarge},
 		{"malformed JSON", frame(`{"jsonrpc":"2.0","method":`), envelope.CodeParseError, envelope.ErrProtocol},
 		{"not JSON at all", frame(`hello`), envelope.CodeParseError, envelope.ErrProtocol},
 		{"malformed batch", frame(`[{"jsonrpc":"2.0",`), envelope.CodeParseError, envelope.ErrProtocol},

@@ -16,11 +16,14 @@
 // Header names are matched without regard to case, other header lines (such
 // as Content-Type) are ignored, and blank lines between frames are tolerated.
 // [AppendFrame] writes a frame and a [FrameReader] reads them. A body longer
-// than the reader's limit ([DefaultMaxFrameSize] unless set) is refused from
-// its header alone, before any of it is read, with an error wrapping
-// [ErrFrameTooLarge]; a header that cannot be read wraps [ErrProtocol]; a
-// stream that ends inside a frame gives [io.ErrUnexpectedEOF] and one that
-// ends between frames gives exactly [io.EOF].
+// than the reader's limit ([DefaultMaxFrameSize] unless set) is never
+// allocated: it is read through and discarded, and ReadFrame returns an
+// error wrapping [ErrFrameTooLarge], after which the next frame can be read
+// (a body declared more than 16 times the limit and over 256 MiB is
+// refused from its header alone); a header that cannot be read wraps
+// [ErrProtocol]; a stream that ends inside a frame gives
+// [io.ErrUnexpectedEOF] and one that ends between frames gives exactly
+// [io.EOF].
 //
 // A body's buffer grows only as its bytes arrive: a peer that declares a
 // 4 MiB frame and sends a few bytes of it costs the reader 64 KiB, not
@@ -100,7 +103,7 @@
 //
 //	-32601 ErrMethodNotFound   -32602 ErrInvalidParams   -32003 ErrShutdown
 //	-32001 ErrNameTaken        -32002 ErrUnauthorized    -32800 ErrCancelled
-//	-32004 ErrOverloaded
+//	-32004 ErrOverloaded       -32006 ErrFrameTooLarge
 //
 // Errors that are not answers wrap sentinels directly: a Call on a closed or
 // lost connection wraps [ErrShutdown], a malformed stream [ErrProtocol], an

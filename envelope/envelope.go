@@ -51,6 +51,7 @@ const (
 	CodeShuttingDown     = -32003
 	CodeOverloaded       = -32004
 	CodeForbidden        = -32005
+	CodeFrameTooLarge    = -32006
 	CodeRequestCancelled = -32800
 )
 
@@ -109,6 +110,8 @@ func (e *Error) Is(target error) bool {
 		return e.Code == CodeOverloaded
 	case ErrForbidden:
 		return e.Code == CodeForbidden
+	case ErrFrameTooLarge:
+		return e.Code == CodeFrameTooLarge
 	}
 	return false
 }

@@ -44,6 +44,13 @@ func NewFrameReader(r io.Reader, max int) *FrameReader {
 // ReadFrame returns the next frame's body. The slice is valid until the next
 // call. At a clean end of stream between frames it returns io.EOF; errors
 // about the frame itself wrap ErrProtocol or ErrFrameTooLarge.
+//
+// A body over the limit is not allocated: it is read through and
+// discarded, a buffer's worth at a time, and ReadFrame returns an error
+// wrapping ErrFrameTooLarge, after which the next frame can be read. Only
+// a body declared more than 16 times the limit (and over 256 MiB) is
+// not read through; the stream cannot be read on after that error, nor
+// after one that also wraps io.ErrUnexpectedEOF.
 func (f *FrameReader) ReadFrame() ([]byte, error) {
 	b, _, err := f.readFrame()
 	return b, err
@@ -53,6 +60,7 @@ func (f *FrameReader) ReadFrame() ([]byte, error) {
 // own, which the reader will not use again.
 func (f *FrameReader) readFrame() (body []byte, own bool, err error) {
 	length := -1
+	var over int64 // a length declared over the limit, read through
 	for i := 0; ; i++ {
 		if i == maxHeaderLines {
 			return nil, false, fmt.Errorf("%w: more than %d header lines", ErrProtocol, maxHeaderLines)
@@ -87,10 +95,17 @@ func (f *FrameReader) readFrame() (body []byte, own bool, err error) {
 		if err != nil || n < 0 {
 			return nil, false, fmt.Errorf("%w: bad Content-Length %q", ErrProtocol, truncate(value))
 		}
-		if n > int64(f.max) {
+		if n > discardLimit(f.max) {
+			// Not worth reading through: the stream is given up.
 			return nil, false, fmt.Errorf("%w: %d bytes, limit is %d", ErrFrameTooLarge, n, f.max)
 		}
-		length = int(n)
+		length, over = int(n), 0
+		if n > int64(f.max) {
+			length, over = -1, n
+		}
+	}
+	if over > 0 {
+		return nil, false, f.discard(over)
 	}
 	if length < 0 {
 		return nil, false, fmt.Errorf("%w: frame without Content-Length header", ErrProtocol)

@@ -37,8 +37,12 @@ type Plugin struct {
 	// HandshakeTimeout bounds the wait for the socket's answer to the
 	// handshake; DefaultHandshakeTimeout when zero.
 	HandshakeTimeout time.Duration
-	// MaxFrameSize bounds incoming frames; envelope.DefaultMaxFrameSize
-	// when zero.
+	// MaxFrameSize bounds the size of one message, incoming and outgoing;
+	// envelope.DefaultMaxFrameSize (4 MiB) when zero. A message over it
+	// fails only its call: a request from the host is answered with an
+	// error naming the limit (envelope.CodeFrameTooLarge), a result too
+	// large is answered with that error instead, and the connection stays
+	// up. Set it as the host's socket.Config.MaxFrameSize is set.
 	MaxFrameSize int
 	// Token is sent in the handshake to a socket that requires one.
 	Token string

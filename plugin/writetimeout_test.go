@@ -62,11 +62,13 @@ func TestWriteTimeoutCutsOffAHostThatStopsReading(t *testing.T) {
 	go func() { startErr <- p.Start(Bulky{}, nil, pc, nil) }()
 	assert.Equal(t, "bulky", recv(t, connected, "the handshake"))
 
-	// The answer, 4 MiB, cannot fit in what the host leaves unread.
+	// The answer, just under 4 MiB (the frame limit; over it the answer
+	// would be refused unwritten), cannot fit in what the host leaves
+	// unread.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	called := make(chan error, 1)
-	go func() { called <- host.Call(ctx, "Big", 4<<20, nil) }()
+	go func() { called <- host.Call(ctx, "Big", 4<<20-1<<10, nil) }()
 
 	begun := time.Now()
 	err = recv(t, startErr, "Start to give up on the host")

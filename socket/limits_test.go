@@ -41,7 +41,9 @@ func TestMaxPluginsRefusesTheHandshake(t *testing.T) {
 // meanwhile every other plugin answers as usual.
 func TestWriteTimeoutIsolatesAPluginThatStopsReading(t *testing.T) {
 	const writeTimeout = 2 * time.Second // a margin for the calls to "good" below
-	h := newHost(t, "tcp", socket.Config{WriteTimeout: writeTimeout, HeartbeatInterval: -1})
+	// The frame limit is raised so that the 4 MiB calls below are sent:
+	// over it they would be refused before a byte was written.
+	h := newHost(t, "tcp", socket.Config{WriteTimeout: writeTimeout, HeartbeatInterval: -1, MaxFrameSize: 8 << 20})
 	cbs := h.callbacks()
 	h.plug(newCalc(), "good")
 
@@ -156,7 +158,8 @@ func TestShutdownReportsPluginsCutOff(t *testing.T) {
 // a plugin that reads nothing is stuck in a write that only the write
 // timeout would end; Shutdown still returns at its own, shorter timeout.
 func TestShutdownIsBoundedWhenAPluginStopsReading(t *testing.T) {
-	h := newHost(t, "tcp", socket.Config{WriteTimeout: time.Minute, ShutdownTimeout: 200 * time.Millisecond, HeartbeatInterval: -1})
+	// A frame limit above the 8 MiB call below, which is sent, not refused.
+	h := newHost(t, "tcp", socket.Config{WriteTimeout: time.Minute, ShutdownTimeout: 200 * time.Millisecond, HeartbeatInterval: -1, MaxFrameSize: 16 << 20})
 	cbs := h.callbacks()
 	stuck := rawDial(t, h.addr.String())
 	require.NoError(t, stuck.nc.(*net.TCPConn).SetReadBuffer(4096))

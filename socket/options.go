@@ -39,9 +39,15 @@ type Config struct {
 	// Logger is where the socket logs; slog.Default() when nil.
 	Logger *slog.Logger
 
-	// MaxFrameSize bounds the size of one incoming message; a plugin that
-	// sends a larger one is disconnected. Zero or less means
-	// envelope.DefaultMaxFrameSize.
+	// MaxFrameSize bounds the size of one message, incoming and outgoing.
+	// Zero or less means envelope.DefaultMaxFrameSize (4 MiB). A message
+	// over it costs only its call, never the connection: a call whose
+	// request or answer is too large fails with an error that matches
+	// envelope.ErrFrameTooLarge and names the limit, and the plugin's
+	// next call goes through. Plugins are taken to have the same limit
+	// (plugin.Plugin.MaxFrameSize), at least the default: raise both
+	// alike for large payloads; a []byte grows by a third as base64, so
+	// 64 MiB needs 128 MiB here (docs/protocol.md, "Framing").
 	MaxFrameSize int
 
 	// HandshakeTimeout bounds how long a new connection may take to send

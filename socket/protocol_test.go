@@ -770,11 +770,24 @@ func TestRawProtocolLimits(t *testing.T) {
 	p := rawServe(t, c, m)
 	require.True(t, s.WaitFor("big", rawWait))
 
-	// One byte more closes the connection, without an answer.
+	// One byte more fails only that message: a notification is dropped,
+	// a request is answered with an error naming the limit, and the
+	// connection lives on.
 	prefix := `{"jsonrpc":"2.0","method":"$/async","params":"`
 	body = []byte(prefix + strings.Repeat("x", limit+1-len(prefix)-2) + `"}`)
 	require.Len(t, body, limit+1)
 	require.NoError(t, p.writeFrame(body))
+	prefix = `{"jsonrpc":"2.0","method":"$/ping","params":{"pad":"`
+	body = []byte(prefix + strings.Repeat("x", limit+1-len(prefix)-len(`"},"id":"over"}`)) + `"},"id":"over"}`)
+	require.Len(t, body, limit+1)
+	require.NoError(t, p.writeFrame(body))
+	over := rawRecv(t, p.responses, "the answer to the oversized request")
+	assert.JSONEq(t, `"over"`, string(over.ID))
+	require.NotNil(t, over.Error)
+	assert.EqualValues(t, envelope.CodeFrameTooLarge, over.Error.Code)
+	assert.Contains(t, over.Error.Message, "exceeds the limit of 1024 bytes")
+	require.True(t, s.WaitFor("big", rawWait), "still connected")
+	_ = p.nc.Close()
 	rawClosed(t, p.done, "the end of big's connection")
 	assert.Equal(t, rawGone{Name: "big", Graceful: false}, rawRecv(t, gone, "the callback for big"))
 
