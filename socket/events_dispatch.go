@@ -690,15 +690,25 @@ func (d *dispatcher) resume(in *consumer) {
 }
 
 // commitThrough commits a barrier's offsets, once the snapshot it was
-// taken for is stored.
+// taken for is stored, and returns once they are: a snapshot taken is a
+// snapshot committed, so that an Unplug, or Snapshot, that returned
+// leaves nothing to deliver again.
 func (d *dispatcher) commitThrough(b barrier) {
-	d.send(func() {
+	done := make(chan struct{})
+	if !d.send(func() {
+		defer close(done)
 		for l, off := range b.offsets {
 			if d.lanes[l.topic] == l {
 				d.commitLane(l, off)
 			}
 		}
-	})
+	}) {
+		return
+	}
+	select {
+	case <-done:
+	case <-d.quit:
+	}
 }
 
 // info reports the subscription's state.
