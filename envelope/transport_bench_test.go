@@ -47,7 +47,7 @@ func openIdle(b *testing.B, n int, interval time.Duration, pair func(testing.TB)
 		p.Start()
 		ps[i] = idlePair{host: h, plugin: p,
 			hostHB:   envelope.StartHeartbeat(h, interval, envelope.DefaultHeartbeatMisses),
-			pluginHB: envelope.StartHeartbeat(p, interval, envelope.DefaultHeartbeatMisses)}
+			pluginHB: envelope.FollowHeartbeat(p, interval, envelope.DefaultHeartbeatMisses)}
 	}
 	b.Cleanup(func() {
 		for _, p := range ps {
