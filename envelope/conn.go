@@ -85,6 +85,7 @@ type Conn struct {
 	fr      *FrameReader             // used only by the goroutine that is the reader
 	handing atomic.Pointer[Envelope] // the message the reader is running the Handler for
 	readers readers                  // the goroutines that take turns reading (handoff.go)
+	heard   atomic.Uint64            // frames read: signs of life for a Heartbeat
 
 	streams streamTable // the streams open on the connection (stream.go)
 
@@ -188,6 +189,7 @@ func (c *Conn) readLoop() (detached bool) {
 			}
 			break
 		}
+		c.heard.Add(1)
 		var m *Envelope
 		if m, err = decode(body, own); err != nil {
 			// Valid JSON that is not an acceptable message (a batch, a

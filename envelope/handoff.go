@@ -48,8 +48,12 @@ type readers struct {
 	wg     sync.WaitGroup
 
 	// holding is the message whose detached Handler still runs on the
-	// reader: reading has not moved on yet, and will when timer fires.
+	// reader: reading has not moved on yet, and will when timer fires,
+	// if it is still the same hold then.
 	holding *Envelope
+	holds   uint64      // Detach calls that held the reader, ever
+	armed   bool        // timer is set, for the hold numbered armedAt
+	armedAt uint64      // holds when timer was set
 	timer   *time.Timer // runs handOnLate; made at the first Detach
 }
 
@@ -105,12 +109,27 @@ func (c *Conn) Detach(m *Envelope) bool {
 		return true
 	}
 	r.holding = m
+	r.holds++
+	if !r.armed {
+		r.arm(c)
+	}
+	return true
+}
+
+// arm sets the timer for the hold under way. It is set at most once per
+// handOnDelay, however many calls detach meanwhile, and never stopped: a
+// hold that ends before it fires costs no timer operation at all. A timer
+// reset on every call made the runtime walk its whole timer heap once per
+// call (a timer reset to fire sooner marks the heap for a scan), which
+// with a timer or two per connection made calls slower the more
+// connections the process had. r.mu is held.
+func (r *readers) arm(c *Conn) {
+	r.armed, r.armedAt = true, r.holds
 	if r.timer == nil {
 		r.timer = time.AfterFunc(handOnDelay, c.handOnLate)
 	} else {
 		r.timer.Reset(handOnDelay)
 	}
-	return true
 }
 
 // handOn makes another goroutine the reader: the one that went idle last,
@@ -134,11 +153,18 @@ func (c *Conn) handOnLate() {
 	r := &c.readers
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.holding == nil || r.closed {
-		return // it returned in time, or the timer fired late
+	r.armed = false
+	switch {
+	case r.holding == nil || r.closed:
+		// Every hold since the timer was set ended in time.
+	case r.holds != r.armedAt:
+		// The hold under way began after the timer was set: it gets its
+		// own handOnDelay, so at most twice that in all.
+		r.arm(c)
+	default:
+		r.holding = nil
+		c.handOn()
 	}
-	r.holding = nil
-	c.handOn()
 }
 
 // resume is what the read loop asks when the Handler that detached m has
@@ -151,8 +177,7 @@ func (c *Conn) resume(m *Envelope) bool {
 	if r.holding != m {
 		return false
 	}
-	r.holding = nil
-	r.timer.Stop()
+	r.holding = nil // the timer, if it fires, finds nothing to do
 	return true
 }
 

@@ -168,3 +168,49 @@ func TestConnWaitOutlastsDone(t *testing.T) {
 		recv(t, waited)
 	})
 }
+
+// TestConnDetachSlowAfterQuick: a slow detached call right after a quick
+// one, whose hold ended before the hand-off timer fired and left it set,
+// is still handed off: a message sent once it runs gets a reader of its
+// own.
+func TestConnDetachSlowAfterQuick(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		var release chan struct{}
+		entered := make(chan struct{}, 1)
+		handler := func(c *envelope.Conn, m *envelope.Envelope) {
+			switch m.Method {
+			case "Release":
+				close(release)
+			case "Block":
+				assert.True(t, c.Detach(m))
+				entered <- struct{}{}
+				<-release
+				_ = c.Reply(m.ID, "released")
+			case "Quick":
+				assert.True(t, c.Detach(m))
+				_ = c.Reply(m.ID, "quick")
+			}
+		}
+		_, cli := startPair(t, tr, envelope.ConnOptions{Handler: handler}, envelope.ConnOptions{})
+		ctx := context.Background()
+		for range 20 {
+			release = make(chan struct{})
+			var out string
+			require.NoError(t, cli.Call(ctx, "Quick", nil, &out))
+			require.Equal(t, "quick", out)
+			blocked := make(chan string, 1)
+			go func() {
+				var out string
+				if err := cli.Call(ctx, "Block", nil, &out); err != nil {
+					out = err.Error()
+				}
+				blocked <- out
+			}()
+			recv(t, entered)
+			// Block holds the reader: the release reaches it only once
+			// reading has moved on.
+			require.NoError(t, cli.Notify("Release", nil))
+			assert.Equal(t, "released", recv(t, blocked))
+		}
+	})
+}

@@ -266,3 +266,144 @@ func TestAFailedWriteStillReadsWhatThePeerSaid(t *testing.T) {
 	}
 	assert.ErrorContains(t, c.Err(), "write:")
 }
+
+// pingCounter answers $/ping and counts the pings.
+func pingCounter(n *atomic.Int64) func(c *envelope.Conn, m *envelope.Envelope) {
+	return func(c *envelope.Conn, m *envelope.Envelope) {
+		if m.Method == envelope.MethodPing {
+			n.Add(1)
+			_ = c.Reply(m.ID, nil)
+		}
+	}
+}
+
+func TestHeartbeatSparesABusyConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ours, theirs := net.Pipe()
+		var pings atomic.Int64
+		peer := envelope.NewConn(theirs, envelope.ConnOptions{Logger: quiet, Handler: pingCounter(&pings)})
+		c := envelope.NewConn(ours, envelope.ConnOptions{Logger: quiet})
+		peer.Start()
+		c.Start()
+		hb := envelope.StartHeartbeat(c, time.Second, 1)
+		// The peer says something every 300 ms for ten seconds: every
+		// interval hears from it, and no ping goes out.
+		for range 33 {
+			time.Sleep(300 * time.Millisecond)
+			require.NoError(t, peer.Notify("tick", nil))
+		}
+		synctest.Wait()
+		assert.Zero(t, pings.Load(), "no ping while the peer talks")
+		// Then it falls silent, and is pinged once an interval.
+		time.Sleep(5*time.Second + 500*time.Millisecond) // to 15.4 s
+		synctest.Wait()
+		assert.EqualValues(t, 5, pings.Load())
+		assert.NoError(t, c.Err())
+		hb.Stop()
+		c.Close()
+		<-c.Done()
+		<-peer.Done()
+	})
+}
+
+func TestFollowHeartbeatLetsThePeerPing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hostEnd, pluginEnd := net.Pipe()
+		var hostPinged, pluginPinged atomic.Int64
+		host := envelope.NewConn(hostEnd, envelope.ConnOptions{Logger: quiet, Handler: pingCounter(&hostPinged)})
+		plug := envelope.NewConn(pluginEnd, envelope.ConnOptions{Logger: quiet, Handler: pingCounter(&pluginPinged)})
+		host.Start()
+		plug.Start()
+		hhb := envelope.StartHeartbeat(host, time.Second, 3)
+		phb := envelope.FollowHeartbeat(plug, time.Second, 3)
+
+		time.Sleep(time.Minute + time.Millisecond)
+		synctest.Wait()
+		assert.EqualValues(t, 60, pluginPinged.Load(), "the host pings every interval")
+		assert.Zero(t, hostPinged.Load(), "the plugin, pinged, sends none of its own")
+		assert.NoError(t, host.Err())
+		assert.NoError(t, plug.Err())
+
+		// The host stops pinging: the plugin's intervals fall silent and
+		// it pings for itself.
+		hhb.Stop()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		assert.InDelta(t, 9, hostPinged.Load(), 1)
+		assert.NoError(t, plug.Err())
+
+		phb.Stop()
+		host.Close()
+		<-host.Done()
+		<-plug.Done()
+	})
+}
+
+// TestFollowHeartbeatFindsAVanishedPeer: a host whose machine is gone
+// (half-open TCP) neither pings nor answers; the plugin finds out within
+// about an interval and a half more than StartHeartbeat's side would.
+func TestFollowHeartbeatFindsAVanishedPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ours, theirs := net.Pipe()
+		drained := make(chan struct{})
+		go func() { _, _ = io.Copy(io.Discard, theirs); close(drained) }()
+		c := envelope.NewConn(ours, envelope.ConnOptions{Logger: quiet})
+		c.Start()
+		start := time.Now()
+		hb := envelope.FollowHeartbeat(c, time.Second, 3)
+		<-c.Done()
+		// A silent interval (1.5 s), a ping, then three missed intervals.
+		assert.Equal(t, 4500*time.Millisecond, time.Since(start))
+		assert.ErrorIs(t, c.Err(), envelope.ErrUnresponsive)
+		hb.Stop()
+		theirs.Close()
+		<-drained
+	})
+}
+
+// TestHeartbeatsShareAClock runs many heartbeats on the real clock, where
+// they share one timer, over loopback TCP: every live peer is pinged and
+// kept, every silent one closed, and Stop takes each off the clock.
+func TestHeartbeatsShareAClock(t *testing.T) {
+	const n = 40
+	var pings atomic.Int64
+	type end struct {
+		c  *envelope.Conn
+		hb *envelope.Heartbeat
+	}
+	var live, silent []end
+	for i := range 2 * n {
+		theirs, ours := tcpPair(t)
+		if i%2 == 0 {
+			hbStart(t, theirs, envelope.ConnOptions{Handler: pingCounter(&pings)})
+		} else {
+			go func() { _, _ = io.Copy(io.Discard, theirs) }()
+		}
+		c := hbStart(t, ours, envelope.ConnOptions{})
+		// Ten misses: a loaded machine under -race may take a while to
+		// answer, and a silent peer is found out all the same.
+		e := end{c, envelope.StartHeartbeat(c, 10*time.Millisecond, 10)}
+		if i%2 == 0 {
+			live = append(live, e)
+		} else {
+			silent = append(silent, e)
+		}
+	}
+	for _, e := range silent {
+		select {
+		case <-e.c.Done():
+		case <-time.After(waitLimit):
+			t.Fatal("a silent peer was not found out")
+		}
+		assert.ErrorIs(t, e.c.Err(), envelope.ErrUnresponsive)
+	}
+	require.Eventually(t, func() bool { return pings.Load() >= 5*n }, waitLimit, time.Millisecond)
+	for _, e := range live {
+		assert.NoError(t, e.c.Err())
+		e.hb.Stop()
+	}
+	for _, e := range silent {
+		e.hb.Stop()
+	}
+	assert.Zero(t, envelope.HeartbeatsQueued())
+}

@@ -52,9 +52,12 @@ type Plugin struct {
 	// OnConnect, when set, is called once the handshake has succeeded,
 	// with the name the socket assigned, before any call is served.
 	OnConnect func(name string)
-	// HeartbeatInterval is how often the plugin pings the socket to find
-	// out whether it is still there; when HeartbeatMisses intervals in a
-	// row pass without an answer, the plugin closes the connection and
+	// HeartbeatInterval is how often the plugin checks that the socket is
+	// still there. Anything the socket sends, its own pings included,
+	// shows that it is, so the plugin pings only after an interval in
+	// which it heard nothing (envelope.FollowHeartbeat); when
+	// HeartbeatMisses intervals in a row then pass without an answer, the
+	// plugin closes the connection and
 	// Start returns an error wrapping envelope.ErrUnresponsive. A zero
 	// interval means envelope.DefaultHeartbeatInterval, and misses below
 	// one envelope.DefaultHeartbeatMisses; a negative interval turns the
@@ -285,7 +288,7 @@ func (p *Plugin) start(v any, info *envelope.PluginInfo, conn io.ReadWriteCloser
 	close(s.ready)
 
 	go s.forward()
-	hb := envelope.StartHeartbeat(s.conn, p.heartbeat(), p.HeartbeatMisses)
+	hb := envelope.FollowHeartbeat(s.conn, p.heartbeat(), p.HeartbeatMisses)
 	<-s.conn.Done()
 	hb.Stop()
 	cancel()

@@ -78,12 +78,13 @@ type Config struct {
 
 	// HeartbeatInterval and HeartbeatMisses set how the socket finds out
 	// about a plugin that stops answering without hanging up (a frozen
-	// process, a half-open TCP connection): every interval it sends the
-	// plugin a $/ping request, and when misses intervals in a row pass
-	// without an answer, it closes the connection. Calls waiting on the
-	// plugin then fail with an error wrapping ErrShutdown and
-	// envelope.ErrUnresponsive, and the disconnect is reported as not
-	// graceful. Waiting costs no goroutine per plugin, only a timer.
+	// process, a half-open TCP connection): after every interval in which
+	// nothing came from the plugin it sends it a $/ping request, and when
+	// misses intervals in a row pass without an answer, it closes the
+	// connection. Calls waiting on the plugin then fail with an error
+	// wrapping ErrShutdown and envelope.ErrUnresponsive, and the
+	// disconnect is reported as not graceful. Waiting costs no goroutine
+	// and no timer per plugin (envelope.StartHeartbeat).
 	//
 	// A zero interval means DefaultHeartbeatInterval and a negative one
 	// turns heartbeats off; misses of zero or less mean
