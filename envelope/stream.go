@@ -344,6 +344,12 @@ func (s *Stream) send(ctx context.Context, pos json.RawMessage, v any) (uint64, 
 		m.str(`,"position":`)
 		m.b = append(m.b, pos...)
 	}
+	// Refused here, before it has a sequence number, rather than dropped
+	// by the peer as a notification over its limit, which would leave the
+	// stream waiting for an item that never comes.
+	if n, limit := len(m.b)-headroom+len(`,"seq":}}`)+20, s.c.sendLimit(); n > limit {
+		return 0, fmt.Errorf("%w: stream item of %d bytes exceeds the limit of %d bytes (MaxFrameSize)", ErrFrameTooLarge, n, limit)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {

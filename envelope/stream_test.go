@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -328,5 +329,55 @@ func TestStreamContextCancelsBothSides(t *testing.T) {
 		assert.True(t, errors.Is(err, envelope.ErrStreamCancelled) || errors.Is(err, context.Canceled), "%v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("the callee's method was not cancelled")
+	}
+}
+
+// An item over the frame limit is refused by Send, and takes no sequence
+// number: the stream goes on with the next item, which the peer gets as
+// the one after the last it had.
+func TestStreamItemOverTheLimit(t *testing.T) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	got := make(chan uint64, 4)
+	_, cli := protocol2Pair(t, transports[0], streamCallee(&wg, 8, func(ctx context.Context, s *envelope.Stream) error {
+		for {
+			it, err := s.Recv(ctx)
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			got <- it.Seq
+			if err := s.Ack(it.Seq); err != nil {
+				return err
+			}
+		}
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := cli.OpenStream(ctx, "Sink", map[string]any{}, 4)
+	require.NoError(t, err)
+	_, err = st.Send(ctx, strings.Repeat("x", envelope.DefaultMaxFrameSize))
+	require.ErrorIs(t, err, envelope.ErrFrameTooLarge)
+	assert.ErrorContains(t, err, fmt.Sprintf("exceeds the limit of %d bytes", envelope.DefaultMaxFrameSize))
+	seq, err := st.Send(ctx, "small")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), seq)
+	assert.Equal(t, uint64(1), recvT(t, got))
+	require.NoError(t, st.CloseSend())
+	<-st.Done()
+	require.NoError(t, st.Err())
+	assert.Empty(t, st.Unacked())
+}
+
+func recvT[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out")
+		panic("unreachable")
 	}
 }
