@@ -447,6 +447,9 @@ func (c *Conn) finish(r *Envelope, result any) error {
 	if r.Error != nil {
 		return r.Error
 	}
+	// Nothing reads r once its result is decoded: an Unmarshaler copies
+	// what it keeps, as encoding/json requires of it.
+	defer r.release()
 	if result == nil {
 		return nil
 	}

@@ -26,6 +26,10 @@ type envBox struct {
 	meta Meta
 }
 
+// minPooledCopy is the size from which params or a result copied out of
+// a frame go into a pooled buffer (bufpool.go) rather than a new one.
+const minPooledCopy = 16 << 10
+
 // maxFastDepth bounds the nesting the fast path validates by recursion;
 // deeper values are left to encoding/json, which has its own limit.
 const maxFastDepth = 256
@@ -104,13 +108,13 @@ func decodeFast(body []byte, own bool) (e *Envelope, ok bool) {
 				if !ok || !once(seenParams) {
 					return nil, false
 				}
-				e.Params = keep(raw, own, len(body))
+				e.Params = e.keep(raw, own, body)
 			case "result":
 				raw, ok := p.value(0)
 				if !ok || !once(seenResult) {
 					return nil, false
 				}
-				e.Result = keep(raw, own, len(body))
+				e.Result = e.keep(raw, own, body)
 			case "meta":
 				if !once(seenMeta) {
 					return nil, false
@@ -249,15 +253,24 @@ func (p *scan) id(id *ID) bool {
 	return true
 }
 
-// keep returns raw, part of a frame of frameLen bytes, or a copy of it.
-// raw itself is kept only when the frame is the message's to keep and raw
-// is at least half of it: a small value must not pin a large frame, for
-// as long as its message lives, behind a length that looks small.
-func keep(raw []byte, own bool, frameLen int) []byte {
-	if own && 2*len(raw) >= frameLen {
+// keep returns raw, part of frame, or a copy of it. raw itself is kept
+// only when the frame is the message's to keep and raw is at least half
+// of it: a small value must not pin a large frame, for as long as its
+// message lives, behind a length that looks small. The frame kept, or a
+// large copy in a pooled buffer, becomes the message's held buffer, which
+// goes back to the pool once the message is done with (release).
+func (e *Envelope) keep(raw []byte, own bool, frame []byte) []byte {
+	if own && 2*len(raw) >= len(frame) {
+		e.held, e.heldFrame = frame, true
 		return raw[:len(raw):len(raw)]
 	}
-	return bytes.Clone(raw)
+	if len(raw) < minPooledCopy || e.held != nil {
+		return bytes.Clone(raw)
+	}
+	b := getBig(len(raw))
+	copy(b, raw)
+	e.held = b
+	return b[:len(raw):len(raw)]
 }
 
 // meta consumes the "meta" object.
