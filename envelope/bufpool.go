@@ -1,5 +1,9 @@
 package envelope
 
+import "github.com/plugsock/plugsock/internal/msgbuf"
+
+func init() { msgbuf.Release = func(m any) { m.(*Envelope).release() } }
+
 // Large buffers are pooled in power-of-two size classes, each with a few
 // slots: messages built above 64 KiB (smaller ones stay with their msg),
 // frames read above 64 KiB, and the copies of params and results of
