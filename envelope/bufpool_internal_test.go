@@ -76,7 +76,7 @@ func TestDecodeReleasesUnheldFrame(t *testing.T) {
 	body := frame(`{"jsonrpc":"2.0","id":1,"result":"` + string(big) + `"}`)
 	m, err := decode(body, true)
 	require.NoError(t, err)
-	assert.True(t, m.heldFrame)
+	assert.True(t, m.holds(body))
 	assert.Nil(t, pooledBig(len(body)), "a held frame is not back yet")
 	m.release()
 	assert.Nil(t, m.Result)

@@ -453,7 +453,7 @@ func (c *Conn) finish(r *Envelope, result any) error {
 	if result == nil {
 		return nil
 	}
-	if err := unmarshal(r.Result, result); err != nil {
+	if err := unmarshalValid(r.Result, result, r.valid); err != nil {
 		return fmt.Errorf("decoding result: %w", err)
 	}
 	return nil

@@ -3,14 +3,20 @@ package envelope
 import "encoding/base64"
 
 // unmarshal decodes raw into v, treating absent data as null.
-func unmarshal(raw []byte, v any) error {
+func unmarshal(raw []byte, v any) error { return unmarshalValid(raw, v, false) }
+
+// unmarshalValid is unmarshal for raw that is known to be one valid JSON
+// value when valid is set: the params or result of a message Decode has
+// read, which it checked, so that they need not be scanned once more
+// before encoding/json scans them (jsondec.go).
+func unmarshalValid(raw []byte, v any, valid bool) error {
 	if len(raw) == 0 {
-		raw = []byte("null")
+		raw, valid = []byte("null"), true
 	}
 	if p, ok := v.(*[]byte); ok && p != nil && decodeBytes(raw, p) {
 		return nil
 	}
-	return decodeValue(raw, v)
+	return decodeValue(raw, v, valid)
 }
 
 // decodeBytes decodes raw into *p when raw is a JSON string of nothing
@@ -45,4 +51,4 @@ func decodeBytes(raw []byte, p *[]byte) bool {
 
 // DecodeParams decodes a request's params into v. Absent params leave v
 // as it is, the way JSON null does.
-func DecodeParams(m *Envelope, v any) error { return unmarshal(m.Params, v) }
+func DecodeParams(m *Envelope, v any) error { return unmarshalValid(m.Params, v, m.valid) }

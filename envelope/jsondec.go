@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"sync"
+
+	"github.com/plugsock/plugsock/internal/jsonscan"
 )
 
 // Under encoding/json v1, decoding params and results goes through a
@@ -49,18 +51,27 @@ var decoders = sync.Pool{New: func() any {
 }}
 
 // decodeValue decodes raw, a JSON value, into v exactly as json.Unmarshal
-// does.
-func decodeValue(raw []byte, v any) error {
-	if len(raw) > maxPooledValue || !isOneValue(raw) {
+// does. valid says raw is known to be one valid value already, which
+// spares checking it again here: that was a sixth of the decoding's cost
+// for a 1 KiB struct.
+func decodeValue(raw []byte, v any, valid bool) error {
+	if len(raw) > maxPooledValue || !valid && !isOneValue(raw) {
 		return json.Unmarshal(raw, v)
 	}
 	pd := decoders.Get().(*pooledDecoder)
 	pd.r.b = raw
 	err := pd.d.Decode(v)
+	rest := len(pd.r.b)
 	pd.r.b = nil
 	if _, ok := err.(*json.SyntaxError); ok || err == io.ErrUnexpectedEOF || err == io.EOF {
 		// Cannot happen for a valid value; the Decoder keeps such an
 		// error, so it is not used again.
+		return json.Unmarshal(raw, v)
+	}
+	if end := int(pd.d.InputOffset()); rest > 0 || jsonscan.Space(raw, end) != len(raw) {
+		// More than one value after all (Params changed since Decode
+		// read them): Unmarshal's error, and a Decoder left with the
+		// rest is not used again.
 		return json.Unmarshal(raw, v)
 	}
 	decoders.Put(pd)

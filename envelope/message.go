@@ -33,9 +33,16 @@ type Envelope struct {
 	meta2 callMeta
 
 	// held is a pooled buffer that Params or Result point into: the
-	// frame itself (heldFrame) or a copy out of it. See keep.
-	held      []byte
-	heldFrame bool
+	// frame itself or a copy out of it. See keep.
+	held []byte
+	// valid is set when Decode read e: Params and Result are each one
+	// valid JSON value, as RequestContext and Input leave them too.
+	valid bool
+}
+
+// holds reports whether e holds the buffer b.
+func (e *Envelope) holds(b []byte) bool {
+	return len(e.held) > 0 && len(b) > 0 && &e.held[0] == &b[0]
 }
 
 // release gives e's held buffer back to the pool, once nothing will read
@@ -72,7 +79,15 @@ func (e *Envelope) Trace() string {
 // Decode parses one message body. It rejects what JSON-RPC 2.0 does not
 // allow (a batch, a wrong version, a message that is neither request,
 // notification nor response) with an error wrapping ErrProtocol.
-func Decode(body []byte) (*Envelope, error) { return decode(body, false) }
+func Decode(body []byte) (*Envelope, error) {
+	e, err := decode(body, false)
+	if e != nil {
+		// What the caller does with it is not known: DecodeParams checks
+		// the params again.
+		e.valid = false
+	}
+	return e, err
+}
 
 // decode is Decode. With own set, body belongs to the message from now
 // on: Params and Result may point into it instead of being copies, which
@@ -82,7 +97,7 @@ func decode(body []byte, own bool) (_ *Envelope, err error) {
 		return nil, fmt.Errorf("%w: batches are not supported", ErrProtocol)
 	}
 	e, ok := decodeFast(body, own)
-	if own && (!ok || !e.heldFrame) {
+	if own && (!ok || !e.holds(body)) {
 		// Nothing points into the frame: its buffer can be used again,
 		// once this message is read (the caller may still look at it
 		// when it is not a valid one).
@@ -119,6 +134,7 @@ func decode(body []byte, own bool) (_ *Envelope, err error) {
 	default:
 		return nil, fmt.Errorf("%w: message is neither request, notification nor response", ErrProtocol)
 	}
+	e.valid = true
 	return e, nil
 }
 
