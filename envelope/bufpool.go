@@ -74,16 +74,20 @@ func getBig(n int) []byte {
 	return make([]byte, n)
 }
 
+// pooledSize reports whether a buffer of capacity c can go to the pool:
+// whether it is one of the pool's own sizes.
+func pooledSize(c int) bool {
+	k := bigClass(c)
+	return k >= 0 && c == 1<<(minBigClass+k)
+}
+
 // putBig offers b back to the pool. Nothing may use b afterwards.
 func putBig(b []byte) {
-	c := cap(b)
-	k := bigClass(c)
-	if k < 0 || c != 1<<(minBigClass+k) {
-		// Not one of the pool's own sizes.
+	if !pooledSize(cap(b)) {
 		return
 	}
 	select {
-	case bigBufs[k] <- b[:0]:
+	case bigBufs[bigClass(cap(b))] <- b[:0]:
 	default:
 	}
 }

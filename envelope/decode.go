@@ -266,7 +266,9 @@ func (box *envBox) keep(raw []byte, own bool, frame []byte) []byte {
 	e := &box.e
 	switch {
 	case own && 2*len(raw) >= len(frame):
-		e.held = frame
+		if pooledSize(cap(frame)) {
+			e.held = frame
+		}
 		return raw[:len(raw):len(raw)]
 	case len(raw) <= len(box.inline) && e.Params == nil && e.Result == nil:
 		n := copy(box.inline[:], raw)
