@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"sync"
-
-	"github.com/plugsock/plugsock/internal/jsonscan"
 )
 
 // Under encoding/json v1, decoding params and results goes through a
@@ -58,17 +56,21 @@ func decodeValue(raw []byte, v any, valid bool) error {
 	if len(raw) > maxPooledValue || !valid && !isOneValue(raw) {
 		return json.Unmarshal(raw, v)
 	}
+	// White space after the value would stay in the Decoder for the next
+	// value; it means nothing, so it is not fed to it.
+	in := raw[:trimEnd(raw)]
 	pd := decoders.Get().(*pooledDecoder)
-	pd.r.b = raw
+	pd.r.b = in
+	start := pd.d.InputOffset()
 	err := pd.d.Decode(v)
-	rest := len(pd.r.b)
+	read := pd.d.InputOffset() - start
 	pd.r.b = nil
 	if _, ok := err.(*json.SyntaxError); ok || err == io.ErrUnexpectedEOF || err == io.EOF {
 		// Cannot happen for a valid value; the Decoder keeps such an
 		// error, so it is not used again.
 		return json.Unmarshal(raw, v)
 	}
-	if end := int(pd.d.InputOffset()); rest > 0 || jsonscan.Space(raw, end) != len(raw) {
+	if read != int64(len(in)) {
 		// More than one value after all (Params changed since Decode
 		// read them): Unmarshal's error, and a Decoder left with the
 		// rest is not used again.
@@ -76,6 +78,15 @@ func decodeValue(raw []byte, v any, valid bool) error {
 	}
 	decoders.Put(pd)
 	return err
+}
+
+// trimEnd returns the length of b without the white space at its end.
+func trimEnd(b []byte) int {
+	n := len(b)
+	for n > 0 && (b[n-1] == ' ' || b[n-1] == '\t' || b[n-1] == '\r' || b[n-1] == '\n') {
+		n--
+	}
+	return n
 }
 
 // isOneValue reports whether b is one valid JSON value, with optional
