@@ -47,6 +47,14 @@ func bigClass(n int) int {
 	return -1
 }
 
+// bigCapFor returns the capacity getBig gives a buffer of n bytes.
+func bigCapFor(n int) int {
+	if k := bigClass(n); k >= 0 {
+		return 1 << (minBigClass + k)
+	}
+	return n
+}
+
 // pooledBig returns a buffer of length n from the pool, or nil when its
 // class has none to spare. Its contents are whatever was there before.
 func pooledBig(n int) []byte {

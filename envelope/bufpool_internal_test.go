@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -96,4 +97,26 @@ func TestDecodeReleasesUnheldFrame(t *testing.T) {
 	_, err = decode(body, true)
 	require.ErrorIs(t, err, ErrProtocol)
 	assert.Nil(t, pooledBig(len(body)))
+}
+
+// A frame read with no pooled buffer to spare costs what it did before
+// the pool: a buffer of a pool size only when that is at most a quarter
+// more than the frame.
+func TestReadGrowingPoolSizes(t *testing.T) {
+	for _, c := range []struct {
+		length, wantCap int
+	}{
+		{100 << 10, 100 << 10},         // 128 KiB is 28% more: not poolable
+		{120 << 10, 128 << 10},         // poolable
+		{(1 << 20) + 1, (1 << 20) + 1}, // a 2 MiB buffer would be nearly twice it
+		{3 << 20, 3 << 20},             // beyond the largest class
+	} {
+		drainBig()
+		body := bytes.Repeat([]byte{'x'}, c.length)
+		b, err := readGrowing(bytes.NewReader(body), c.length)
+		require.NoError(t, err)
+		require.Equal(t, body, b)
+		assert.Equal(t, c.wantCap, cap(b), "capacity for a %d-byte frame", c.length)
+	}
+	drainBig()
 }

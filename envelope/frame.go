@@ -119,8 +119,9 @@ func (f *FrameReader) readFrame() (body []byte, own bool, err error) {
 //
 // A buffer the pool of big buffers (bufpool.go) has to spare is taken
 // instead, whole: it costs nothing however little arrives. The last of
-// the growing buffers has its size class's capacity, so that it can go
-// to the pool once the frame is done with (Conn.release).
+// the growing buffers has its size class's capacity, when that is not
+// much more than the frame needs, so that it can go to the pool once the
+// frame is done with.
 func readGrowing(r io.Reader, length int) ([]byte, error) {
 	if b := pooledBig(length); b != nil {
 		if _, err := io.ReadFull(r, b); err != nil {
@@ -146,7 +147,9 @@ func readGrowing(r io.Reader, length int) ([]byte, error) {
 		}
 		size = min(2*size, length)
 		var nb []byte
-		if size == length {
+		if size == length && bigCapFor(length) <= length+length/4 {
+			// Poolable, for at most a quarter more than the frame needs:
+			// what a peer can make the host allocate stays where it was.
 			nb = getBig(length)
 		} else {
 			nb = make([]byte, size)
