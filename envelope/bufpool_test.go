@@ -3,6 +3,7 @@ package envelope_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -46,5 +47,26 @@ func TestConnLargeValuesPooled(t *testing.T) {
 		}
 		calls.Wait()
 		require.False(t, t.Failed())
+	})
+}
+
+// A result decoded into a json.RawMessage is a copy: the buffer it was
+// read from goes back to the pool, and later calls reuse it.
+func TestConnLargeRawResultKept(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		handler := func(c *envelope.Conn, m *envelope.Envelope) {
+			var n int
+			_ = envelope.DecodeParams(m, &n)
+			_ = c.Reply(m.ID, bytes.Repeat([]byte{byte(n)}, 300<<10))
+		}
+		_, cli := startPair(t, tr, envelope.ConnOptions{Handler: handler}, envelope.ConnOptions{})
+		var first json.RawMessage
+		require.NoError(t, cli.Call(context.Background(), "big", 1, &first))
+		kept := bytes.Clone(first)
+		for i := range 5 {
+			var out json.RawMessage
+			require.NoError(t, cli.Call(context.Background(), "big", i+2, &out))
+		}
+		assert.Equal(t, kept, []byte(first), "the first result changed under later calls")
 	})
 }
