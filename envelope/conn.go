@@ -461,10 +461,13 @@ func (c *Conn) finish(r *Envelope, result any) error {
 	if r.Error != nil {
 		return r.Error
 	}
+	// Nothing reads r once its result is decoded: an Unmarshaler copies
+	// what it keeps, as encoding/json requires of it.
+	defer r.release()
 	if result == nil {
 		return nil
 	}
-	if err := unmarshal(r.Result, result); err != nil {
+	if err := unmarshalValid(r.Result, result, r.valid); err != nil {
 		return fmt.Errorf("decoding result: %w", err)
 	}
 	return nil

@@ -22,9 +22,14 @@ import (
 // envBox holds an Envelope with its Meta, so that decoding a message
 // costs one allocation for both.
 type envBox struct {
-	e    Envelope
-	meta Meta
+	e      Envelope
+	meta   Meta
+	inline [128]byte // for small params or a small result; see keep
 }
+
+// minPooledCopy is the size from which params or a result copied out of
+// a frame go into a pooled buffer (bufpool.go) rather than a new one.
+const minPooledCopy = 16 << 10
 
 // maxFastDepth bounds the nesting the fast path validates by recursion;
 // deeper values are left to encoding/json, which has its own limit.
@@ -104,13 +109,13 @@ func decodeFast(body []byte, own bool) (e *Envelope, ok bool) {
 				if !ok || !once(seenParams) {
 					return nil, false
 				}
-				e.Params = keep(raw, own, len(body))
+				e.Params = box.keep(raw, own, body)
 			case "result":
 				raw, ok := p.value(0)
 				if !ok || !once(seenResult) {
 					return nil, false
 				}
-				e.Result = keep(raw, own, len(body))
+				e.Result = box.keep(raw, own, body)
 			case "meta":
 				if !once(seenMeta) {
 					return nil, false
@@ -249,15 +254,32 @@ func (p *scan) id(id *ID) bool {
 	return true
 }
 
-// keep returns raw, part of a frame of frameLen bytes, or a copy of it.
-// raw itself is kept only when the frame is the message's to keep and raw
-// is at least half of it: a small value must not pin a large frame, for
-// as long as its message lives, behind a length that looks small.
-func keep(raw []byte, own bool, frameLen int) []byte {
-	if own && 2*len(raw) >= frameLen {
+// keep returns raw, part of frame, or a copy of it. raw itself is kept
+// only when the frame is the message's to keep and raw is at least half
+// of it: a small value must not pin a large frame, for as long as its
+// message lives, behind a length that looks small. The frame kept, or a
+// large copy in a pooled buffer, becomes the message's held buffer, which
+// goes back to the pool once the message is done with (release). A small
+// copy goes into the box, when the box has room, as the message's first:
+// a small call's params or result then cost no allocation of their own.
+func (box *envBox) keep(raw []byte, own bool, frame []byte) []byte {
+	e := &box.e
+	switch {
+	case own && 2*len(raw) >= len(frame):
+		if pooledSize(cap(frame)) {
+			e.held = frame
+		}
 		return raw[:len(raw):len(raw)]
+	case len(raw) <= len(box.inline) && e.Params == nil && e.Result == nil:
+		n := copy(box.inline[:], raw)
+		return box.inline[:n:n]
+	case len(raw) < minPooledCopy || e.held != nil:
+		return bytes.Clone(raw)
 	}
-	return bytes.Clone(raw)
+	b := getBig(len(raw))
+	copy(b, raw)
+	e.held = b
+	return b[:len(raw):len(raw)]
 }
 
 // meta consumes the "meta" object.

@@ -213,16 +213,41 @@ type CancelParams struct {
 
 type traceKey struct{}
 
+// traceCtx carries a trace id, as context.WithValue would, in one
+// allocation where WithValue takes two (the string goes into an
+// interface): every call makes one on each side. Its Value gives itself
+// for traceKey, a pointer, which costs nothing to return.
+type traceCtx struct {
+	context.Context
+	id string
+}
+
+func (c *traceCtx) Value(key any) any {
+	if key == (traceKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+func (c *traceCtx) String() string {
+	return fmt.Sprintf("%v.WithTrace(%q)", c.Context, c.id)
+}
+
 // WithTrace returns a context carrying the trace id id. A call made with it
 // sends id to the plugin, where TraceFrom returns it.
 func WithTrace(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, traceKey{}, id)
+	if ctx == nil {
+		panic("envelope.WithTrace: nil parent context")
+	}
+	return &traceCtx{ctx, id}
 }
 
 // TraceFrom returns the trace id carried by ctx, or "".
 func TraceFrom(ctx context.Context) string {
-	s, _ := ctx.Value(traceKey{}).(string)
-	return s
+	if c, ok := ctx.Value(traceKey{}).(*traceCtx); ok {
+		return c.id
+	}
+	return ""
 }
 
 type traceContextKey struct{}

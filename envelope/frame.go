@@ -131,7 +131,20 @@ func (f *FrameReader) readFrame() (body []byte, own bool, err error) {
 // sends little costs little. The buffer doubles, but along sizes counted
 // down from length (length/2^k, ..., length/2, length), so the last one is
 // exactly length and all of them together come to less than twice it.
+//
+// A buffer the pool of big buffers (bufpool.go) has to spare is taken
+// instead, whole: it costs nothing however little arrives. The last of
+// the growing buffers has its size class's capacity, when that is not
+// much more than the frame needs, so that it can go to the pool once the
+// frame is done with.
 func readGrowing(r io.Reader, length int) ([]byte, error) {
+	if b := pooledBig(length); b != nil {
+		if _, err := io.ReadFull(r, b); err != nil {
+			putBig(b)
+			return nil, unexpected(err)
+		}
+		return b, nil
+	}
 	size := length
 	for size > eagerBodySize {
 		size = (size + 1) / 2
@@ -148,7 +161,14 @@ func readGrowing(r io.Reader, length int) ([]byte, error) {
 			return b, nil
 		}
 		size = min(2*size, length)
-		nb := make([]byte, size)
+		var nb []byte
+		if size == length && bigCapFor(length) <= length+length/4 {
+			// Poolable, for at most a quarter more than the frame needs:
+			// what a peer can make the host allocate stays where it was.
+			nb = getBig(length)
+		} else {
+			nb = make([]byte, size)
+		}
 		copy(nb, b[:n])
 		b = nb
 	}

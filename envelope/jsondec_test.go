@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type decodeTarget struct {
@@ -38,9 +39,33 @@ func sameAsUnmarshal(t *testing.T, raw []byte) {
 	t.Helper()
 	for i, mk := range targets {
 		got, want := mk(), mk()
-		gerr, werr := decodeValue(raw, got), json.Unmarshal(raw, want)
+		gerr, werr := decodeValue(raw, got, false), json.Unmarshal(raw, want)
 		assert.Equal(t, fmt.Sprint(werr), fmt.Sprint(gerr), "error for %q into target %d", raw, i)
 		assert.Equal(t, want, got, "decoding %q into target %d", raw, i)
+		if json.Valid(raw) {
+			// As Decode's messages say: checked already.
+			got := mk()
+			gerr := decodeValue(raw, got, true)
+			assert.Equal(t, fmt.Sprint(werr), fmt.Sprint(gerr), "error for %q, valid, into target %d", raw, i)
+			assert.Equal(t, want, got, "decoding %q, valid, into target %d", raw, i)
+		}
+	}
+}
+
+// Params changed after Decode checked them: said to be valid, they are
+// not one value. The error is still Unmarshal's, and the pooled Decoder
+// is not left with the rest.
+func TestDecodeValueNotValidAfterAll(t *testing.T) {
+	for _, raw := range []string{`{"a":1} {"a":2}`, `1 2`, `{"a":1}}`, `[1] x`} {
+		var got, want decodeTarget
+		gerr, werr := decodeValue([]byte(raw), &got, true), json.Unmarshal([]byte(raw), &want)
+		require.Error(t, werr)
+		assert.Equal(t, werr.Error(), fmt.Sprint(gerr), "error for %q", raw)
+	}
+	for range 10 {
+		var got decodeTarget
+		require.NoError(t, decodeValue([]byte(`{"a":7}`), &got, true))
+		assert.Equal(t, 7, got.A, "a pooled Decoder decodes the value it is given")
 	}
 }
 
@@ -72,7 +97,7 @@ func BenchmarkDecodeValue(b *testing.B) {
 				A int    `json:"a"`
 				S string `json:"s"`
 			}
-			if err := decodeValue(raw, &v); err != nil {
+			if err := decodeValue(raw, &v, true); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,27 @@ type Envelope struct {
 	// been moved out of Params, into meta2.
 	proto int
 	meta2 callMeta
+
+	// held is a pooled buffer that Params or Result point into: the
+	// frame itself or a copy out of it. See keep.
+	held []byte
+	// valid is set when Decode read e: Params and Result are each one
+	// valid JSON value, as RequestContext and Input leave them too.
+	valid bool
+}
+
+// holds reports whether e holds the buffer b.
+func (e *Envelope) holds(b []byte) bool {
+	return len(e.held) > 0 && len(b) > 0 && &e.held[0] == &b[0]
+}
+
+// release gives e's held buffer back to the pool, once nothing will read
+// e's Params or Result again: e itself must not be used afterwards.
+func (e *Envelope) release() {
+	if e.held != nil {
+		putBig(e.held)
+		e.held, e.Params, e.Result = nil, nil, nil
+	}
 }
 
 // IsRequest reports whether e is a request that expects a response.
@@ -57,19 +79,37 @@ func (e *Envelope) Trace() string {
 // Decode parses one message body. It rejects what JSON-RPC 2.0 does not
 // allow (a batch, a wrong version, a message that is neither request,
 // notification nor response) with an error wrapping ErrProtocol.
-func Decode(body []byte) (*Envelope, error) { return decode(body, false) }
+func Decode(body []byte) (*Envelope, error) {
+	e, err := decode(body, false)
+	if e != nil {
+		// What the caller does with it is not known: DecodeParams checks
+		// the params again.
+		e.valid = false
+	}
+	return e, err
+}
 
 // decode is Decode. With own set, body belongs to the message from now
 // on: Params and Result may point into it instead of being copies, which
 // spares a large frame its second copy.
-func decode(body []byte, own bool) (*Envelope, error) {
+func decode(body []byte, own bool) (_ *Envelope, err error) {
 	if i := firstNonSpace(body); i >= 0 && body[i] == '[' {
 		return nil, fmt.Errorf("%w: batches are not supported", ErrProtocol)
 	}
 	e, ok := decodeFast(body, own)
+	if own && (!ok || !e.holds(body)) {
+		// Nothing points into the frame: its buffer can be used again,
+		// once this message is read (the caller may still look at it
+		// when it is not a valid one).
+		defer func() {
+			if err == nil {
+				putBig(body)
+			}
+		}()
+	}
 	if !ok {
 		e = new(Envelope)
-		if err := json.Unmarshal(body, e); err != nil {
+		if err = json.Unmarshal(body, e); err != nil {
 			if errors.Is(err, ErrBadID) {
 				return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 			}
@@ -94,6 +134,7 @@ func decode(body []byte, own bool) (*Envelope, error) {
 	default:
 		return nil, fmt.Errorf("%w: message is neither request, notification nor response", ErrProtocol)
 	}
+	e.valid = true
 	return e, nil
 }
 
@@ -111,12 +152,20 @@ func firstNonSpace(b []byte) int {
 // msg builds one outgoing frame. The body is written after headroom bytes
 // so that the header can be put in front of it without copying.
 type msg struct {
-	b   []byte
-	enc *json.Encoder
+	b     []byte
+	small []byte // the msg's own buffer, which b is, or which b outgrew
+	enc   *json.Encoder
 }
+
+// maxSmallMsg is the largest buffer a msg keeps as its own; larger ones
+// come from the bounded pool of big buffers (bufpool.go) and go back to
+// it, so that one large payload does not pin memory for the life of the
+// process in every msg it passed through.
+const maxSmallMsg = 64 << 10
 
 var msgPool = sync.Pool{New: func() any {
 	m := &msg{b: make([]byte, headroom, 512)}
+	m.small = m.b
 	m.enc = json.NewEncoder(m)
 	m.enc.SetEscapeHTML(false)
 	return m
@@ -129,17 +178,53 @@ func newMsg() *msg {
 }
 
 func (m *msg) free() {
-	// Keep big buffers out of the pool: one large payload should not pin
-	// memory for the life of the process.
-	if cap(m.b) <= 64<<10 {
-		msgPool.Put(m)
+	if cap(m.b) <= maxSmallMsg {
+		m.small = m.b
+	} else {
+		putBig(m.b)
+		m.b = m.small
 	}
+	msgPool.Put(m)
 }
 
-// Write lets the JSON encoder append to the message.
+// grow makes room for n more bytes. Past maxSmallMsg the buffer comes
+// from the pool: without it a 1 MiB []byte cost a fresh 1.4 MB buffer
+// per message.
+func (m *msg) grow(n int) {
+	need := len(m.b) + n
+	if need <= cap(m.b) || need <= maxSmallMsg {
+		return // append grows a small buffer as well as anything
+	}
+	// Room for the rest of the message too, which is short.
+	nb := getBig(need + 512)[:len(m.b)]
+	copy(nb, m.b)
+	if cap(m.b) > maxSmallMsg {
+		putBig(m.b)
+	} else {
+		m.small = m.b
+	}
+	m.b = nb
+}
+
+// Write lets the JSON encoder append to the message; it writes a whole
+// value at once.
 func (m *msg) Write(p []byte) (int, error) {
+	m.grow(len(p))
 	m.b = append(m.b, p...)
 	return len(p), nil
+}
+
+// base64 appends b as encoding/json encodes a []byte, straight into the
+// message rather than through the encoder's buffer.
+func (m *msg) base64(b []byte) {
+	if b == nil {
+		m.str("null")
+		return
+	}
+	m.grow(base64.StdEncoding.EncodedLen(len(b)) + 2)
+	m.b = append(m.b, '"')
+	m.b = base64.StdEncoding.AppendEncode(m.b, b)
+	m.b = append(m.b, '"')
 }
 
 func (m *msg) str(s string) { m.b = append(m.b, s...) }
@@ -149,9 +234,20 @@ func (m *msg) quote(s string) { m.b = appendQuote(m.b, s) }
 // value appends v as JSON. A json.RawMessage is checked, not trusted: a
 // malformed one would otherwise cost the peer its connection.
 func (m *msg) value(v any) error {
-	if v == nil {
+	switch v := v.(type) {
+	case nil:
 		m.str("null")
 		return nil
+	case []byte:
+		m.base64(v)
+		return nil
+	case valueParams:
+		if b, ok := v.Value.([]byte); ok {
+			m.str(`{"value":`)
+			m.base64(b)
+			m.str(`}`)
+			return nil
+		}
 	}
 	if b, ok := appendEncoded(m.b, v); ok {
 		m.b = b // encoded, and so checked, once already

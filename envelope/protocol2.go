@@ -452,7 +452,7 @@ func DecodeInput(m *Envelope, v any, object bool) error {
 	if err != nil {
 		return err
 	}
-	return unmarshal(raw, v)
+	return unmarshalValid(raw, v, m.valid)
 }
 
 // RequestContext reads request or notification m as the connection's

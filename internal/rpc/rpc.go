@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/msgbuf"
 	"github.com/plugsock/plugsock/typedesc"
 )
 
@@ -273,6 +274,10 @@ func (m *Method) Invoke(ctx context.Context, req *envelope.Envelope, log *slog.L
 	if err := envelope.DecodeInput(req, in.Interface(), m.object); err != nil {
 		return nil, InvalidParams(req.Method, err)
 	}
+	// The input is decoded, and nothing that decoded it keeps a reference
+	// to the request's bytes (an Unmarshaler copies what it keeps): a
+	// large frame goes back to be read into again.
+	msgbuf.Release(req)
 	defer func() {
 		if v := recover(); v != nil {
 			log.Error("plugsock: method panicked", "method", req.Method, "trace", trace, "panic", v, "stack", string(debug.Stack()))
