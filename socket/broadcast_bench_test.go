@@ -93,7 +93,7 @@ func BenchmarkBroadcast(b *testing.B) {
 				for i, c := range clients {
 					wg.Go(func() {
 						var out Small
-						err := c.Call("GobEcho.Echo", in, &out)
+						err := c.Call("GobEcho.Small", in, &out)
 						mu.Lock()
 						if err != nil {
 							failed = err
@@ -112,16 +112,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	}
 }
 
-// GobEcho is the net/rpc service the comparison calls.
-type GobEcho struct{}
-
-// Echo returns its input.
-func (GobEcho) Echo(in Small, out *Small) error {
-	*out = in
-	return nil
-}
-
-// gobServers starts n net/rpc servers on loopback TCP, each on its own
+// gobServers starts n net/rpc servers of GobEcho (echo_bench_test.go) on loopback TCP, each on its own
 // connection as a plugin is, and returns a client of each.
 func gobServers(b *testing.B, n int) []*rpc.Client {
 	b.Helper()
@@ -161,7 +152,7 @@ func gobServers(b *testing.B, n int) []*rpc.Client {
 		// Warm: gob sends its type descriptions with a connection's first
 		// call, which is not what the benchmark measures.
 		var out Small
-		if err := c.Call("GobEcho.Echo", Small{}, &out); err != nil {
+		if err := c.Call("GobEcho.Small", Small{}, &out); err != nil {
 			b.Fatal(err)
 		}
 	}

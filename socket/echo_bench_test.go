@@ -3,7 +3,6 @@ package socket_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/rpc"
 	"slices"
 	"testing"
@@ -83,38 +82,7 @@ func makeBlob(size int) Blob {
 }
 
 // startGob serves GobEcho over loopback TCP and returns a client.
-func startGob(b *testing.B) *rpc.Client {
-	b.Helper()
-	srv := rpc.NewServer()
-	if err := srv.RegisterName("Echo", GobEcho{}); err != nil {
-		b.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go srv.ServeConn(c)
-		}
-	}()
-	c, err := rpc.Dial("tcp", l.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = c.Close()
-		_ = l.Close()
-		<-done
-	})
-	return c
-}
+func startGob(b *testing.B) *rpc.Client { return gobServers(b, 1)[0] }
 
 type echoCase struct {
 	name, method string
@@ -156,7 +124,7 @@ func BenchmarkEcho(b *testing.B) {
 			cl := startGob(b)
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := cl.Call("Echo."+c.method, c.in, c.out()); err != nil {
+				if err := cl.Call("GobEcho."+c.method, c.in, c.out()); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -182,7 +150,7 @@ func BenchmarkEchoRatio(b *testing.B) {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
-				if err := cl.Call("Echo."+c.method, c.in, c.out()); err != nil {
+				if err := cl.Call("GobEcho."+c.method, c.in, c.out()); err != nil {
 					b.Fatal(err)
 				}
 				p, g := float64(t1.Sub(t0)), float64(time.Since(t1))
