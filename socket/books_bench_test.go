@@ -180,6 +180,7 @@ func BenchmarkBooksPoll(b *testing.B) {
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			b.ReportMetric(float64(lat[len(lat)*999/1000].Microseconds()), "p99.9-µs")
 		})
 	}
 }
@@ -216,4 +217,19 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse + m.StackInuse
+}
+
+// BenchmarkBooksConnected is one poll of Connected(true) at 20,000
+// plugins: the work a console's poll makes, which no call waits for.
+func BenchmarkBooksConnected(b *testing.B) {
+	const n = 20000
+	s := swarmSocket(b)
+	ends := connectIdle(b, s, "idle", n, 2)
+	defer runtime.KeepAlive(ends)
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := len(s.Connected(true)); got != n {
+			b.Fatalf("Connected has %d plugins, want %d", got, n)
+		}
+	}
 }
