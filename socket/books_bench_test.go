@@ -54,14 +54,15 @@ func describe(n int) string {
 }
 
 // connectIdle connects n idle plugins named prefix-0 to prefix-(n-1),
-// each describing fns functions, a few at a time, and waits until all are
-// live. The plugins never read, so they never answer a stop: their ends
-// are closed when tb ends, before the socket's Shutdown.
+// each describing fns functions, and waits until all are live. The
+// plugins never read, so they never answer a stop: their ends are closed
+// when tb ends, before the socket's Shutdown.
 func connectIdle(tb testing.TB, s *Socket, prefix string, n, fns int) []net.Conn {
 	tb.Helper()
 	cfg := s.settings()
 	functions := describe(fns)
 	ends := make([]net.Conn, n)
+	before := s.Stats().Plugins
 	const workers = 8
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -74,15 +75,48 @@ func connectIdle(tb testing.TB, s *Socket, prefix string, n, fns int) []net.Conn
 				if _, err := fmt.Fprintf(pluginEnd, "Content-Length: %d\r\n\r\n%s", len(body), body); err != nil {
 					panic(err)
 				}
-				if !s.WaitFor(fmt.Sprintf("%s-%d", prefix, i), time.Minute) {
-					panic(fmt.Sprintf("%s-%d did not connect", prefix, i))
-				}
 			}
 		})
 	}
 	wg.Wait()
 	tb.Cleanup(func() { closeEnds(ends) })
+	if n == 1 {
+		// One plugin: as a caller waits for it.
+		if !s.WaitFor(prefix+"-0", time.Minute) {
+			tb.Fatalf("%s-0 did not connect", prefix)
+		}
+		return ends
+	}
+	// Many: counted rather than waited for one by one, so that filling
+	// the socket costs the same before and after the index (a WaitFor for
+	// a name not yet connected used to scan every plugin).
+	if !waitPlugins(s, before+n, 2*time.Minute) {
+		tb.Fatalf("%d of %d plugins connected", s.Stats().Plugins-before, n)
+	}
 	return ends
+}
+
+// waitPlugins waits until want plugins are connected, woken by each
+// connect as WaitFor is.
+func waitPlugins(s *Socket, want int, timeout time.Duration) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		if s.Stats().Plugins >= want {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return false
+		}
+	}
 }
 
 func closeEnds(ends []net.Conn) {
