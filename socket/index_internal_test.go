@@ -82,6 +82,10 @@ func TestCallsAndListingsDoNotWaitForSocketLock(t *testing.T) {
 	s := swarmSocket(t)
 	connectIdle(t, s, "idle", 50, 2)
 	calc := attachCalc(t, s)
+	// The handshake's last step takes Socket.mu on calc's read loop, which
+	// must then read the answer: a first call proves it has passed.
+	_, err := s.Call("", calc, "Add", map[string]int{"A": 1, "B": 1})
+	require.NoError(t, err)
 
 	done := make(chan error, 1)
 	s.mu.Lock()
