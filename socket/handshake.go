@@ -158,6 +158,7 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 		s.plugins = make(map[string]*remote)
 	}
 	s.plugins[name] = r // reserved; not live until the answer is out
+	s.index.add(r)
 	s.mu.Unlock()
 
 	// A plugin that names no protocol gets protocol 1's answer, byte for

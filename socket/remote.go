@@ -25,19 +25,21 @@ type remote struct {
 	conf    *pluginConf // its configuration (config.go); set before the handshake's answer, then never
 	health  healthCheck // its health and the timer that checks it (health.go)
 
-	// Guarded by s.mu.
-	info  *envelope.PluginInfo // set by the handshake (state.reserve), then read-only
-	state connState            // the connection's life: state.go
+	// info is set by the handshake, under s.mu, before r is put in the
+	// index and named; then it is read-only, and read without a lock by
+	// whoever found r there or saw it named.
+	info  *envelope.PluginInfo
+	state connState // the connection's life: state.go
 
 	schemas map[string]funcSchemas // info's schemas compiled (limits.go); set with info, then read-only
 	stats   *remoteStats           // its metrics (metrics.go); set with info, then read-only
 }
 
-// handle runs on the plugin's read loop.
+// handle runs on the plugin's read loop, for every message but answers.
+// It reads the phase without Socket.mu (state.go), and r.info, which the
+// handshake sets on this same goroutine, without any lock.
 func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
-	r.s.mu.Lock()
-	info, named, live := r.info, r.state.named(), r.state.live()
-	r.s.mu.Unlock()
+	named, live := r.state.named(), r.state.live()
 	if !named {
 		r.handshake(c, m)
 		return
@@ -51,9 +53,9 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 			// passed on: its Connected event never was. Data read before
 			// a configured plugin is announced waits for it (config.go).
 			if data, err := r.asyncData(c, m); err != nil {
-				r.cfg.log.Warn("plugsock: async data dropped", "plugin", info.Name, "err", err)
+				r.cfg.log.Warn("plugsock: async data dropped", "plugin", r.info.Name, "err", err)
 			} else if !r.conf.hold(data, r.cfg) {
-				r.s.async.addData(&r.async, info.Name, data, r.cfg)
+				r.s.async.addData(&r.async, r.info.Name, data, r.cfg)
 			}
 		}
 		if m.IsRequest() {
@@ -89,7 +91,7 @@ func (r *remote) handle(c *envelope.Conn, m *envelope.Envelope) {
 		switch {
 		case !m.IsRequest():
 		case live && c.Protocol() >= envelope.Protocol2:
-			r.serveRequest(c, m, info.Name)
+			r.serveRequest(c, m, r.info.Name)
 		default:
 			_ = c.ReplyError(m.ID, envelope.Errorf(envelope.CodeMethodNotFound, "method not found: %s", m.Method))
 		}
@@ -136,6 +138,7 @@ func (s *Socket) disconnected(r *remote, err error) {
 	var info *envelope.PluginInfo
 	if r.info != nil && s.plugins[r.info.Name] == r {
 		delete(s.plugins, r.info.Name)
+		s.index.remove(r)
 	}
 	if r.state.live() {
 		info = r.info

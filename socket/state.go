@@ -1,5 +1,7 @@
 package socket
 
+import "sync/atomic"
+
 // A plugin connection's life, as the host sees it, is one value,
 // remote.state, and every change to it is one of the transitions below,
 // so the rules hold in one place:
@@ -42,8 +44,11 @@ package socket
 // that, so that a plugin that closes right after answering is still
 // reported as graceful.
 //
-// Socket.mu guards the state: every method below must be called with it
-// held. That lock comes second in the package's one lock order: the
+// Socket.mu guards the state: every transition, and every query but
+// those on the phase, must be made with it held. The phase is atomic, so
+// that the paths that run on every call and every message (lookup,
+// remote.handle) and the listings read it without the lock; they act on
+// it as on a value read just before the lock was let go. That lock comes second in the package's one lock order: the
 // connection's write lock (envelope.Conn's) before Socket.mu. goLive runs
 // inside Conn.ReplyFirst, under the write lock, so that no call overtakes
 // the handshake's answer; hence nothing may write to a connection, or
@@ -63,26 +68,29 @@ const (
 // connState is a plugin connection's phase and the verdict on its end.
 // The zero value is a connection that has not handshaken.
 type connState struct {
-	phase    phase
+	ph       atomic.Uint32 // a phase; changed only under Socket.mu
 	graceful bool          // the plugin said goodbye or answered $/shutdown
 	cutoff   bool          // the socket gave up waiting for it
 	decided  chan struct{} // made when a stop begins; closed once graceful and cutoff are final
 }
 
+func (st *connState) phase() phase     { return phase(st.ph.Load()) }
+func (st *connState) setPhase(p phase) { st.ph.Store(uint32(p)) }
+
 // The transitions, one method per event.
 
 // reserve is the handshake's: its checks passed and the name is reserved.
 func (st *connState) reserve() {
-	if st.phase == phaseConnecting {
-		st.phase = phaseNamed
+	if st.phase() == phaseConnecting {
+		st.setPhase(phaseNamed)
 	}
 }
 
 // goLive is the handshake's last: its answer is being written, and calls
 // may follow it.
 func (st *connState) goLive() {
-	if st.phase == phaseNamed {
-		st.phase = phaseLive
+	if st.phase() == phaseNamed {
+		st.setPhase(phaseLive)
 	}
 }
 
@@ -91,8 +99,8 @@ func (st *connState) goLive() {
 // Disconnected event and no callbacks, as there was no Connected event).
 // Calls that went out behind the answer fail with the connection.
 func (st *connState) answerLost() {
-	if st.phase >= phaseLive {
-		st.phase = phaseNamed
+	if st.phase() >= phaseLive {
+		st.setPhase(phaseNamed)
 	}
 }
 
@@ -101,8 +109,8 @@ func (st *connState) answerLost() {
 // connection never goes live, and stopping would make it look live.
 func (st *connState) goodbye() {
 	st.graceful = true
-	if st.phase == phaseLive {
-		st.phase = phaseStopping
+	if st.phase() == phaseLive {
+		st.setPhase(phaseStopping)
 	}
 }
 
@@ -114,8 +122,8 @@ func (st *connState) beginStop() (first bool) {
 		return false
 	}
 	st.decided = make(chan struct{})
-	if st.phase == phaseLive {
-		st.phase = phaseStopping
+	if st.phase() == phaseLive {
+		st.setPhase(phaseStopping)
 	}
 	return true
 }
@@ -132,17 +140,17 @@ func (st *connState) decide(answered, timedOut bool) {
 // The queries the rest of the socket asks.
 
 // named reports whether the handshake has been accepted (r.info is set).
-func (st *connState) named() bool { return st.phase >= phaseNamed }
+func (st *connState) named() bool { return st.phase() >= phaseNamed }
 
 // live reports whether the plugin has been announced: its handshake was
 // answered. It stays true while the plugin stops.
-func (st *connState) live() bool { return st.phase >= phaseLive }
+func (st *connState) live() bool { return st.phase() >= phaseLive }
 
 // callable reports whether new calls may go out: live and not stopping.
-func (st *connState) callable() bool { return st.phase == phaseLive }
+func (st *connState) callable() bool { return st.phase() == phaseLive }
 
 // stopping reports whether a live plugin is on its way out.
-func (st *connState) stopping() bool { return st.phase == phaseStopping }
+func (st *connState) stopping() bool { return st.phase() == phaseStopping }
 
 // leftGracefully is the verdict disconnected reports: the plugin left in
 // good order and was not cut off.

@@ -152,6 +152,7 @@ func (s *Socket) Shutdown(id string) error {
 		return nil
 	}
 	s.shut = true
+	s.closed.Store(true)
 	s.shutDone = make(chan struct{})
 	defer close(s.shutDone)
 	cfg := s.config()

@@ -34,8 +34,8 @@ func (s *Socket) versionedName(base, version string) (string, bool) {
 	if holder == nil || holder.info == nil || version == "" || validName(version) != nil {
 		return base, false
 	}
-	for name, r := range s.plugins {
-		if b, _, _ := strings.Cut(name, "@"); b == base && r.info != nil && r.info.Version == version {
+	for _, r := range s.index.family(base) {
+		if r.info.Version == version {
 			return base, false
 		}
 	}
@@ -47,35 +47,8 @@ func (s *Socket) versionedName(base, version string) (string, bool) {
 }
 
 // resolve returns the live plugin an address reaches, or nil: see above.
-// s.mu must be held.
-func (s *Socket) resolve(addr string) *remote {
-	if r := s.plugins[addr]; r != nil && r.state.live() {
-		return r
-	}
-	base, version, pinned := strings.Cut(addr, "@")
-	var best *remote
-	for name, r := range s.plugins {
-		if !r.state.callable() {
-			continue
-		}
-		if b, _, _ := strings.Cut(name, "@"); b != base {
-			continue
-		}
-		switch {
-		case pinned:
-			if r.info.Version == version {
-				return r
-			}
-		case best == nil:
-			best = r
-		default:
-			if c := compareVersions(r.info.Version, best.info.Version); c > 0 || c == 0 && name < best.info.Name {
-				best = r
-			}
-		}
-	}
-	return best
-}
+// It needs no lock: the index is read as it is at the time.
+func (s *Socket) resolve(addr string) *remote { return s.index.resolve(addr) }
 
 // compareVersions orders versions as Semantic Versioning 2.0.0 does
 // ("v1.2.3-rc.1+build"; a leading "v" and missing minor or patch numbers
