@@ -154,6 +154,9 @@ func (r *remote) handshake(c *envelope.Conn, m *envelope.Envelope) {
 	r.stats = s.metrics.join(name, fns)
 	r.async.stats = r.stats.plugin
 	r.state.reserve()
+	if r.handshakeTimer != nil {
+		r.handshakeTimer.Stop()
+	}
 	if s.plugins == nil {
 		s.plugins = make(map[string]*remote)
 	}

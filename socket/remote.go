@@ -17,13 +17,18 @@ type remote struct {
 	launch  string        // the launch id the handshake presented
 	gone    chan struct{} // closed once the disconnect has been reported
 	due     time.Time     // when the handshake timer closes the connection unless it is named
-	cfg     *config       // the socket's settings when it connected; never changed
-	calls   inFlight      // calls waiting for an answer (limits.go)
-	hb      *envelope.Heartbeat
-	async   asyncSource // its data in the async queue, guarded by s.async.mu
-	reqs    requests    // its requests to the host in flight (services.go)
-	conf    *pluginConf // its configuration (config.go); set before the handshake's answer, then never
-	health  healthCheck // its health and the timer that checks it (health.go)
+	// handshakeTimer closes the connection at due unless it is named;
+	// stopped once it is, so that 20,000 plugins do not keep 20,000
+	// timers in the runtime's heaps for HandshakeTimeout. Set before the
+	// read loop starts; nil for in-process plugins.
+	handshakeTimer *time.Timer
+	cfg            *config  // the socket's settings when it connected; never changed
+	calls          inFlight // calls waiting for an answer (limits.go)
+	hb             *envelope.Heartbeat
+	async          asyncSource // its data in the async queue, guarded by s.async.mu
+	reqs           requests    // its requests to the host in flight (services.go)
+	conf           *pluginConf // its configuration (config.go); set before the handshake's answer, then never
+	health         healthCheck // its health and the timer that checks it (health.go)
 
 	// info is set by the handshake, under s.mu, before r is put in the
 	// index and named; then it is read-only, and read without a lock by

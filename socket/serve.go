@@ -102,7 +102,6 @@ func temporary(err error) bool {
 func (s *Socket) serveConn(nc net.Conn, addr string, cfg *config) {
 	r := &remote{s: s, session: uuid.NewString(), addr: addr, gone: make(chan struct{}), cfg: cfg,
 		calls: newInFlight(cfg.maxInFlight), due: time.Now().Add(cfg.handshakeTimeout)}
-	var timer *time.Timer // set before the read loop starts, which stops it
 	conn := envelope.NewConn(nc, envelope.ConnOptions{
 		Handler:      r.handle,
 		MaxFrameSize: cfg.maxFrame,
@@ -110,7 +109,7 @@ func (s *Socket) serveConn(nc net.Conn, addr string, cfg *config) {
 		CallTimeout:  cfg.callTimeout, // for calls without a deadline; see CallContext
 		Logger:       cfg.log.With("addr", addr, "session", r.session),
 		OnClose: func(err error) {
-			timer.Stop()
+			r.handshakeTimer.Stop()
 			r.conf.wait() // a configuration under way ends first (config.go)
 			r.hb.Stop()
 			s.disconnected(r, err)
@@ -134,7 +133,7 @@ func (s *Socket) serveConn(nc net.Conn, addr string, cfg *config) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
-	timer = time.AfterFunc(cfg.handshakeTimeout, func() {
+	r.handshakeTimer = time.AfterFunc(cfg.handshakeTimeout, func() {
 		s.mu.Lock()
 		named := r.state.named()
 		s.mu.Unlock()
