@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -100,7 +103,13 @@ func parallelRun(rounds int, d time.Duration, verbose bool) error {
 		}
 	}()
 	for i, s := range sel {
-		c, err := s.start(false)
+		var (
+			c   client
+			err error
+		)
+		pprof.Do(context.Background(), pprof.Labels("system", s.name), func(context.Context) {
+			c, err = s.start(false)
+		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -115,7 +124,12 @@ func parallelRun(rounds int, d time.Duration, verbose bool) error {
 		for k, lv := range parLevels {
 			for j := range sel {
 				i := (j + r + k) % len(sel)
-				pr := measureParLatency(clients[i], d, lv.callers)
+				// Labelled as in the calls section, so that a CPU profile
+				// can be split: go tool pprof -tagfocus=system=plugsock.
+				var pr parResult
+				pprof.Do(context.Background(), pprof.Labels("system", sel[i].name, "phase", "parallel", "callers", strconv.Itoa(lv.callers)), func(context.Context) {
+					pr = measureParLatency(clients[i], d, lv.callers)
+				})
 				res[k][i] = append(res[k][i], pr)
 				if verbose {
 					fmt.Printf("round %d  %4d callers  %-12s %8.0f calls/s  p50 %v  p99 %v  errors %d\n",
