@@ -178,24 +178,41 @@ func shape(body string) string {
 // set aside.
 func TestCheckSendsTheFramesTheHostSends(t *testing.T) {
 	strict := bin(t, "strict")
-	// The plugin pings too, so that each side's answer to a ping is
-	// recorded; its Add waits for the first answer.
 	env := func(dir, heartbeat string) []string {
 		return append(os.Environ(), "PLUGINTEST_RECORD="+dir, "PLUGINTEST_HEARTBEAT="+heartbeat)
 	}
-
+	// A connection's idle side is pinged by one side only: the host when
+	// it pings (it does every 20ms here), else the plugin. So the host's
+	// pings are recorded on a host that pings a plugin that does not ask
+	// to, and its answers to the plugin's pings on a host that does not
+	// ping at all, whose plugin pings every 20ms; its Add waits for the
+	// first answer.
 	hostDir := t.TempDir()
-	s := new(socket.Socket)
-	// The battery offers its host service, and asks every call for
-	// progress; so does this host.
-	require.NoError(t, s.Register(Check{}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s.Serve(l, socket.Config{Logger: quiet(), HeartbeatInterval: 20 * time.Millisecond, HeartbeatMisses: 250})
-	cmd := exec.Command(strict)
-	cmd.Env = env(hostDir, "20ms")
-	name, err := s.Launch(t.Context(), cmd)
-	require.NoError(t, err)
+	serve := func(heartbeat time.Duration, pluginHeartbeat string) (*socket.Socket, string) {
+		s := new(socket.Socket)
+		// The battery offers its host service, and asks every call for
+		// progress; so does this host.
+		require.NoError(t, s.Register(Check{}))
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		s.Serve(l, socket.Config{Logger: quiet(), HeartbeatInterval: heartbeat, HeartbeatMisses: 250})
+		cmd := exec.Command(strict)
+		cmd.Env = env(hostDir, pluginHeartbeat)
+		name, err := s.Launch(t.Context(), cmd)
+		require.NoError(t, err)
+		return s, name
+	}
+	read := func(kind string) bool {
+		files, _ := filepath.Glob(filepath.Join(hostDir, "frames-*"))
+		for _, f := range files {
+			if b, _ := os.ReadFile(f); bytes.Contains(b, []byte(kind)) {
+				return true
+			}
+		}
+		return false
+	}
+
+	s, name := serve(20*time.Millisecond, "")
 	ctx := envelope.WithTrace(t.Context(), "host-trace")
 	ctx = socket.WithProgress(ctx, func(float64, float64, string) {})
 	require.NoError(t, s.CallContext(ctx, name, "Add", map[string]int{"a": 0, "b": 0}, nil))
@@ -206,24 +223,21 @@ func TestCheckSendsTheFramesTheHostSends(t *testing.T) {
 	assert.ErrorIs(t, s.CallContext(short, name, "Sleep", 10000, nil), context.Canceled)
 	stop.Stop()
 	cancel()
-	// The host's pings, and its answers to the plugin's, go both ways
-	// every 20ms; wait until the plugin has read each kind.
 	require.Eventually(t, func() bool {
-		var ping, pong, cancelled bool
-		files, _ := filepath.Glob(filepath.Join(hostDir, "frames-*"))
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			ping = ping || bytes.Contains(b, []byte(`"method":"$/ping"`))
-			pong = pong || bytes.Contains(b, []byte(`"result":null}`))
-			cancelled = cancelled || bytes.Contains(b, []byte(`"method":"$/cancelRequest"`))
-		}
-		return ping && pong && cancelled
-	}, 10*time.Second, 10*time.Millisecond, "the plugin to read a host ping, a host answer to its ping, and a cancel")
+		return read(`"method":"$/ping"`) && read(`"method":"$/cancelRequest"`)
+	}, 10*time.Second, 10*time.Millisecond, "the plugin to read a host ping and a cancel")
+	s.Unplug("host-unplug", name)
+	require.NoError(t, s.Shutdown(""))
+
+	s, name = serve(-1, "20ms")
+	require.NoError(t, s.CallContext(ctx, name, "Add", map[string]int{"a": 0, "b": 0}, nil))
+	require.Eventually(t, func() bool { return read(`"result":null}`) }, 10*time.Second, 10*time.Millisecond,
+		"the plugin to read a host answer to its ping")
 	s.Unplug("host-unplug", name)
 	require.NoError(t, s.Shutdown(""))
 
 	batteryDir := t.TempDir()
-	cmd = exec.Command(strict)
+	cmd := exec.Command(strict)
 	cmd.Env = env(batteryDir, "1ms")
 	var out bytes.Buffer
 	report, err := plugintest.Check(t.Context(), cmd, &out, plugintest.CheckConfig{CallTimeout: time.Second})
