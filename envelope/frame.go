@@ -27,10 +27,18 @@ const (
 // line, then Content-Length bytes of body. Header lines other than
 // Content-Length are ignored.
 type FrameReader struct {
-	r   *bufio.Reader
-	max int
-	buf []byte
+	r    *bufio.Reader
+	max  int
+	buf  []byte
+	read bool // a frame has been read
 }
+
+// keepFirst bounds the first frame's body kept as the buffer for those
+// after it. The first frame of a connection is its handshake, often the
+// largest it ever sends and never sent again: a buffer its size, kept for
+// the connection's life, was an idle plugin's largest allocation after
+// its goroutine's stack.
+const keepFirst = 512
 
 // NewFrameReader returns a FrameReader that refuses bodies longer than max
 // bytes (DefaultMaxFrameSize when max <= 0).
@@ -109,6 +117,16 @@ func (f *FrameReader) readFrame() (body []byte, own bool, err error) {
 	}
 	if length < 0 {
 		return nil, false, fmt.Errorf("%w: frame without Content-Length header", ErrProtocol)
+	}
+	if first := !f.read; first {
+		f.read = true
+		if length > keepFirst && length <= eagerBodySize {
+			body = make([]byte, length)
+			if _, err := io.ReadFull(f.r, body); err != nil {
+				return nil, false, unexpected(err)
+			}
+			return body, true, nil
+		}
 	}
 	if length <= eagerBodySize || length <= cap(f.buf) {
 		if cap(f.buf) < length {
