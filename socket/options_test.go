@@ -89,16 +89,21 @@ func TestServeTwiceKeepsEachConnectionsSettings(t *testing.T) {
 		drain(late)
 		drain(big)
 
-		// 4 KiB: within the old limit, over the new one.
+		// 4 KiB: within the old limit, over the new one, which drops it
+		// (a notification over the limit has no one to answer).
 		frame := []byte(`{"jsonrpc":"2.0","method":"$/async","params":"` + strings.Repeat("x", 4<<10) + `"}`)
 		require.NoError(t, early.writeFrame(frame))
-		_ = big.writeFrame(frame) // the host hangs up halfway
-		assert.Equal(t, "big", <-gone, "the new frame limit cuts off a connection accepted after it")
+		require.NoError(t, big.writeFrame(frame))
+		synctest.Wait()
+		assert.Len(t, newLogs.lines("dropped a frame over the size limit", "limit is 2048"), 1,
+			"the new frame limit holds for a connection accepted after it")
+		assert.Empty(t, oldLogs.lines("dropped a frame"), "and not for the early one")
 
-		// Neither plugin answers a ping: only the new heartbeat notices.
+		// No plugin answers a ping: only the new heartbeat notices.
 		time.Sleep(time.Hour)
 		synctest.Wait()
-		assert.Equal(t, "p", <-gone, "the new heartbeat finds a connection accepted after it")
+		found := []string{<-gone, <-gone}
+		assert.ElementsMatch(t, []string{"p", "big"}, found, "the new heartbeat finds the connections accepted after it")
 		require.NotNil(t, s.PluginInfo("p-old"), "the early plugin has the old frame limit and no heartbeat")
 		select {
 		case name := <-gone:
