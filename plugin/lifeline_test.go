@@ -68,18 +68,19 @@ func TestTheLifelineLeavesStdinBlocking(t *testing.T) {
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
 	require.NoError(t, pr.Close())
+	// Wait closes the pipe once the process has exited, perhaps before its
+	// last line is read: it waits for the reading to end.
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-
 	lines := make(chan string, 16)
 	go func() {
-		defer close(lines)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if line, ok := strings.CutPrefix(sc.Text(), "lifeline: "); ok {
 				lines <- line
 			}
 		}
+		close(lines)
+		exited <- cmd.Wait()
 	}()
 	assert.Equal(t, "watching; stdin O_NONBLOCK=false", recv(t, lines, "the plugin to watch"))
 	assert.Equal(t, "child's stdin O_NONBLOCK=false", recv(t, lines, "the plugin's child to report"))
