@@ -90,37 +90,54 @@ func TestWriteTimeoutIsolatesAPluginThatStopsReading(t *testing.T) {
 // TestIdlePluginsAreCheap measures what an idle plugin costs the host:
 // with the default heartbeat on, no goroutine waits on its behalf beyond
 // the connection's read loop.
+//
+// The figure is a difference of two heap readings, so memory that some
+// earlier test frees between them (a process's pipes, a pooled buffer)
+// would count as the plugins'. Such noise only ever adds, so the test
+// measures up to three rounds and keeps the smallest.
 func TestIdlePluginsAreCheap(t *testing.T) {
 	n := 500
 	if testing.Short() {
 		n = 200
 	}
 	h := newHost(t, "tcp")
+	const bound = 32 << 10
+	best, extra := int64(-1), 0
+	for round := 0; round < 3 && (best < 0 || best > bound); round++ {
+		per, more := idleCost(t, h, n, round)
+		t.Logf("round %d: %d idle plugins: %d bytes each at the host, %d goroutines more", round, n, per, more)
+		if best < 0 || per < best {
+			best = per
+		}
+		extra = max(extra, more)
+	}
+	assert.LessOrEqual(t, best, int64(bound), "bytes per idle plugin")
+	assert.Positive(t, best, "the measurement measured something")
+	assert.LessOrEqual(t, extra, n+n/10, "about one goroutine per plugin: its read loop")
+}
+
+// idleCost connects n idle plugins to h, measures, and disconnects them.
+func idleCost(t *testing.T, h *host, n, round int) (per int64, extra int) {
 	s, addr := h.s, h.addr.String()
 	goroutines := runtime.NumGoroutine()
 	conns := make([]net.Conn, 0, n)
 	for i := range n {
 		c := rawDial(t, addr)
-		require.Nil(t, c.handshake(t, `1`, fmt.Sprint("idle-", i)).Error)
+		require.Nil(t, c.handshake(t, `1`, fmt.Sprint("idle-", round, "-", i)).Error)
 		conns = append(conns, c.nc)
 	}
 	require.Equal(t, n, s.Stats().Plugins)
-	extra := runtime.NumGoroutine() - goroutines
+	extra = runtime.NumGoroutine() - goroutines
 	connected := heapAndStacks()
 	for _, c := range conns {
 		_ = c.Close()
 	}
 	require.Eventually(t, func() bool { return s.Stats().Plugins == 0 }, 10*time.Second, time.Millisecond)
 	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= goroutines+5 }, 10*time.Second, time.Millisecond)
-	conns = nil
 	// Measured against the same socket once they are gone, so that what
 	// earlier tests left behind does not count.
 	gone := heapAndStacks()
-	per := (connected - gone) / int64(n)
-	t.Logf("%d idle plugins: %d bytes each at the host, %d goroutines more", n, per, extra)
-	assert.LessOrEqual(t, per, int64(32<<10), "bytes per idle plugin")
-	assert.Positive(t, per, "the measurement measured something")
-	assert.LessOrEqual(t, extra, n+n/10, "about one goroutine per plugin: its read loop")
+	return (connected - gone) / int64(n), extra
 }
 
 func heapAndStacks() int64 {
