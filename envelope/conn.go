@@ -178,6 +178,9 @@ func (c *Conn) readLoop() (detached bool) {
 	for {
 		var body []byte
 		var own bool
+		if err = fr.await(); err != nil {
+			break
+		}
 		if body, own, err = fr.readFrame(); err != nil {
 			if tl, ok := err.(*tooLarge); ok && tl.err == nil {
 				// Read through: the connection goes on (framelimit.go).

@@ -117,7 +117,7 @@ func (s *Socket) CallStats() CallStats {
 				pc.Exits[exitNames[i]] = n
 			}
 		}
-		for method, ms := range p.methods {
+		for method, ms := range p.methodMap() {
 			pc.add(method, ms)
 		}
 		slices.SortFunc(pc.Methods, func(a, b CallCounts) int { return strings.Compare(a.Method, b.Method) })

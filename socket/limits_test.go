@@ -101,7 +101,12 @@ func TestIdlePluginsAreCheap(t *testing.T) {
 		n = 200
 	}
 	h := newHost(t, "tcp")
-	const bound = 32 << 10
+	// The idle-plugin target of docs/performance.md; the race detector's
+	// shadow state adds about 4 KiB.
+	bound := int64(16 << 10)
+	if raceEnabled {
+		bound = 24 << 10
+	}
 	best, extra := int64(-1), 0
 	for round := 0; round < 3 && (best < 0 || best > bound); round++ {
 		per, more := idleCost(t, h, n, round)
@@ -111,7 +116,7 @@ func TestIdlePluginsAreCheap(t *testing.T) {
 		}
 		extra = max(extra, more)
 	}
-	assert.LessOrEqual(t, best, int64(bound), "bytes per idle plugin")
+	assert.LessOrEqual(t, best, bound, "bytes per idle plugin")
 	assert.Positive(t, best, "the measurement measured something")
 	assert.LessOrEqual(t, extra, n+n/10, "about one goroutine per plugin: its read loop")
 }

@@ -3,6 +3,7 @@ package socket
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"os/exec"
 	"strings"
@@ -164,12 +165,54 @@ type pluginStats struct {
 	exits    [numExits]atomic.Uint64
 	other    methodStats
 
+	// methods holds the stats of each described method called so far,
+	// made on its first call rather than at connect: an idle plugin with
+	// many functions costs nothing for them, and a scrape shows only
+	// series that have counted something either way (sendCounter). The
+	// map is never changed once published; mmu serialises the copies
+	// that add to it, at most maxMethodSeries of them.
+	methods atomic.Pointer[map[string]*methodStats]
+	mmu     sync.Mutex
+
 	// Guarded by metrics.mu.
-	refs    int // connections holding it
-	methods map[string]*methodStats
+	refs int // connections holding it
 
 	smu  sync.Mutex
 	open map[*envelope.Stream]*methodStats // its streams open, with their method's stats
+}
+
+// methodMap returns p's methods as they are now: nil before the first
+// call, which reads as an empty map.
+func (p *pluginStats) methodMap() map[string]*methodStats {
+	if m := p.methods.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
+// method returns the stats of method, made on its first call, or p.other
+// once p counts maxMethodSeries methods.
+func (p *pluginStats) method(method string) *methodStats {
+	if ms := p.methodMap()[method]; ms != nil {
+		return ms
+	}
+	p.mmu.Lock()
+	defer p.mmu.Unlock()
+	old := p.methodMap()
+	if ms := old[method]; ms != nil {
+		return ms
+	}
+	if len(old) >= maxMethodSeries {
+		return &p.other
+	}
+	next := make(map[string]*methodStats, len(old)+1)
+	maps.Copy(next, old)
+	ms := new(methodStats)
+	// Cloned: kept past the connection, a string that shares the
+	// handshake's memory would pin all of it.
+	next[strings.Clone(method)] = ms
+	p.methods.Store(&next)
+	return ms
 }
 
 // streamOpened counts st, a stream of method ms, from now on, and until
@@ -193,20 +236,22 @@ func (p *pluginStats) streamOpened(st *envelope.Stream, ms *methodStats) {
 	}()
 }
 
-// remoteStats is one connection's view of its plugin's stats: methods,
-// built when it connects and never changed, holds its described methods.
+// remoteStats is one connection's view of its plugin's stats: fns is the
+// functions it described, shared with every connection that described the
+// same, and never changed.
 type remoteStats struct {
-	plugin  *pluginStats
-	methods map[string]*methodStats
+	plugin *pluginStats
+	fns    map[string]typedesc.Function
 }
 
-// method returns the stats of calls to method; nil for a nil rs.
+// method returns the stats of calls to method; nil for a nil rs. A method
+// the connection did not describe is counted as otherMethod.
 func (rs *remoteStats) method(method string) *methodStats {
 	if rs == nil {
 		return nil
 	}
-	if m := rs.methods[method]; m != nil {
-		return m
+	if _, ok := rs.fns[method]; ok {
+		return rs.plugin.method(method)
 	}
 	return &rs.plugin.other
 }
@@ -236,7 +281,7 @@ func (m *metrics) plugin(name string) *pluginStats {
 	// Cloned, as the method names are: kept past the connection, a
 	// string that shares the handshake's memory would pin all of it.
 	name = strings.Clone(name)
-	p := &pluginStats{name: name, methods: make(map[string]*methodStats)}
+	p := &pluginStats{name: name}
 	m.plugins[name] = p
 	m.depart(p)
 	return p
@@ -269,19 +314,7 @@ func (m *metrics) join(name string, fns map[string]typedesc.Function) *remoteSta
 		}
 	}
 	p.refs++
-	rs := &remoteStats{plugin: p, methods: make(map[string]*methodStats, min(len(fns), maxMethodSeries))}
-	for fn := range fns {
-		ms := p.methods[fn]
-		if ms == nil {
-			if len(p.methods) >= maxMethodSeries {
-				continue
-			}
-			ms = new(methodStats)
-			p.methods[strings.Clone(fn)] = ms
-		}
-		rs.methods[fn] = ms
-	}
-	return rs
+	return &remoteStats{plugin: p, fns: fns}
 }
 
 // leave ends a connection's hold on its stats.
@@ -348,7 +381,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for name, p := range m.plugins {
-		for method, ms := range p.methods {
+		for method, ms := range p.methodMap() {
 			collectMethod(ch, name, method, ms)
 		}
 		collectMethod(ch, name, otherMethod, &p.other)
@@ -379,7 +412,8 @@ func collectStreams(ch chan<- prometheus.Metric, name string, p *pluginStats) {
 		c.in += in
 		c.out += out
 	}
-	for _, ms := range p.methods {
+	methods := p.methodMap()
+	for _, ms := range methods {
 		if in, out := ms.streamIn.Load(), ms.streamOut.Load(); in+out > 0 {
 			add(ms, in, out)
 		}
@@ -388,7 +422,7 @@ func collectStreams(ch chan<- prometheus.Metric, name string, p *pluginStats) {
 		stats := st.Stats()
 		add(ms, stats.Sent, stats.Received)
 	}
-	for method, ms := range p.methods {
+	for method, ms := range methods {
 		if c := byMethod[ms]; c != nil {
 			sendCounter(ch, descStreamItems, c.in, name, method, "in")
 			sendCounter(ch, descStreamItems, c.out, name, method, "out")

@@ -89,3 +89,38 @@ func TestMetricsBuckets(t *testing.T) {
 	assert.Equal(t, 2, hists)
 	s.metrics.leave(rs)
 }
+
+// A method's counters are made on its first call, not at connect, and a
+// name counts at most maxMethodSeries methods of its own, whatever its
+// connections described: the rest share "(other)".
+func TestMethodStatsMadeOnFirstCall(t *testing.T) {
+	var s Socket
+	fns := make(map[string]typedesc.Function, maxMethodSeries+10)
+	for i := range maxMethodSeries + 10 {
+		fns[fmt.Sprint("M", i)] = typedesc.Function{}
+	}
+	rs := s.metrics.join("wide", fns)
+	defer s.metrics.leave(rs)
+	assert.Empty(t, rs.plugin.methodMap(), "nothing counted before a call")
+
+	first := rs.method("M0")
+	first.record(nil, time.Millisecond)
+	assert.Same(t, first, rs.method("M0"), "one counter per method")
+	assert.Len(t, rs.plugin.methodMap(), 1)
+
+	// A second connection of the name (another version) shares them.
+	rs2 := s.metrics.join("wide@2", fns)
+	defer s.metrics.leave(rs2)
+	assert.Same(t, first, rs2.method("M0"))
+
+	own := 0
+	for i := range maxMethodSeries + 10 {
+		if rs.method(fmt.Sprint("M", i)) != &rs.plugin.other {
+			own++
+		}
+	}
+	assert.Equal(t, maxMethodSeries, own)
+	assert.Len(t, rs.plugin.methodMap(), maxMethodSeries)
+	assert.Same(t, &rs.plugin.other, rs.method("NotDescribed"))
+	assert.Equal(t, uint64(1), s.CallStats().Plugins[0].Methods[0].Total())
+}
