@@ -3,37 +3,47 @@ package envelope
 import (
 	"io"
 	"net"
+	"runtime"
 	"sync"
 )
 
 // frameWriter puts whole frames on a kernel byte stream (a TCP or unix
-// stream socket), one write at a time. A frame that comes while no write
-// is under way is written at once, by its own goroutine, with one system
-// call, exactly as under a plain mutex. Frames that come while a write is
-// under way are gathered, in the order they came, into one batch, which
-// the first of them writes with one system call as soon as the write
-// before it is done; the others wait for that write and share its result.
-// Under concurrent calls that turns many small writes, each of which would
-// otherwise queue for the lock and pay for a system call of its own, into
-// a few: on a byte stream where the bytes go is all that counts, not how
+// stream socket), one write at a time, and lets frames that come together
+// share one system call. A small frame that comes while no write is under
+// way yields its goroutine once (runtime.Gosched) before it goes out: the
+// goroutines that are ready to run then (under load, the callers that the
+// last read woke) add their frames to its write instead of each paying for
+// one of their own. When none is ready, Gosched returns at once and the
+// frame goes out alone, uncopied, as under a plain mutex. Frames that come
+// while a write is under way are gathered, in the order they came, into
+// one batch, which the first of them writes as soon as the write before it
+// is done. On a byte stream where the bytes go is all that counts, not how
 // many Write calls carried them.
 //
-// Memory stays bounded by the frames of the goroutines that are waiting,
-// as it would be with a plain mutex, and every writer waits until its
-// frame is written, so a peer that stops reading still holds everyone back
-// (up to the write timeout) instead of letting frames pile up.
+// Every writer waits until the write that carried its frame has returned,
+// and shares its error, so a frame is on the wire when its write returns,
+// as with a plain mutex. Memory stays bounded by the frames of the
+// goroutines that are waiting, and a peer that stops reading still holds
+// everyone back (up to the write timeout) instead of letting frames pile
+// up. A frame over gatherMax never waits for company.
 type frameWriter struct {
 	mu   sync.Mutex
 	idle sync.Cond // signalled when busy turns false; L is &mu
 	busy bool      // a write is under way
 	next *batch    // frames waiting for the next write
+	lead []byte    // the frame of a writer yielding before its write
 }
+
+// gatherMax is the largest frame that waits for others to join its write:
+// copying a bigger one into a batch would cost more than a system call.
+const gatherMax = 4 << 10
 
 // batch is frames written together.
 type batch struct {
 	buf  []byte
 	done chan struct{} // closed once buf is written; then err is set
 	err  error
+	bp   *[]byte // where buf came from, in batchBufs
 }
 
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -49,9 +59,31 @@ func (w *frameWriter) write(b []byte, first func(), raw func([]byte) error) erro
 	}
 	if !w.busy && w.next == nil {
 		w.busy = true
+		if len(b) > gatherMax {
+			w.mu.Unlock()
+			err := raw(b)
+			w.release()
+			return err
+		}
+		// Let the goroutines that are ready to run add their frames
+		// before this one goes out: under load they are the callers the
+		// last read woke, and they join this write instead of each paying
+		// for one of its own. When none is ready, Gosched returns at once.
+		w.lead = b
 		w.mu.Unlock()
-		err := raw(b)
-		w.release()
+		runtime.Gosched()
+		w.mu.Lock()
+		w.lead = nil
+		p := w.next
+		w.next = nil
+		w.mu.Unlock()
+		if p == nil {
+			err := raw(b)
+			w.release()
+			return err
+		}
+		err := raw(p.buf)
+		w.finish(p, err)
 		return err
 	}
 	if p := w.next; p != nil {
@@ -60,10 +92,20 @@ func (w *frameWriter) write(b []byte, first func(), raw func([]byte) error) erro
 		<-p.done
 		return p.err
 	}
+	if w.lead != nil {
+		// The first to join a leader that is yielding: the batch starts
+		// with the leader's frame.
+		bp := batchBufs.Get().(*[]byte)
+		p := &batch{buf: append(append((*bp)[:0], w.lead...), b...), done: make(chan struct{}), bp: bp}
+		w.next = p
+		w.mu.Unlock()
+		<-p.done
+		return p.err
+	}
 	// Lead the next batch: wait for the write under way, then write what
 	// gathered in the meantime.
 	bp := batchBufs.Get().(*[]byte)
-	p := &batch{buf: append((*bp)[:0], b...), done: make(chan struct{})}
+	p := &batch{buf: append((*bp)[:0], b...), done: make(chan struct{}), bp: bp}
 	w.next = p
 	for w.busy {
 		w.idle.Wait()
@@ -72,15 +114,20 @@ func (w *frameWriter) write(b []byte, first func(), raw func([]byte) error) erro
 	w.next = nil
 	w.mu.Unlock()
 	err := raw(p.buf)
+	w.finish(p, err)
+	return err
+}
+
+// finish reports p's write, recycles its buffer and lets the next write go.
+func (w *frameWriter) finish(p *batch, err error) {
 	p.err = err
 	close(p.done)
 	if cap(p.buf) <= 64<<10 {
-		*bp = p.buf[:0]
-		batchBufs.Put(bp)
+		*p.bp = p.buf[:0]
+		batchBufs.Put(p.bp)
 	}
 	p.buf = nil
 	w.release()
-	return err
 }
 
 func (w *frameWriter) release() {
