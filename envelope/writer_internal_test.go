@@ -72,6 +72,22 @@ func TestFrameWriterAlone(t *testing.T) {
 	require.Len(t, got, 2)
 	assert.Same(t, &small[0], &got[0][0], "not copied")
 	assert.Same(t, &large[0], &got[1][0], "not copied")
+	assert.Zero(t, w.shared, "a writer on its own never yields")
+}
+
+// Once frames stop coming together, a connection stops yielding after
+// sharedStreak lonely yields.
+func TestFrameWriterStopsYieldingAlone(t *testing.T) {
+	var w frameWriter
+	w.init()
+	w.shared = sharedStreak
+	raw := func([]byte) error { return nil }
+	for range sharedStreak {
+		require.NoError(t, w.write([]byte("f"), nil, raw))
+	}
+	assert.Zero(t, w.shared)
+	require.NoError(t, w.write([]byte("f"), nil, raw))
+	assert.Zero(t, w.shared, "and does not go below zero")
 }
 
 // A failed write fails every frame it carried.
