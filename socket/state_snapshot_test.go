@@ -98,7 +98,12 @@ func countIs(t *testing.T, s *socket.Socket, name string, want int) {
 	t.Helper()
 	// Up to 15 s: a sink stream that ended under load is opened again
 	// after a backoff that grows to 5 s.
-	require.Eventually(t, func() bool { return count(t, s, name) == want }, 15*time.Second, time.Millisecond, "count %d", want)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var n int
+		if assert.NoError(c, s.CallContext(context.Background(), name, "Count", nil, &n)) {
+			assert.Equal(c, want, n, "count")
+		}
+	}, 15*time.Second, time.Millisecond)
 }
 
 // The snapshot an Unplug takes is restored into the plugin's next run,
