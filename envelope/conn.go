@@ -335,14 +335,48 @@ func (c *Conn) closedErr() error {
 // number that is not one of those) closes the connection as a protocol
 // violation.
 func (c *Conn) Call(ctx context.Context, method string, params, result any) error {
-	if err := ctx.Err(); err != nil {
+	p, err := c.send(ctx, method, params, true)
+	if err != nil {
 		return err
+	}
+	return p.Await(ctx, result)
+}
+
+// An AsyncCall is a request Send has written, whose answer Await waits
+// for.
+// It lets one goroutine have many calls in flight on many connections,
+// as a broadcast does, where Call would take a goroutine for each. The
+// zero AsyncCall's Await returns ErrShutdown.
+type AsyncCall struct {
+	c  *Conn
+	n  uint64
+	ch chan *Envelope
+	// deadline is the one the request carried, which tells the callee
+	// giving up at it from the callee's own failure (timedOut).
+	deadline time.Time
+}
+
+// Send is the first half of Call: it writes the request and returns.
+// It waits for no other write: when one is under way, the request goes
+// out on a goroutine of its own once that write is done, and Await waits
+// for it too, so that a peer that stops reading holds up only its own
+// calls. Every AsyncCall Send returns must be awaited, with the same ctx,
+// or the call stays pending until the connection ends.
+func (c *Conn) Send(ctx context.Context, method string, params any) (AsyncCall, error) {
+	return c.send(ctx, method, params, false)
+}
+
+// send writes a request for Call (wait true: the frame joins the writes
+// under way, and send returns once it is written) or for Send.
+func (c *Conn) send(ctx context.Context, method string, params any, wait bool) (AsyncCall, error) {
+	if err := ctx.Err(); err != nil {
+		return AsyncCall{}, err
 	}
 	ch := make(chan *Envelope, 1)
 	c.mu.Lock()
 	if !c.state.open() {
 		c.mu.Unlock()
-		return c.closedErr()
+		return AsyncCall{}, c.closedErr()
 	}
 	c.seq++
 	n := c.seq
@@ -378,7 +412,21 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 		err = c.sendable(m, "request", method)
 	}
 	if err == nil {
-		err = c.write(m.frame())
+		wrote := true
+		if wait {
+			err = c.write(m.frame())
+		} else {
+			wrote, err = c.tryWrite(m.frame())
+		}
+		if !wrote {
+			go func() {
+				if c.write(m.frame()) != nil && c.forget(n) {
+					ch <- nil // Await reports the connection's end
+				}
+				m.free()
+			}()
+			return AsyncCall{c: c, n: n, ch: ch, deadline: md.deadline}, nil
+		}
 		if err != nil {
 			err = c.closedErr()
 		}
@@ -386,9 +434,19 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	m.free()
 	if err != nil {
 		c.forget(n)
-		return err
+		return AsyncCall{}, err
 	}
+	return AsyncCall{c: c, n: n, ch: ch, deadline: md.deadline}, nil
+}
 
+// Await is the second half of Call: it waits for the answer to the
+// request Send wrote and decodes it into result, as Call does. ctx must
+// be the one given to Send. It may be called once.
+func (p AsyncCall) Await(ctx context.Context, result any) error {
+	c, ch := p.c, p.ch
+	if c == nil {
+		return ErrShutdown
+	}
 	var expired <-chan time.Time
 	if c.cto > 0 {
 		if _, ok := ctx.Deadline(); !ok {
@@ -410,7 +468,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	var gaveUp error
 	select {
 	case r := <-ch:
-		if timedOut(r, md.deadline) {
+		if timedOut(r, p.deadline) {
 			// The caller's time is up as far as the callee is concerned:
 			// it sees that as its own deadline passing, when it does.
 			select {
@@ -426,12 +484,12 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 	case <-expired:
 		gaveUp = context.DeadlineExceeded
 	}
-	if c.forget(n) {
-		_ = c.Notify(MethodCancel, CancelParams{ID: id})
+	if c.forget(p.n) {
+		_ = c.Notify(MethodCancel, CancelParams{ID: seqID(p.n)})
 		return gaveUp
 	}
 	// The answer won the race; it is already in ch.
-	if r := <-ch; !timedOut(r, md.deadline) {
+	if r := <-ch; !timedOut(r, p.deadline) {
 		return c.finish(r, result)
 	}
 	return gaveUp
@@ -563,8 +621,28 @@ func (c *Conn) writeAfter(b []byte, first func()) error {
 		err = c.writeRaw(b)
 		c.wmu.Unlock()
 	}
+	return c.wrote(err)
+}
+
+// tryWrite writes b at once if no other write is under way or waiting
+// for its turn, and reports whether it did.
+func (c *Conn) tryWrite(b []byte) (bool, error) {
+	if c.gather != nil {
+		ok, err := c.gather.writeIfIdle(b, c.writeRaw)
+		return ok, c.wrote(err)
+	}
+	if !c.wmu.TryLock() {
+		return false, nil
+	}
+	err := c.writeRaw(b)
+	c.wmu.Unlock()
+	return true, c.wrote(err)
+}
+
+// wrote returns a write's error, after ending writing for good when
+// there is one: a half-written frame leaves the stream unusable.
+func (c *Conn) wrote(err error) error {
 	if err != nil {
-		// A half-written frame leaves the stream unusable for writing.
 		c.writeFailed(fmt.Errorf("write: %w", err))
 	}
 	return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -252,5 +253,31 @@ func TestProgressTokenNotAnInteger(t *testing.T) {
 		md, err := m.takeMeta()
 		require.NoError(t, err, "progressToken %s", tok)
 		require.Equal(t, tok, md.ProgressToken.String())
+	}
+}
+
+// TestAppendDeadlineIsTheLayout: the hand-written deadline is byte for
+// byte what time.AppendFormat writes with deadlineLayout, truncated, for
+// times across the years, in any zone, and at the edges of a second.
+func TestAppendDeadlineIsTheLayout(t *testing.T) {
+	east := time.FixedZone("east", 5*3600+1800)
+	times := []time.Time{
+		time.Date(2026, 12, 1, 21, 50, 0, 123_456_789, time.UTC),
+		time.Date(2026, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(2027, 1, 1, 3, 29, 59, 999_000_000, east),
+		time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 6, 1, 0, 0, 0, 0, time.UTC),
+		time.Now(),
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		times = append(times, time.Unix(r.Int64N(1<<35)-1<<34, r.Int64N(1e9)))
+	}
+	for _, tm := range times {
+		want := tm.UTC().Truncate(time.Millisecond).AppendFormat([]byte("x"), deadlineLayout)
+		require.Equal(t, string(want), string(appendDeadline([]byte("x"), tm)), "%v", tm)
 	}
 }

@@ -137,6 +137,21 @@ func (w *frameWriter) write(b []byte, first func(), raw func([]byte) error) erro
 	return err
 }
 
+// writeIfIdle writes b with raw only when no write is under way or
+// waiting for its turn, and reports whether it did.
+func (w *frameWriter) writeIfIdle(b []byte, raw func([]byte) error) (bool, error) {
+	w.mu.Lock()
+	if w.busy || w.next != nil {
+		w.mu.Unlock()
+		return false, nil
+	}
+	w.busy = true
+	w.mu.Unlock()
+	err := raw(b)
+	w.release()
+	return true, err
+}
+
 // newBatch starts a batch with frames, in a pooled buffer.
 func newBatch(frames ...[]byte) *batch {
 	bp := batchBufs.Get().(*[]byte)

@@ -2,6 +2,7 @@ package socket
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -108,79 +109,178 @@ func withCallTimeout(ctx context.Context, d time.Duration) (context.Context, con
 	return ctx, cancel, d
 }
 
-// call makes one call to r and counts it in r's metrics. timeout is the
-// call timeout applied to ctx, zero when ctx brought its own deadline; it
-// is named in the error when it expires.
+// call makes one call to r. timeout is the call timeout applied to ctx,
+// zero when ctx brought its own deadline; it is named in the error when it
+// expires.
 func (r *remote) call(ctx context.Context, name, method string, payload, result any, timeout time.Duration) error {
-	m := r.stats.method(method)
-	if m == nil {
-		return r.callOnce(ctx, name, method, payload, result, timeout)
-	}
-	start := time.Now()
-	err := r.callOnce(ctx, name, method, payload, result, timeout)
-	m.record(err, time.Since(start))
-	return err
-}
-
-// callOnce makes one call to r, observed when the socket has an Observer.
-func (r *remote) callOnce(ctx context.Context, name, method string, payload, result any, timeout time.Duration) error {
-	obs := r.cfg.observer
-	if obs == nil {
-		return r.callUnobserved(ctx, name, method, payload, result, timeout)
-	}
-	if envelope.TraceFrom(ctx) == "" {
-		// Given before the Observer runs, so that it sees the trace id
-		// the call goes out with.
-		ctx = envelope.WithTrace(ctx, newTraceID())
-	}
-	// Known only when the plugin described the method: the name may have
-	// come from a plugin ($/call) or the admin API.
-	_, known := r.info.Functions[method]
-	ctx, end := obs(ctx, envelope.ObservedCall{Method: method, Plugin: r.info.Name, Known: known})
-	err := r.callUnobserved(ctx, name, method, payload, result, timeout)
-	end(err)
-	return err
-}
-
-func (r *remote) callUnobserved(ctx context.Context, name, method string, payload, result any, timeout time.Duration) error {
-	ctx, payload, cancel, err := r.guard(ctx, name, method, payload, timeout)
+	var c outCall
+	payload, err := c.begin(ctx, r, name, method, payload, timeout, false)
 	if err != nil {
 		return err
 	}
-	defer r.release()
-	if cancel != nil {
-		defer cancel()
+	return c.answer(result, func(into any) error { return r.conn.Call(c.ctx, method, payload, into) })
+}
+
+// outCall is one call to a plugin, from its start, where it is counted in
+// r's metrics and told to the socket's Observer, to its answer. Call makes
+// it from start to end at once; a broadcast sends every plugin's call
+// before it waits for any answer, and so needs no goroutine for each
+// (docs/performance.md, "Broadcast").
+type outCall struct {
+	r            *remote
+	ctx          context.Context
+	name, method string
+	timeout      time.Duration
+	stats        *methodStats // nil: not counted
+	start        time.Time
+	observed     func(error) // the Observer's end of the call, if any
+	cancel       context.CancelFunc
+	held         bool // the call holds a place in r's in-flight limit
+	checked      bool // the answer is checked against the function's outputSchema
+	sent         envelope.AsyncCall
+}
+
+// begin starts the call and returns the payload to send. held says the
+// caller has taken the call's place in r's in-flight limit already
+// (inFlight.tryTake). When begin fails, the call is over and counted;
+// else answer must follow.
+func (c *outCall) begin(ctx context.Context, r *remote, name, method string, payload any, timeout time.Duration, held bool) (any, error) {
+	*c = outCall{r: r, name: name, method: method, timeout: timeout, held: held}
+	if c.stats = r.stats.method(method); c.stats != nil {
+		c.start = time.Now()
 	}
-	if r.conn.Protocol() >= envelope.Protocol2 {
-		// By name when the plugin described its input as an object, in
-		// {"value": ...} when as something else, and by the payload's
-		// own shape for a method it did not describe.
-		if fn, described := r.info.Functions[method]; described {
-			if fn.Stream != nil {
-				return fmt.Errorf("plugsock: call %s.%s: the function is a stream (%w); open it with OpenStream", name, method, ErrNotStream)
-			}
-			payload = envelope.Params(payload, fn.ObjectInput())
-		} else if payload, err = envelope.ParamsFor(payload, nil); err != nil {
-			return fmt.Errorf("plugsock: call %s.%s: encoding the payload: %w", name, method, err)
+	if obs := r.cfg.observer; obs != nil {
+		if envelope.TraceFrom(ctx) == "" {
+			// Given before the Observer runs, so that it sees the trace
+			// id the call goes out with.
+			ctx = envelope.WithTrace(ctx, newTraceID())
 		}
+		// Known only when the plugin described the method: the name may
+		// have come from a plugin ($/call) or the admin API.
+		_, known := r.info.Functions[method]
+		ctx, c.observed = obs(ctx, envelope.ObservedCall{Method: method, Plugin: r.info.Name, Known: known})
+	}
+	var err error
+	if held {
+		payload, err = r.checkPayload(name, method, payload)
+	} else {
+		ctx, payload, c.cancel, err = r.guard(ctx, name, method, payload, timeout)
+		c.held = err == nil
+	}
+	if err == nil {
+		payload, err = c.shape(payload)
+	}
+	if err != nil {
+		return nil, c.over(err)
 	}
 	if envelope.TraceFrom(ctx) == "" {
 		ctx = envelope.WithTrace(ctx, newTraceID())
 	}
-	err = r.exchange(ctx, name, method, payload, result)
+	c.ctx = ctx
+	c.checked = r.cfg.validateOutput && r.schemas[method].out != nil
+	return payload, nil
+}
+
+// send sends the call begun with payload without waiting for its
+// answer, which end then waits for.
+func (c *outCall) send(payload any) error {
+	var err error
+	if c.sent, err = c.r.conn.Send(c.ctx, c.method, payload); err != nil {
+		return c.over(c.failed(err))
+	}
+	return nil
+}
+
+// end waits for the answer to the call send sent.
+func (c *outCall) end(result any) error {
+	return c.answer(result, func(into any) error { return c.sent.Await(c.ctx, into) })
+}
+
+// answer ends the call with the answer get decodes into result. With
+// Config.ValidateOutput on, an answer from a function with an
+// outputSchema is first checked against it: one outside it is logged and
+// counted (Stats.OutputInvalid), and returned all the same, since the
+// plugin has answered and the caller may be able to use it.
+func (c *outCall) answer(result any, get func(into any) error) error {
+	if !c.checked {
+		return c.over(c.failed(get(result)))
+	}
+	var raw json.RawMessage
+	if err := get(&raw); err != nil {
+		return c.over(c.failed(err))
+	}
+	r, sc := c.r, c.r.schemas[c.method]
+	if err := validate(sc.out, sc.outCost, raw); err != nil {
+		r.s.outputInvalid.Add(1)
+		r.cfg.log.Warn("plugsock: result outside the function's outputSchema",
+			"plugin", c.name, "method", c.method, "trace", envelope.TraceFrom(c.ctx), "err", err)
+	}
+	var err error
+	if result != nil {
+		if err = json.Unmarshal(raw, result); err != nil {
+			err = c.failed(fmt.Errorf("decoding result: %w", err))
+		}
+	}
+	return c.over(err)
+}
+
+// shape puts a protocol 2 call's payload in the form the plugin's
+// description asks for: by name when it described its input as an
+// object, in {"value": ...} when as something else, and by the payload's
+// own shape for a method it did not describe.
+func (c *outCall) shape(payload any) (any, error) {
+	r := c.r
+	if r.conn.Protocol() < envelope.Protocol2 {
+		return payload, nil
+	}
+	if fn, described := r.info.Functions[c.method]; described {
+		if fn.Stream != nil {
+			return nil, fmt.Errorf("plugsock: call %s.%s: the function is a stream (%w); open it with OpenStream", c.name, c.method, ErrNotStream)
+		}
+		return envelope.Params(payload, fn.ObjectInput()), nil
+	}
+	payload, err := envelope.ParamsFor(payload, nil)
+	if err != nil {
+		return nil, fmt.Errorf("plugsock: call %s.%s: encoding the payload: %w", c.name, c.method, err)
+	}
+	return payload, nil
+}
+
+// failed logs a call's failure on the connection, and names the call in
+// err unless the plugin's own error, which is returned as it came.
+func (c *outCall) failed(err error) error {
 	if err == nil {
 		return nil
 	}
 	// Only failures are logged: a line per successful call would cost
 	// more than the call. The trace id ties this line to the plugin's.
-	r.cfg.log.Debug("plugsock: call failed", "plugin", name, "method", method, "trace", envelope.TraceFrom(ctx), "err", err)
+	trace := envelope.TraceFrom(c.ctx)
+	c.r.cfg.log.Debug("plugsock: call failed", "plugin", c.name, "method", c.method, "trace", trace, "err", err)
 	if _, ok := err.(*envelope.Error); ok {
 		return err
 	}
-	if timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("plugsock: call %s.%s (trace %s): no answer within the call timeout of %v (Config.CallTimeout): %w", name, method, envelope.TraceFrom(ctx), timeout, err)
+	if c.timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("plugsock: call %s.%s (trace %s): no answer within the call timeout of %v (Config.CallTimeout): %w", c.name, c.method, trace, c.timeout, err)
 	}
-	return fmt.Errorf("plugsock: call %s.%s (trace %s): %w", name, method, envelope.TraceFrom(ctx), err)
+	return fmt.Errorf("plugsock: call %s.%s (trace %s): %w", c.name, c.method, trace, err)
+}
+
+// over ends the call with err: it gives back its in-flight place and
+// counts and reports it.
+func (c *outCall) over(err error) error {
+	if c.held {
+		c.r.release()
+	}
+	if c.cancel != nil {
+		c.cancel()
+	}
+	if c.observed != nil {
+		c.observed(err)
+	}
+	if c.stats != nil {
+		c.stats.record(err, time.Since(c.start))
+	}
+	return err
 }
 
 // Broadcast is BroadcastContext with the trace id id (a new UUID when id
@@ -234,19 +334,37 @@ func (s *Socket) BroadcastContext(ctx context.Context, method string, payload an
 			payload = e
 		}
 	}
-	// Each call's outcome in a slot of its own: no lock for the calls to
-	// take turns on as they end together.
+	// Every call is sent before any answer is waited for, from this one
+	// goroutine: a goroutine per plugin cost the broadcast more than its
+	// calls did (docs/performance.md, "Broadcast"). A plugin at its
+	// in-flight limit gets a goroutine of its own, whose call waits for
+	// room without holding up the others; Conn.Send waits for no other
+	// write either. Each outcome goes into a slot of its own: no lock for
+	// the calls to take turns on as they end together.
 	type outcome struct {
-		out any
-		err error
+		out  any
+		err  error
+		call outCall
+		sent bool
 	}
 	outs := make([]outcome, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
-		wg.Go(func() {
-			o := &outs[i]
-			o.err = t.r.call(ctx, t.name, method, payload, &o.out, timeout)
-		})
+		o := &outs[i]
+		if !t.r.calls.tryTake() {
+			wg.Go(func() { o.err = t.r.call(ctx, t.name, method, payload, &o.out, timeout) })
+			continue
+		}
+		var p any
+		if p, o.err = o.call.begin(ctx, t.r, t.name, method, payload, timeout, true); o.err == nil {
+			o.err = o.call.send(p)
+			o.sent = o.err == nil
+		}
+	}
+	for i := range outs {
+		if o := &outs[i]; o.sent {
+			o.err = o.call.end(&o.out)
+		}
 	}
 	wg.Wait()
 	for i, t := range targets {

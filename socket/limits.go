@@ -200,34 +200,6 @@ func (r *remote) checkPayload(name, method string, payload any) (any, error) {
 	return json.RawMessage(raw), nil
 }
 
-// exchange sends a call that guard let through and decodes its answer
-// into result. With Config.ValidateOutput on, an answer to a function
-// with an outputSchema is first checked against it: one outside it is
-// logged and counted (Stats.OutputInvalid), and returned all the same,
-// since the plugin has answered and the caller may be able to use it.
-func (r *remote) exchange(ctx context.Context, name, method string, payload, result any) error {
-	sc := r.schemas[method]
-	if !r.cfg.validateOutput || sc.out == nil {
-		return r.conn.Call(ctx, method, payload, result)
-	}
-	var raw json.RawMessage
-	if err := r.conn.Call(ctx, method, payload, &raw); err != nil {
-		return err
-	}
-	if err := validate(sc.out, sc.outCost, raw); err != nil {
-		r.s.outputInvalid.Add(1)
-		r.cfg.log.Warn("plugsock: result outside the function's outputSchema",
-			"plugin", name, "method", method, "trace", envelope.TraceFrom(ctx), "err", err)
-	}
-	if result == nil {
-		return nil
-	}
-	if err := json.Unmarshal(raw, result); err != nil {
-		return fmt.Errorf("decoding result: %w", err)
-	}
-	return nil
-}
-
 // validate checks raw against s, once cost (when not nil) has found the
 // check affordable.
 func validate(s *typedesc.Schema, cost *schemaGraph, raw []byte) error {
