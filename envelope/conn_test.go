@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -1012,4 +1013,54 @@ func TestConnRawPeer(t *testing.T) {
 		require.NotNil(t, m.Error)
 		assert.EqualValues(t, envelope.CodeMethodNotFound, m.Error.Code)
 	})
+}
+
+// TestSendWaitsForNoOtherWrite: while a write to a peer that has stopped
+// reading is stuck, Send returns at once, and the request goes out after
+// it once the peer reads again, in order; Await then has its answer.
+func TestSendWaitsForNoOtherWrite(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		a, peer := tr.pair(t)
+		const big = 32 << 20 // past what loopback TCP buffers
+		cli := startConn(t, a, envelope.ConnOptions{MaxFrameSize: 2 * big})
+		stuck := make(chan error, 1)
+		go func() { stuck <- cli.Notify("Big", strings.Repeat("x", big)) }()
+		require.Eventually(t, func() bool { return stackHas("envelope.(*Conn).writeRaw") }, 10*time.Second, time.Millisecond,
+			"the big notification's write is under way")
+
+		sent := make(chan envelope.AsyncCall, 1)
+		go func() {
+			p, err := cli.Send(context.Background(), "Small", 1)
+			assert.NoError(t, err)
+			sent <- p
+		}()
+		var p envelope.AsyncCall
+		select {
+		case p = <-sent:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Send waited for a write that was not its own")
+		}
+
+		fr := envelope.NewFrameReader(peer, 4*big)
+		first, err := fr.ReadFrame()
+		require.NoError(t, err)
+		require.Greater(t, len(first), big, "the notification comes first")
+		m := readResponse(t, fr)
+		require.Equal(t, "Small", m.Method)
+		_, err = peer.Write(envelope.AppendFrame(nil, []byte(`{"jsonrpc":"2.0","id":`+m.ID.String()+`,"result":"done"}`)))
+		require.NoError(t, err)
+		require.NoError(t, recv(t, stuck))
+		var got string
+		require.NoError(t, p.Await(context.Background(), &got))
+		assert.Equal(t, "done", got)
+
+		var zero envelope.AsyncCall
+		assert.ErrorIs(t, zero.Await(context.Background(), nil), envelope.ErrShutdown)
+	})
+}
+
+// stackHas reports whether some goroutine's stack names fn.
+func stackHas(fn string) bool {
+	buf := make([]byte, 1<<20)
+	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), fn)
 }

@@ -183,12 +183,18 @@ func TestMaxInFlightWaitDeadline(t *testing.T) {
 	require.ErrorIs(t, err, socket.ErrOverloaded)
 	assert.ErrorContains(t, err, "the call timeout of 100ms (Config.CallTimeout) passed before one ended")
 
-	// Broadcast waits too, within its own deadline.
+	// Broadcast waits too, within its own deadline, and a plugin with
+	// room answers it meanwhile.
+	open := newTurnstile()
+	close(open.release)
+	h.plug(open, "open")
 	bctx, bcancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer bcancel()
-	_, errs := h.s.BroadcastContext(bctx, "Hold", 4)
+	res, errs := h.s.BroadcastContext(bctx, "Hold", 4)
 	require.ErrorIs(t, errs["gate"], socket.ErrOverloaded)
 	require.ErrorIs(t, errs["gate"], context.DeadlineExceeded)
+	assert.Equal(t, map[string]any{"open": float64(4)}, res)
+	assert.Len(t, errs, 1)
 
 	close(g.release)
 	require.NoError(t, recv(t, held, "the held call"))
