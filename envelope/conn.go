@@ -35,7 +35,9 @@ type ConnOptions struct {
 	MaxFrameSize int
 	// WriteTimeout bounds each write when the connection supports write
 	// deadlines (a net.Conn does). A peer that stops reading for longer is
-	// cut off rather than allowed to block every writer. Zero means none.
+	// cut off rather than allowed to block every writer: a write is given
+	// at least three quarters of the timeout, and at most all of it.
+	// Zero means none.
 	WriteTimeout time.Duration
 	// CallTimeout bounds the wait for the answer to a Call whose context
 	// has no deadline of its own. When it passes, the Call ends as if its
@@ -72,6 +74,7 @@ type Conn struct {
 
 	wmu    sync.Mutex
 	gather *frameWriter // on byte streams, writes go through it instead (writer.go)
+	wdl    time.Time    // the write deadline last set; only the writer uses it
 
 	proto atomic.Int32 // the protocol version spoken; zero means Protocol1
 
@@ -652,7 +655,15 @@ func (c *Conn) wrote(err error) error {
 func (c *Conn) writeRaw(b []byte) error {
 	if c.wto > 0 {
 		if d, ok := c.rwc.(deadliner); ok {
-			_ = d.SetWriteDeadline(time.Now().Add(c.wto))
+			// The deadline is moved only once a quarter of the timeout
+			// has gone by since it last was, so that each write has at
+			// least three quarters of the timeout and at most all of
+			// it: setting it on every write cost a call 2 % of its CPU
+			// in timer updates (docs/performance.md, "Broadcast").
+			if now := time.Now(); c.wdl.Sub(now) < c.wto-c.wto/4 {
+				c.wdl = now.Add(c.wto)
+				_ = d.SetWriteDeadline(c.wdl)
+			}
 		}
 	}
 	_, err := c.rwc.Write(b)

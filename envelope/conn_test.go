@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -1063,4 +1064,40 @@ func TestSendWaitsForNoOtherWrite(t *testing.T) {
 func stackHas(fn string) bool {
 	buf := make([]byte, 1<<20)
 	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), fn)
+}
+
+// TestConnWriteTimeoutGivesEachWriteMostOfIt: the write deadline moves
+// only once a quarter of the timeout has passed since it last did, so a
+// write that sticks is cut off after at least three quarters of the
+// timeout and at most all of it (in synctest's time, exactly).
+func TestConnWriteTimeoutGivesEachWriteMostOfIt(t *testing.T) {
+	const wto = 400 * time.Millisecond
+	for _, tc := range []struct {
+		gap, cut time.Duration // the second write starts gap after the first, and sticks for cut
+	}{
+		{50 * time.Millisecond, wto - 50*time.Millisecond}, // the first write's deadline still holds
+		{150 * time.Millisecond, wto},                      // moved
+	} {
+		t.Run(tc.gap.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, peer := net.Pipe()
+				defer peer.Close()
+				conn := envelope.NewConn(a, envelope.ConnOptions{WriteTimeout: wto, Logger: quiet})
+				conn.Start()
+				read := make(chan error, 1)
+				go func() {
+					_, err := envelope.NewFrameReader(peer, 0).ReadFrame()
+					read <- err // and reads nothing more
+				}()
+				require.NoError(t, conn.Notify("one", nil))
+				require.NoError(t, <-read)
+				time.Sleep(tc.gap)
+				start := time.Now()
+				err := conn.Notify("two", nil)
+				assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+				assert.Equal(t, tc.cut, time.Since(start))
+				conn.Wait()
+			})
+		})
+	}
 }

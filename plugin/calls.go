@@ -30,7 +30,9 @@ type job struct {
 // the parent's cancellation would have.
 func (s *session) callContext(c *envelope.Conn, m *envelope.Envelope) (ctx context.Context, cancel context.CancelFunc, bad error) {
 	ctx, cancel, bad = c.RequestContext(context.Background(), m)
-	if ctx.Done() == nil {
+	// Asked of the deadline, not of Done, which would make the channel
+	// of a context that most calls never wait on.
+	if _, ok := ctx.Deadline(); !ok {
 		// No deadline came: a context of the call's own, which
 		// $/cancelRequest and the session's end cancel.
 		ctx, cancel = context.WithCancel(ctx)
