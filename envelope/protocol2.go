@@ -511,6 +511,10 @@ func (c *Conn) RequestContext(parent context.Context, m *Envelope) (ctx context.
 		ctx = context.WithValue(ctx, reporterKey{}, &reporter{c, md.ProgressToken})
 	}
 	if !md.Deadline.IsZero() {
+		if parent.Done() == nil {
+			dc := newDeadlineCtx(ctx, md.Deadline)
+			return dc, dc.cancel, nil
+		}
 		ctx, cancel = context.WithDeadline(ctx, md.Deadline)
 		return ctx, cancel, nil
 	}
