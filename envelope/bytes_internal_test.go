@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -65,4 +66,42 @@ func FuzzBytesDecode(f *testing.F) {
 func TestBytesDecodeNilPointer(t *testing.T) {
 	var p *[]byte
 	assert.Error(t, unmarshal([]byte(`"AAEC"`), p))
+}
+
+// TestBytesLongLikeEncodingJSON: long values, where the vectorised base64
+// does the bulk of the work, encode as encoding/json encodes them, and
+// decode like it whatever is wrong with them and wherever: a line break,
+// a stray character or padding in the middle, trailing bits set.
+func TestBytesLongLikeEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{31, 32, 33, 47, 48, 95, 96, 100, 1000, 4099, 65536 + 7} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		want, err := json.Marshal(b)
+		require.NoError(t, err)
+		m := newMsg()
+		require.NoError(t, m.value(b))
+		require.Equal(t, string(want), string(m.b[headroom:]), "encoding %d bytes", n)
+		m.free()
+
+		checkBytesDecode(t, want)
+		for _, at := range []int{1, 2, 17, len(want) / 2, len(want) - 6, len(want) - 3} {
+			for _, bad := range []string{`\n`, `\r\n`, `!`, `=`, `==`, `-`, `_`, ` `} {
+				in := append(append(append([]byte{}, want[:at]...), bad...), want[at:]...)
+				checkBytesDecode(t, in)
+			}
+		}
+		if n%3 != 0 {
+			// Trailing bits set: encoding/json takes them as they are.
+			in := append([]byte{}, want...)
+			i := len(in) - 2
+			for in[i] == '=' {
+				i--
+			}
+			in[i] = 'B' + (in[i]-'A'+1)%25
+			checkBytesDecode(t, in)
+		}
+	}
 }

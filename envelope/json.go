@@ -1,6 +1,6 @@
 package envelope
 
-import "encoding/base64"
+import "github.com/segmentio/asm/base64"
 
 // unmarshal decodes raw into v, treating absent data as null.
 func unmarshal(raw []byte, v any) error { return unmarshalValid(raw, v, false) }

@@ -1,13 +1,14 @@
 package envelope
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/segmentio/asm/base64"
 )
 
 // Envelope is one JSON-RPC 2.0 message as read off the wire: a request (ID
@@ -215,15 +216,21 @@ func (m *msg) Write(p []byte) (int, error) {
 }
 
 // base64 appends b as encoding/json encodes a []byte, straight into the
-// message rather than through the encoder's buffer.
+// message rather than through the encoder's buffer. segmentio/asm's
+// base64, byte for byte the standard one's, encodes with AVX2 where the
+// processor has it, 14 times as fast as encoding/base64 here; with
+// decodeBytes, it took the 1 MiB []byte echo from 4.2 times gob's time to
+// under 3 (docs/performance.md).
 func (m *msg) base64(b []byte) {
 	if b == nil {
 		m.str("null")
 		return
 	}
-	m.grow(base64.StdEncoding.EncodedLen(len(b)) + 2)
+	n := base64.StdEncoding.EncodedLen(len(b))
+	m.grow(n + 2)
 	m.b = append(m.b, '"')
-	m.b = base64.StdEncoding.AppendEncode(m.b, b)
+	m.b = append(m.b, make([]byte, n)...)
+	base64.StdEncoding.Encode(m.b[len(m.b)-n:], b)
 	m.b = append(m.b, '"')
 }
 
