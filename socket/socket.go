@@ -3,6 +3,7 @@ package socket
 import (
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,14 +107,25 @@ func (s *Socket) Connected(full bool) map[string]*envelope.PluginInfo {
 	// Walked without Socket.mu, and copied as it goes: at 20,000 plugins
 	// the copies take long enough to hold up every call if made under it.
 	out := make(map[string]*envelope.PluginInfo, s.index.len())
+	n := 0
 	s.index.each(func(r *remote) bool {
 		if r.state.live() {
 			out[r.info.Name] = r.info.DeepCopy(full)
+			if n++; n%yieldEvery == 0 {
+				runtime.Gosched()
+			}
 		}
 		return true
 	})
 	return out
 }
+
+// yieldEvery is how many plugins a walk of all of them (Connected) copies
+// before it lets other goroutines run: at 20,000 plugins a walk takes
+// long enough to hold a processor for the runtime's whole time slice, and
+// the calls that wait behind it for that long (docs/performance.md,
+// "Bookkeeping without a socket-wide lock").
+const yieldEvery = 256
 
 // PluginInfo returns a copy of the info of the plugin called name, with its
 // functions, or nil when no such plugin is connected.
