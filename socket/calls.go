@@ -305,13 +305,12 @@ func (s *Socket) BroadcastContext(ctx context.Context, method string, payload an
 	if envelope.TraceFrom(ctx) == "" {
 		ctx = envelope.WithTrace(ctx, newTraceID())
 	}
-	results, errs := make(map[string]any), make(map[string]error)
 	type target struct {
 		name string
 		r    *remote
 	}
-	var targets []target
 	s.mu.Lock()
+	targets := make([]target, 0, len(s.plugins))
 	for name, r := range s.plugins {
 		if r.state.callable() {
 			targets = append(targets, target{name, r})
@@ -319,6 +318,7 @@ func (s *Socket) BroadcastContext(ctx context.Context, method string, payload an
 	}
 	cfg := s.config()
 	s.mu.Unlock()
+	results, errs := make(map[string]any, len(targets)), make(map[string]error)
 	if reserved(method) {
 		for _, t := range targets {
 			errs[t.name] = reservedMethod(t.name, method)
