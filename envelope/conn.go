@@ -346,10 +346,9 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any) erro
 }
 
 // An AsyncCall is a request Send has written, whose answer Await waits
-// for.
-// It lets one goroutine have many calls in flight on many connections,
-// as a broadcast does, where Call would take a goroutine for each. The
-// zero AsyncCall's Await returns ErrShutdown.
+// for. It lets one goroutine have calls in flight on many connections at
+// once, as a broadcast does, where Call would take a goroutine for each.
+// The zero AsyncCall's Await returns ErrShutdown.
 type AsyncCall struct {
 	c  *Conn
 	n  uint64

@@ -61,7 +61,9 @@ type Config struct {
 
 	// WriteTimeout bounds each write to a plugin; a plugin that stops
 	// reading for longer is disconnected instead of stalling its callers.
-	// Zero means DefaultWriteTimeout; a negative value turns it off.
+	// A write is given at least three quarters of it, and at most all of
+	// it (envelope.ConnOptions.WriteTimeout). Zero means
+	// DefaultWriteTimeout; a negative value turns it off.
 	WriteTimeout time.Duration
 
 	// CallTimeout bounds every call whose context has no deadline of its
