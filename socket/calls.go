@@ -34,8 +34,14 @@ func (s *Socket) lookup(name string) (*remote, error) {
 // id is the call's trace id; an empty id is replaced by a new UUID. The
 // call is bounded by the socket's call timeout (Config.CallTimeout).
 func (s *Socket) Call(id, name, method string, payload any) (any, error) {
+	ctx := context.Background()
+	if id != "" {
+		// An empty id is left for the call to replace: a context holding
+		// it would be one allocation for nothing.
+		ctx = envelope.WithTrace(ctx, id)
+	}
 	var out any
-	if err := s.CallContext(envelope.WithTrace(context.Background(), id), name, method, payload, &out); err != nil {
+	if err := s.CallContext(ctx, name, method, payload, &out); err != nil {
 		return nil, err
 	}
 	return out, nil
