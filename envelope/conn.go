@@ -83,6 +83,7 @@ type Conn struct {
 	hello    uint64 // the id of this side's $/handshake request, if it sent one
 	pending  map[uint64]chan *Envelope
 	progress map[uint64]ProgressFunc // the calls that asked for progress, by id
+	notify   map[uint64]notice       // the calls sent with SendNotify, by id
 	state    connState               // open, draining, closing, ended (state.go)
 
 	fr      *FrameReader             // used only by the goroutine that is the reader
@@ -234,10 +235,11 @@ func (c *Conn) readLoop() (detached bool) {
 			runtime.Gosched()
 		}
 	}
-	pending := c.ended(err)
+	pending, notify := c.ended(err)
 	_ = c.rwc.Close()
-	for _, ch := range pending {
+	for n, ch := range pending {
 		ch <- nil
+		notify[n].send()
 	}
 	c.endStreams()
 	c.endReaders()
@@ -286,6 +288,10 @@ func (c *Conn) deliver(m *Envelope) error {
 		// Progress reported after the answer is not the call's any more.
 		delete(c.progress, n)
 	}
+	nt, notified := c.notify[n]
+	if notified {
+		delete(c.notify, n)
+	}
 	sent := c.seq
 	hello := ch != nil && n == c.hello
 	c.mu.Unlock()
@@ -306,6 +312,9 @@ func (c *Conn) deliver(m *Envelope) error {
 		return nil
 	}
 	ch <- m
+	if notified {
+		nt.send()
+	}
 	return nil
 }
 
@@ -338,7 +347,7 @@ func (c *Conn) closedErr() error {
 // number that is not one of those) closes the connection as a protocol
 // violation.
 func (c *Conn) Call(ctx context.Context, method string, params, result any) error {
-	p, err := c.send(ctx, method, params, true)
+	p, err := c.send(ctx, method, params, true, notice{})
 	if err != nil {
 		return err
 	}
@@ -365,12 +374,35 @@ type AsyncCall struct {
 // calls. Every AsyncCall Send returns must be awaited, with the same ctx,
 // or the call stays pending until the connection ends.
 func (c *Conn) Send(ctx context.Context, method string, params any) (AsyncCall, error) {
-	return c.send(ctx, method, params, false)
+	return c.send(ctx, method, params, false, notice{})
+}
+
+// SendNotify is Send that also sends tag on done once the call's answer
+// has arrived, or the connection has ended without one, so that one
+// goroutine can take the answers of calls on many connections in the
+// order they come. A call that Await gives up on sends nothing. done must
+// have room for every call that may still send on it: the connection's
+// read loop waits for it.
+func (c *Conn) SendNotify(ctx context.Context, method string, params any, done chan<- int, tag int) (AsyncCall, error) {
+	return c.send(ctx, method, params, false, notice{done, tag})
+}
+
+// notice is where SendNotify's call is announced once it is answered.
+type notice struct {
+	done chan<- int
+	tag  int
+}
+
+func (nt notice) send() {
+	if nt.done != nil {
+		nt.done <- nt.tag
+	}
 }
 
 // send writes a request for Call (wait true: the frame joins the writes
-// under way, and send returns once it is written) or for Send.
-func (c *Conn) send(ctx context.Context, method string, params any, wait bool) (AsyncCall, error) {
+// under way, and send returns once it is written), Send or SendNotify
+// (nt.done set).
+func (c *Conn) send(ctx context.Context, method string, params any, wait bool, nt notice) (AsyncCall, error) {
 	if err := ctx.Err(); err != nil {
 		return AsyncCall{}, err
 	}
@@ -383,6 +415,12 @@ func (c *Conn) send(ctx context.Context, method string, params any, wait bool) (
 	c.seq++
 	n := c.seq
 	c.pending[n] = ch
+	if nt.done != nil {
+		if c.notify == nil {
+			c.notify = make(map[uint64]notice)
+		}
+		c.notify[n] = nt
+	}
 	id := seqID(n)
 	if method == MethodHandshake {
 		c.hello = n
@@ -424,6 +462,7 @@ func (c *Conn) send(ctx context.Context, method string, params any, wait bool) (
 			go func() {
 				if c.write(m.frame()) != nil && c.forget(n) {
 					ch <- nil // Await reports the connection's end
+					nt.send()
 				}
 				m.free()
 			}()
@@ -514,6 +553,7 @@ func (c *Conn) forget(id uint64) bool {
 	}
 	delete(c.pending, id)
 	delete(c.progress, id)
+	delete(c.notify, id)
 	return true
 }
 

@@ -1101,3 +1101,53 @@ func TestConnWriteTimeoutGivesEachWriteMostOfIt(t *testing.T) {
 		})
 	}
 }
+
+// TestSendNotifyInArrivalOrder: SendNotify's calls are announced in the
+// order their answers come, and a call the connection's end fails is
+// announced too.
+func TestSendNotifyInArrivalOrder(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		a, peer := tr.pair(t)
+		cli := startConn(t, a, envelope.ConnOptions{Logger: quiet})
+		fr := envelope.NewFrameReader(peer, 0)
+		done := make(chan int, 3)
+		ctx := context.Background()
+		var calls [3]envelope.AsyncCall
+		ids := make([]envelope.ID, 2)
+		for i := range 2 {
+			sent := make(chan envelope.AsyncCall, 1)
+			go func() {
+				p, err := cli.SendNotify(ctx, "M", i, done, i)
+				assert.NoError(t, err)
+				sent <- p
+			}()
+			ids[i] = readResponse(t, fr).ID // net.Pipe: read for Send to return
+			calls[i] = recv(t, sent)
+		}
+		answer := func(id envelope.ID, v string) {
+			_, err := peer.Write(envelope.AppendFrame(nil, []byte(`{"jsonrpc":"2.0","id":`+id.String()+`,"result":"`+v+`"}`)))
+			require.NoError(t, err)
+		}
+		answer(ids[1], "second")
+		assert.Equal(t, 1, recv(t, done), "the second answered first")
+		answer(ids[0], "first")
+		assert.Equal(t, 0, recv(t, done))
+		for i, want := range []string{"first", "second"} {
+			var got string
+			require.NoError(t, calls[i].Await(ctx, &got))
+			assert.Equal(t, want, got)
+		}
+
+		sent := make(chan envelope.AsyncCall, 1)
+		go func() {
+			p, err := cli.SendNotify(ctx, "M", 2, done, 2)
+			assert.NoError(t, err)
+			sent <- p
+		}()
+		readResponse(t, fr)
+		calls[2] = recv(t, sent)
+		require.NoError(t, peer.Close())
+		assert.Equal(t, 2, recv(t, done), "the connection's end announces the call it fails")
+		assert.ErrorIs(t, calls[2].Await(ctx, nil), envelope.ErrShutdown)
+	})
+}

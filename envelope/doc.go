@@ -155,7 +155,8 @@
 // [MethodCancel] for the id and returns the context's error; an answer that
 // arrives later is dropped. [Conn.Send] and [AsyncCall.Await] are Call's two
 // halves, for one goroutine with calls in flight on many connections at
-// once; Send waits for no other write. [Conn.Notify] sends a notification. Every frame
+// once; Send waits for no other write, and [Conn.SendNotify] says when
+// each answer has come. [Conn.Notify] sends a notification. Every frame
 // is written whole, with one Write under a mutex, so concurrent writers never
 // interleave. On a *net.TCPConn or a unix stream *net.UnixConn, where Write
 // boundaries mean nothing, frames that queue while a write is under way are

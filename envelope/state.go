@@ -102,13 +102,14 @@ func (c *Conn) drainAfter(err error) (first bool) {
 
 // ended is the read loop's last transition, once it has stopped reading
 // for err: to ended. It returns the calls still waiting, which no answer
-// can reach any more; from now on none is added.
-func (c *Conn) ended(err error) map[uint64]chan *Envelope {
+// can reach any more, and the notices of those sent with SendNotify; from
+// now on none is added.
+func (c *Conn) ended(err error) (map[uint64]chan *Envelope, map[uint64]notice) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.state.advance(connEnded, err)
-	pending := c.pending
-	c.pending = nil
+	pending, notify := c.pending, c.notify
+	c.pending, c.notify = nil, nil
 	c.progress = nil
-	return pending
+	return pending, notify
 }

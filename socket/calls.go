@@ -188,16 +188,17 @@ func (c *outCall) begin(ctx context.Context, r *remote, name, method string, pay
 }
 
 // send sends the call begun with payload without waiting for its
-// answer, which end then waits for.
-func (c *outCall) send(payload any) error {
+// answer, which end then takes; done is told tag once the answer is
+// there (envelope.Conn.SendNotify).
+func (c *outCall) send(payload any, done chan<- int, tag int) error {
 	var err error
-	if c.sent, err = c.r.conn.Send(c.ctx, c.method, payload); err != nil {
+	if c.sent, err = c.r.conn.SendNotify(c.ctx, c.method, payload, done, tag); err != nil {
 		return c.over(c.failed(err))
 	}
 	return nil
 }
 
-// end waits for the answer to the call send sent.
+// end takes the answer to the call send sent, waiting for it if need be.
 func (c *outCall) end(result any) error {
 	return c.answer(result, func(into any) error { return c.sent.Await(c.ctx, into) })
 }
@@ -340,13 +341,16 @@ func (s *Socket) BroadcastContext(ctx context.Context, method string, payload an
 			payload = e
 		}
 	}
-	// Every call is sent before any answer is waited for, from this one
+	// Every call is sent before any answer is taken, from this one
 	// goroutine: a goroutine per plugin cost the broadcast more than its
-	// calls did (docs/performance.md, "Broadcast"). A plugin at its
-	// in-flight limit gets a goroutine of its own, whose call waits for
-	// room without holding up the others; Conn.Send waits for no other
-	// write either. Each outcome goes into a slot of its own: no lock for
-	// the calls to take turns on as they end together.
+	// calls did (docs/performance.md, "Broadcast"). Answers are taken in
+	// the order they come (arrived), so that each call ends, is counted
+	// and has its in-flight place back when its own answer is there, not
+	// when a slower plugin's is. A plugin at its in-flight limit gets a
+	// goroutine of its own, whose call waits for room without holding up
+	// the others; Conn.Send waits for no other write either. Each outcome
+	// goes into a slot of its own: no lock for the calls to take turns on
+	// as they end together.
 	type outcome struct {
 		out  any
 		err  error
@@ -354,6 +358,8 @@ func (s *Socket) BroadcastContext(ctx context.Context, method string, payload an
 		sent bool
 	}
 	outs := make([]outcome, len(targets))
+	arrived := make(chan int, len(targets))
+	waiting := 0
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		o := &outs[i]
@@ -363,13 +369,29 @@ func (s *Socket) BroadcastContext(ctx context.Context, method string, payload an
 		}
 		var p any
 		if p, o.err = o.call.begin(ctx, t.r, t.name, method, payload, timeout, true); o.err == nil {
-			o.err = o.call.send(p)
-			o.sent = o.err == nil
+			o.err = o.call.send(p, arrived, i)
+			if o.sent = o.err == nil; o.sent {
+				waiting++
+			}
 		}
 	}
-	for i := range outs {
+	take := func(i int) {
 		if o := &outs[i]; o.sent {
+			o.sent = false
 			o.err = o.call.end(&o.out)
+			waiting--
+		}
+	}
+	for waiting > 0 {
+		select {
+		case i := <-arrived:
+			take(i)
+		case <-ctx.Done():
+			// Each call left gives up (or finds its answer, come just
+			// now) and tells its plugin to cancel.
+			for i := range outs {
+				take(i)
+			}
 		}
 	}
 	wg.Wait()

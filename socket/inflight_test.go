@@ -2,6 +2,7 @@ package socket_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/plugsock/plugsock/envelope"
 	"github.com/plugsock/plugsock/socket"
 )
 
@@ -270,4 +272,34 @@ func sortedCopy(s []int) []int {
 		}
 	}
 	return out
+}
+
+// TestBroadcastEndsEachCallAtItsAnswer: a broadcast's call to a plugin
+// that answers ends then, counted and observed, while another plugin
+// still holds its own call; it does not wait for the slower one.
+func TestBroadcastEndsEachCallAtItsAnswer(t *testing.T) {
+	ended := make(chan string, 16)
+	h := newHost(t, "tcp", socket.Config{Observer: func(ctx context.Context, c envelope.ObservedCall) (context.Context, func(error)) {
+		return ctx, func(error) { ended <- c.Plugin }
+	}})
+	gate := newTurnstile()
+	h.plug(gate, "gate")
+	const open = 8
+	for i := range open {
+		g := newTurnstile()
+		close(g.release)
+		h.plug(g, fmt.Sprintf("open-%d", i))
+	}
+	done := make(chan map[string]any, 1)
+	go func() {
+		res, _ := h.s.Broadcast("", "Hold", 3)
+		done <- res
+	}()
+	recv(t, gate.entered, "the gate's call")
+	for range open {
+		assert.NotEqual(t, "gate", recv(t, ended, "an open plugin's call ending"))
+	}
+	close(gate.release)
+	assert.Equal(t, "gate", recv(t, ended, "the gate's call ending"))
+	assert.Len(t, recv(t, done, "the broadcast"), open+1)
 }
