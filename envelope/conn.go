@@ -288,9 +288,12 @@ func (c *Conn) deliver(m *Envelope) error {
 		// Progress reported after the answer is not the call's any more.
 		delete(c.progress, n)
 	}
-	nt, notified := c.notify[n]
-	if notified {
-		delete(c.notify, n)
+	var nt notice
+	notified := false
+	if c.notify != nil {
+		if nt, notified = c.notify[n]; notified {
+			delete(c.notify, n)
+		}
 	}
 	sent := c.seq
 	hello := ch != nil && n == c.hello
