@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -260,7 +261,7 @@ var idleTargets = []struct{ what, want string }{
 // them in-process (Attach) and the rest idle ones dialling from a child
 // process, half with 2 functions and half with 20, and measures the idle
 // targets.
-func idleRun(n int, hbWindow time.Duration) error {
+func idleRun(n int, hbWindow time.Duration, hbProfile string) error {
 	// The limit may hold fewer than n: the room is measured below.
 	if err := raiseFileLimit(1024); err != nil {
 		return err
@@ -414,10 +415,23 @@ func idleRun(n int, hbWindow time.Duration) error {
 
 	// Heartbeats: the host's CPU while nothing else happens.
 	runtime.GC()
+	if hbProfile != "" {
+		f, err := os.Create(hbProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	cpu0, child0 := cpuTime(), childCPU(cmd.Process.Pid)
 	t0 := time.Now()
 	time.Sleep(hbWindow) // the measurement window: nothing to wait for
 	el := time.Since(t0)
+	if hbProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	hostCPU := float64(cpuTime()-cpu0) / float64(el)
 	plugCPU := float64(childCPU(cmd.Process.Pid)-child0) / float64(el)
 

@@ -41,6 +41,7 @@ func main() {
 		extra    = flag.Bool("extra", true, "also measure plugsock's broadcast, async and handshake")
 		streams  = flag.Bool("streams", false, "measure streams instead of calls: plugsock's beside gRPC's and $/async, and the host's heap under a backlog")
 		idle     = flag.Int("idle", 20000, "plugins in the idle section, `n` (0 skips it): most of them idle, from a child process")
+		hbProf   = flag.String("hbprofile", "", "write a CPU profile of the idle section's heartbeat window alone to `file`")
 		hbWindow = flag.Duration("hbwindow", 2*socket.DefaultHeartbeatInterval, "how long the idle section measures the host's CPU while idle")
 		sections = flag.String("sections", "", "comma-separated `sections` to run (default all): calls, echo, payload, parallel, broadcast, extra, idle")
 		verbose  = flag.Bool("v", false, "print every round's figures")
@@ -130,7 +131,7 @@ func main() {
 		{"parallel", parallelTargets(), want("parallel"), "not selected", func() error { return parallelRun(bigRounds, bigD, *verbose) }},
 		{"broadcast", broadcastTargets(), want("broadcast"), "not selected", func() error { return broadcastRun(bigRounds, bigD, *verbose) }},
 		{"extra", nil, want("extra") && *extra, "not selected", func() error { return extras(bigRounds, bigD, *verbose) }},
-		{"idle", idleSpecs(), want("idle") && *idle > 0, "-idle 0", func() error { return idleRun(*idle, *hbWindow) }},
+		{"idle", idleSpecs(), want("idle") && *idle > 0, "-idle 0", func() error { return idleRun(*idle, *hbWindow, *hbProf) }},
 	}
 	start := time.Now()
 	for _, sec := range all {

@@ -35,9 +35,11 @@ type ConnOptions struct {
 	MaxFrameSize int
 	// WriteTimeout bounds each write when the connection supports write
 	// deadlines (a net.Conn does). A peer that stops reading for longer is
-	// cut off rather than allowed to block every writer: a write is given
-	// at least three quarters of the timeout, and at most all of it.
-	// Zero means none.
+	// cut off rather than allowed to block every writer. On a TCP or unix
+	// socket the timeout starts when a write has to wait for room in the
+	// kernel's buffer, and a write that the kernel takes at once has none;
+	// on other streams a write is given at least three quarters of the
+	// timeout, and at most all of it. Zero means none.
 	WriteTimeout time.Duration
 	// CallTimeout bounds the wait for the answer to a Call whose context
 	// has no deadline of its own. When it passes, the Call ends as if its
@@ -74,6 +76,7 @@ type Conn struct {
 
 	wmu    sync.Mutex
 	gather *frameWriter // on byte streams, writes go through it instead (writer.go)
+	quick  *quickWriter // on kernel sockets, the writes that need no deadline (quickwrite_unix.go)
 	wdl    time.Time    // the write deadline last set; only the writer uses it
 
 	proto atomic.Int32 // the protocol version spoken; zero means Protocol1
@@ -112,6 +115,7 @@ func NewConn(rwc io.ReadWriteCloser, opts ConnOptions) *Conn {
 	if gathers(rwc) {
 		c.gather = new(frameWriter)
 		c.gather.init()
+		c.quick = newQuickWriter(rwc)
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -695,6 +699,13 @@ func (c *Conn) wrote(err error) error {
 
 // writeRaw writes whole frames; the caller lets one goroutine at a time in.
 func (c *Conn) writeRaw(b []byte) error {
+	if c.quick != nil {
+		n, err := c.quick.write(b)
+		if err != nil || n == len(b) {
+			return err
+		}
+		return c.writeRest(b[n:])
+	}
 	if c.wto > 0 {
 		if d, ok := c.rwc.(deadliner); ok {
 			// The deadline is moved only once a quarter of the timeout
@@ -710,4 +721,50 @@ func (c *Conn) writeRaw(b []byte) error {
 	}
 	_, err := c.rwc.Write(b)
 	return err
+}
+
+// writeRest writes the part of a frame that a kernel socket's full buffer
+// did not take, waiting for room up to the write timeout, which starts
+// now; the deadline is cleared once the rest is written, so that only a
+// write that waits ever has one.
+func (c *Conn) writeRest(b []byte) error {
+	d := c.rwc.(deadliner)
+	if c.wto > 0 {
+		_ = d.SetWriteDeadline(time.Now().Add(c.wto))
+	}
+	_, err := c.rwc.Write(b)
+	if c.wto > 0 && err == nil {
+		_ = d.SetWriteDeadline(time.Time{})
+	}
+	return err
+}
+
+// writeQuick writes the frame b at once if it can without waiting: no
+// other write is under way or waiting for its turn, and the connection is
+// a kernel socket whose buffer takes b. It reports false, having written
+// nothing, when it cannot. When the buffer took only part of b, it returns
+// true and the rest, still holding the writer: the caller must hand the
+// rest to finishQuick, which may wait.
+func (c *Conn) writeQuick(b []byte) (ok bool, rest []byte) {
+	if c.quick == nil || !c.gather.acquire() {
+		return false, nil
+	}
+	n, err := c.quick.write(b)
+	switch {
+	case err == nil && n == 0:
+		c.gather.release()
+		return false, nil
+	case err == nil && n < len(b):
+		return true, b[n:]
+	}
+	c.gather.release()
+	_ = c.wrote(err)
+	return true, nil
+}
+
+// finishQuick writes what writeQuick left and lets the next write go.
+func (c *Conn) finishQuick(rest []byte) {
+	err := c.writeRest(rest)
+	c.gather.release()
+	_ = c.wrote(err)
 }

@@ -40,7 +40,8 @@ var ErrUnresponsive = errors.New("peer stopped answering $/ping")
 //
 // A Heartbeat owns no goroutine and, outside a testing/synctest bubble,
 // no runtime timer either: the heartbeats of a process share one timer
-// (hbClock), and a goroutine exists only while a ping is being written.
+// (hbClock), which writes a ping itself when the connection takes it at
+// once; a goroutine exists only while a ping waits for its write.
 type Heartbeat struct {
 	c        *Conn
 	interval time.Duration
@@ -197,24 +198,44 @@ func (h *Heartbeat) tick() bool {
 	h.ping, h.pingID = ch, id
 	h.running.Add(1)
 	h.mu.Unlock()
-	go h.send(id)
+	h.send(id)
 	return true
 }
 
-// send writes the ping numbered id. A write that fails ends the
+// send writes the ping numbered id: at once when the connection takes it
+// without waiting, which on an idle kernel socket it does, and otherwise
+// from a goroutine of its own, so that the clock, which ticks every other
+// heartbeat too, never waits for a write. A write that fails ends the
 // connection, and the ping's channel then gets nil.
 func (h *Heartbeat) send(id uint64) {
-	defer h.running.Done()
 	m := newMsg()
-	defer m.free()
 	var err error
 	if h.c.Protocol() >= Protocol2 {
 		err = m.request2(seqID(id), MethodPing, nil, nil)
 	} else {
 		err = m.request(seqID(id), MethodPing, nil, "")
 	}
-	if err == nil {
-		_ = h.c.write(m.frame())
+	if err != nil {
+		m.free()
+		h.running.Done()
+		return
+	}
+	switch ok, rest := h.c.writeQuick(m.frame()); {
+	case !ok:
+		go func() {
+			_ = h.c.write(m.frame())
+			m.free()
+			h.running.Done()
+		}()
+	case rest != nil:
+		go func() {
+			h.c.finishQuick(rest)
+			m.free()
+			h.running.Done()
+		}()
+	default:
+		m.free()
+		h.running.Done()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -33,13 +34,21 @@ func hbStart(t *testing.T, nc net.Conn, opts envelope.ConnOptions) *envelope.Con
 }
 
 func TestHeartbeatClosesASilentPeer(t *testing.T) {
-	for _, silence := range []string{"reads but never answers", "stops reading"} {
+	for _, silence := range []string{"reads but never answers", "stops reading", "stops reading, its buffer full"} {
 		t.Run(silence, func(t *testing.T) {
 			theirs, ours := tcpPair(t)
 			if silence == "reads but never answers" {
 				go func() { _, _ = io.Copy(io.Discard, theirs) }()
 			}
 			c := hbStart(t, ours, envelope.ConnOptions{})
+			if silence == "stops reading, its buffer full" {
+				// A write that never ends holds the writer: each ping
+				// waits for it on a goroutine of its own, and the
+				// clock goes on.
+				flooded := make(chan error, 1)
+				go func() { flooded <- c.Notify("flood", strings.Repeat("x", 32<<20)) }()
+				defer func() { assert.Error(t, recv(t, flooded), "the flood ends with the connection") }()
+			}
 			hb := envelope.StartHeartbeat(c, 20*time.Millisecond, 3)
 			defer hb.Stop()
 

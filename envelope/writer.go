@@ -140,16 +140,24 @@ func (w *frameWriter) write(b []byte, first func(), raw func([]byte) error) erro
 // writeIfIdle writes b with raw only when no write is under way or
 // waiting for its turn, and reports whether it did.
 func (w *frameWriter) writeIfIdle(b []byte, raw func([]byte) error) (bool, error) {
-	w.mu.Lock()
-	if w.busy || w.next != nil {
-		w.mu.Unlock()
+	if !w.acquire() {
 		return false, nil
 	}
-	w.busy = true
-	w.mu.Unlock()
 	err := raw(b)
 	w.release()
 	return true, err
+}
+
+// acquire takes the writer when no write is under way or waiting for its
+// turn, and reports whether it did; release gives it back.
+func (w *frameWriter) acquire() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.busy || w.next != nil {
+		return false
+	}
+	w.busy = true
+	return true
 }
 
 // newBatch starts a batch with frames, in a pooled buffer.

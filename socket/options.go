@@ -61,8 +61,8 @@ type Config struct {
 
 	// WriteTimeout bounds each write to a plugin; a plugin that stops
 	// reading for longer is disconnected instead of stalling its callers.
-	// A write is given at least three quarters of it, and at most all of
-	// it (envelope.ConnOptions.WriteTimeout). Zero means
+	// It counts from when a write has to wait for the plugin to read
+	// (envelope.ConnOptions.WriteTimeout). Zero means
 	// DefaultWriteTimeout; a negative value turns it off.
 	WriteTimeout time.Duration
 
