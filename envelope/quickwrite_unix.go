@@ -16,7 +16,8 @@ import (
 // left once the buffer is full, and cleared when that is written
 // (Conn.writeRaw). Before, every connection carried a deadline timer,
 // and 20,000 idle ones kept 20,000 timers in the runtime's heap, each
-// firing once per heartbeat (docs/performance.md, "Heartbeats").
+// firing once per heartbeat (docs/performance.md, "Heartbeats and Detach
+// among 20,000 connections").
 //
 // Only the goroutine that holds the connection's writer uses it.
 type quickWriter struct {
