@@ -137,7 +137,7 @@ func TestWriteQuickErrorIsANetError(t *testing.T) {
 	require.NoError(t, theirs.Close())
 	frame := AppendFrame(nil, []byte(`{"jsonrpc":"2.0","method":"m"}`))
 	var err error
-	for i := 0; i < 100 && err == nil; i++ {
+	for i := 0; i < 5000 && err == nil; i++ {
 		_, err = c.quick.write(frame)
 		if err == nil {
 			<-time.After(time.Millisecond) // the reset is on its way over loopback
