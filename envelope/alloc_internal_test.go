@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -104,20 +103,7 @@ func TestFrameAllocationConn(t *testing.T) {
 	frame := AppendFrame(nil, []byte(frameKinds[0].body(strings.Repeat("x", size-100))))
 	stream := bytes.Repeat(frame, frames)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-	}()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	defer peer.Close()
-	nc := <-accepted
+	nc, peer := loopback(t)
 
 	got := make(chan int, frames)
 	c := NewConn(nc, ConnOptions{Handler: func(_ *Conn, m *Envelope) { got <- len(m.Params) }})
