@@ -184,6 +184,19 @@ func (d *dispatcher) pokeTopic(topic string) {
 // join adds an instance, and starts its goroutines.
 func (d *dispatcher) join(in *consumer) {
 	if !d.send(func() {
+		// An instance whose connection has ended hands its end over
+		// only once its goroutine is done with its stream, and that can
+		// come after the plugin has connected again. It ends here first,
+		// so that what its end does (for one with state, a rewind to the
+		// offset its snapshot covers) is done before the newcomer, often
+		// the same plugin restored from that snapshot, is delivered
+		// anything: done after, it would deliver again what the
+		// newcomer had settled.
+		for _, x := range slices.Clone(d.instances) {
+			if err := x.m.r.conn.Err(); err != nil {
+				d.ended(x, err)
+			}
+		}
 		if len(d.instances) == 0 {
 			d.resumeFromStore()
 		}
@@ -613,6 +626,9 @@ func (d *dispatcher) streamEnded(in *consumer, err error) {
 // offsets, which the snapshot its plugin restores covers, once no
 // snapshot of it is under way (that one may commit them first).
 func (d *dispatcher) ended(in *consumer, err error) {
+	if in.gone {
+		return // ended already, as another instance joined (join)
+	}
 	d.instances = slices.DeleteFunc(d.instances, func(x *consumer) bool { return x == in })
 	d.held = slices.ContainsFunc(d.instances, func(x *consumer) bool { return x.m.ev.stateful })
 	in.gone, in.stopped = true, true

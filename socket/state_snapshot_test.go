@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -112,7 +113,15 @@ func countIs(t *testing.T, s *socket.Socket, name string, want int) {
 func TestStateRestoredAcrossAnUnplug(t *testing.T) {
 	st := eventlog.NewMemory()
 	defer st.Close()
-	h := newHost(t, "tcp", socket.Config{Store: st})
+	// What the host did is shown when the test fails: a redelivery is
+	// logged.
+	var logs logBuffer
+	h := newHost(t, "tcp", socket.Config{Store: st, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
 	ctx := context.Background()
 	first := &Counter{}
 	plugLive(h, first, "counter")
