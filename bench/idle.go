@@ -392,7 +392,7 @@ func idleRun(n int, hbWindow time.Duration, hbProfile string) error {
 	}
 
 	// Bookkeeping: rounds with and without a poller, alternating.
-	const pollRounds, pollD = 5, time.Second
+	const pollRounds, pollD = 10, time.Second
 	var (
 		maxPoll, maxQuiet []float64
 		allCalls, polls   hist
