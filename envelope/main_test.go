@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/testnet"
 )
 
 // TestMain fails the run if any test leaves a goroutine behind: every read
@@ -45,26 +45,7 @@ func pipePair(t testing.TB) (net.Conn, net.Conn) {
 	return a, b
 }
 
-func tcpPair(t testing.TB) (net.Conn, net.Conn) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	type accepted struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan accepted, 1)
-	go func() {
-		c, err := ln.Accept()
-		ch <- accepted{c, err}
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	a := <-ch
-	require.NoError(t, a.err)
-	t.Cleanup(func() { client.Close(); a.c.Close() })
-	return a.c, client
-}
+func tcpPair(t testing.TB) (net.Conn, net.Conn) { return testnet.TCPPair(t) }
 
 // forEachTransport runs fn once per transport as a subtest.
 func forEachTransport(t *testing.T, fn func(t *testing.T, tr transport)) {

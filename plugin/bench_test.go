@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/testnet"
 	"github.com/plugsock/plugsock/plugin"
 )
 
@@ -18,19 +19,7 @@ import (
 func pipePair(testing.TB) (pluginEnd, hostEnd net.Conn) { return net.Pipe() }
 
 func tcpPair(t testing.TB) (pluginEnd, hostEnd net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	pluginEnd, err = net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	hostEnd = recv(t, accepted, "accept")
-	require.NotNil(t, hostEnd)
+	hostEnd, pluginEnd = testnet.TCPPair(t)
 	return pluginEnd, hostEnd
 }
 
