@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/plugsock/plugsock/internal/jsonkey"
+	"github.com/plugsock/plugsock/internal/jsonscan"
 )
 
 // The fast path of Decode. encoding/json's reflection costs more than the
@@ -424,7 +425,7 @@ func (p *scan) str() bool {
 		// Eight bytes at a time while none of them is a quote, a
 		// backslash or a control character: a long string's body goes by
 		// several times faster than byte by byte (BenchmarkDecodeStreamItem).
-		for p.i+8 <= len(p.b) && plain8(binary.LittleEndian.Uint64(p.b[p.i:])) {
+		for p.i+8 <= len(p.b) && jsonscan.Plain8(binary.LittleEndian.Uint64(p.b[p.i:])) {
 			p.i += 8
 		}
 		if p.i >= len(p.b) {
@@ -461,17 +462,6 @@ func (p *scan) str() bool {
 		}
 	}
 	return false
-}
-
-// plain8 reports whether none of the eight bytes of w is '"', '\\' or
-// below 0x20: the bytes a string's scan must stop at. These are the
-// classic tests for a zero byte and for a byte below n, exact as to
-// whether there is one.
-func plain8(w uint64) bool {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	zero := func(v uint64) uint64 { return (v - lo) & ^v & hi }
-	below := (w - lo*0x20) & ^w & hi
-	return below|zero(w^(lo*'"'))|zero(w^(lo*'\\')) == 0
 }
 
 func isHex(c byte) bool {

@@ -1,6 +1,6 @@
 package envelope
 
-import "github.com/segmentio/asm/base64"
+import "github.com/plugsock/plugsock/internal/jsonfast"
 
 // unmarshal decodes raw into v, treating absent data as null.
 func unmarshal(raw []byte, v any) error { return unmarshalValid(raw, v, false) }
@@ -25,28 +25,17 @@ func unmarshalValid(raw []byte, v any, valid bool) error {
 // twice first (validating, then unquoting) at several times the cost of
 // decoding them. It reports false, and leaves *p alone, for anything
 // else (null, escapes, line breaks, bad base64, not a string), which is
-// left to encoding/json, and its errors with it.
+// left to encoding/json, and its errors with it. Under encoding/json v1,
+// jsonfast.Decode would do the same; this also serves GOEXPERIMENT=jsonv2.
 func decodeBytes(raw []byte, p *[]byte) bool {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return false
 	}
-	s := raw[1 : len(raw)-1]
-	if len(s)%4 != 0 {
-		return false
+	b, ok := jsonfast.Base64(raw[1 : len(raw)-1])
+	if ok {
+		*p = b
 	}
-	b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
-	n, err := base64.StdEncoding.Decode(b, s)
-	// Decode skips line breaks, which would show as fewer bytes than the
-	// text's length says; anything else not base64 is an error.
-	pad := 0
-	for i := len(s) - 1; i >= len(s)-2 && i >= 0 && s[i] == '='; i-- {
-		pad++
-	}
-	if err != nil || n != len(b)-pad {
-		return false
-	}
-	*p = b[:n]
-	return true
+	return ok
 }
 
 // DecodeParams decodes a request's params into v. Absent params leave v

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"sync"
+
+	"github.com/plugsock/plugsock/internal/jsonfast"
 )
 
 // Under encoding/json v1, decoding params and results goes through a
@@ -53,6 +55,9 @@ var decoders = sync.Pool{New: func() any {
 // spares checking it again here: that was a sixth of the decoding's cost
 // for a 1 KiB struct.
 func decodeValue(raw []byte, v any, valid bool) error {
+	if jsonfast.Decode(raw, v) {
+		return nil
+	}
 	if len(raw) > maxPooledValue || !valid && !isOneValue(raw) {
 		return json.Unmarshal(raw, v)
 	}

@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"strings"
-	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/plugsock/plugsock/internal/jsonfast"
 	"github.com/plugsock/plugsock/internal/jsonkey"
 	"github.com/plugsock/plugsock/typedesc"
 )
@@ -594,86 +593,6 @@ func (r *functionsReader) str() ([]byte, bool) {
 	if bytes.IndexByte(s, '\\') < 0 {
 		return s, true
 	}
-	r.scratch, ok = unescape(r.scratch[:0], s)
+	r.scratch, ok = jsonfast.Unescape(r.scratch[:0], s)
 	return r.scratch, ok
-}
-
-// unescape appends s, the inside of a JSON string, decoded as
-// encoding/json decodes it: a \u escape of half a surrogate pair that is
-// not followed by the other half is U+FFFD.
-func unescape(dst, s []byte) ([]byte, bool) {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '\\' {
-			if c < 0x20 {
-				return dst, false
-			}
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		if i+1 >= len(s) {
-			return dst, false
-		}
-		switch e := s[i+1]; e {
-		case '"', '\\', '/':
-			dst = append(dst, e)
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			rr := hex4(s[i+2:])
-			if rr < 0 {
-				return dst, false
-			}
-			i += 6
-			if utf16.IsSurrogate(rr) {
-				var rr1 rune = -1
-				if i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					rr1 = hex4(s[i+2:])
-				}
-				if dec := utf16.DecodeRune(rr, rr1); dec != unicode.ReplacementChar {
-					dst = utf8.AppendRune(dst, dec)
-					i += 6
-					continue
-				}
-				rr = unicode.ReplacementChar
-			}
-			dst = utf8.AppendRune(dst, rr)
-			continue
-		default:
-			return dst, false
-		}
-		i += 2
-	}
-	return dst, true
-}
-
-// hex4 reads the four hex digits that start s, or returns -1.
-func hex4(s []byte) rune {
-	if len(s) < 4 {
-		return -1
-	}
-	var r rune
-	for _, c := range s[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r*16 + rune(c)
-	}
-	return r
 }

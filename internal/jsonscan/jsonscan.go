@@ -174,3 +174,15 @@ func HasMember(p []byte, i int, name string) bool {
 	})
 	return found
 }
+
+// Plain8 reports whether none of the eight bytes of w (read little-endian
+// from a string's body) is '"', '\\' or below 0x20: the bytes a string's
+// scan must stop at, so that a long string's body goes by eight bytes at a
+// time. These are the classic tests for a zero byte and for a byte below
+// n, exact as to whether there is one.
+func Plain8(w uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - lo) & ^v & hi }
+	below := (w - lo*0x20) & ^w & hi
+	return below|zero(w^(lo*'"'))|zero(w^(lo*'\\')) == 0
+}

@@ -1,11 +1,13 @@
-package envelope
+package jsonscan_test
 
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/plugsock/plugsock/internal/jsonscan"
 )
 
-// plain8 agrees with a byte-by-byte test for every byte value at every
+// Plain8 agrees with a byte-by-byte test for every byte value at every
 // position, among bytes that are plain and bytes that are not.
 func TestPlain8(t *testing.T) {
 	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
@@ -23,8 +25,8 @@ func TestPlain8(t *testing.T) {
 						want = false
 					}
 				}
-				if got := plain8(binary.LittleEndian.Uint64(b[:])); got != want {
-					t.Fatalf("plain8(%q) = %v, want %v", b, got, want)
+				if got := jsonscan.Plain8(binary.LittleEndian.Uint64(b[:])); got != want {
+					t.Fatalf("Plain8(%q) = %v, want %v", b, got, want)
 				}
 			}
 		}
