@@ -10,8 +10,10 @@ import (
 	"github.com/plugsock/plugsock/internal/jsonfast"
 )
 
-// Under encoding/json v1, decoding params and results goes through a
-// pooled json.Decoder rather than json.Unmarshal. Both run the same
+// Under encoding/json v1, params and results go to internal/jsonfast
+// first, which decodes most of them in a third of encoding/json's time
+// and leaves the rest untouched. What it leaves goes through a pooled
+// json.Decoder rather than json.Unmarshal. Both run the same
 // decoder over the same bytes, but Unmarshal allocates its decoding state
 // afresh on every call, while a Decoder keeps it. That saves no measurable
 // time, but it saves allocations: eight of a typed call's 31, and 436
