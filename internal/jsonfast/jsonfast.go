@@ -6,14 +6,17 @@
 //
 // It is a fast path, never a replacement. [Decode] reports false, and
 // leaves its target as it was, whenever the result might differ from
-// encoding/json's in any way: a type that decodes itself (json.Unmarshaler,
-// encoding.TextUnmarshaler), json.Number, embedded structs, the ",string"
-// option, a []byte that is not base64 in a string, map keys that are not strings, a target that is not
-// zero (encoding/json merges into what is there), and any input that
+// encoding/json's in any way: a type that decodes itself
+// (json.Unmarshaler, encoding.TextUnmarshaler), json.Number, embedded
+// structs, the ",string" option, a []byte that is not base64 in a
+// string, map keys that are not strings, a target that is not zero
+// (encoding/json merges into what is there), and any input that
 // encoding/json would reject or treat specially (invalid JSON, a type
-// mismatch, an overflow, duplicate struct members, invalid UTF-8). The caller then runs encoding/json, which gives its own
-// result and its own error. The differential tests and fuzzing in this
-// package hold it to that.
+// mismatch, an overflow, duplicate struct members, invalid UTF-8). A type
+// is refused only where the input reaches what it cannot decode: an
+// empty []time.Time is decoded here. The caller then runs encoding/json,
+// which gives its own result and its own error. The differential tests
+// and fuzzing in this package hold it to that.
 package jsonfast
 
 import (
