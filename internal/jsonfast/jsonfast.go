@@ -578,9 +578,10 @@ func (d *decoder) mapValue(n *node, v reflect.Value) bool {
 // array decodes a JSON array into a slice or an array. An array takes as
 // many elements as it holds; the rest are read and dropped.
 func (d *decoder) array(n *node, v reflect.Value) bool {
-	i := 0
+	next := 0
 	ok := d.elements(']', func() bool {
-		defer func() { i++ }()
+		i := next
+		next++
 		switch {
 		case n.k == kSlice:
 			if i >= v.Cap() {
@@ -686,7 +687,8 @@ func (d *decoder) str() (string, bool) {
 		return string(body), true
 	}
 	out, ok := Unescape(make([]byte, 0, len(body)), body)
-	return string(out), ok
+	// out is this string's alone: no copy of it is needed.
+	return unsafe.String(unsafe.SliceData(out), len(out)), ok
 }
 
 // scanString checks the string at d.i as encoding/json's scanner does,
