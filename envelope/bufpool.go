@@ -2,7 +2,10 @@ package envelope
 
 import "github.com/plugsock/plugsock/internal/msgbuf"
 
-func init() { msgbuf.Release = func(m any) { m.(*Envelope).release() } }
+func init() {
+	msgbuf.Release = func(m any) { m.(*Envelope).release() }
+	msgbuf.Spent = func(m any) { m.(*Envelope).spent = true }
+}
 
 // Large buffers are pooled in power-of-two size classes, each with a few
 // slots: messages built above 64 KiB (smaller ones stay with their msg),

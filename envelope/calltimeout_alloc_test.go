@@ -15,8 +15,9 @@ import (
 	"github.com/plugsock/plugsock/envelope"
 )
 
-// TestConnCallTimeoutIsCheap: a call bounded by the call timeout costs its
-// timer, three allocations, and not the eight of a context.WithTimeout.
+// TestConnCallTimeoutIsCheap: a call bounded by the call timeout costs no
+// allocation for it (its timer is a pooled one), where a
+// context.WithTimeout would cost eight.
 func TestConnCallTimeoutIsCheap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures allocations over many calls")
@@ -31,5 +32,5 @@ func TestConnCallTimeoutIsCheap(t *testing.T) {
 	}
 	without := allocs(envelope.ConnOptions{})
 	with := allocs(envelope.ConnOptions{CallTimeout: time.Minute})
-	assert.LessOrEqual(t, with, without+3, "allocations per call: %v with the call timeout, %v without", with, without)
+	assert.LessOrEqual(t, with, without, "allocations per call: %v with the call timeout, %v without", with, without)
 }

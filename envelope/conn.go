@@ -230,6 +230,9 @@ func (c *Conn) readLoop() (detached bool) {
 				// another goroutine meanwhile.
 				return true
 			}
+			if m.spent {
+				m.recycle()
+			}
 		}
 		if fr.r.Buffered() == 0 {
 			// Nothing more has arrived: the next read will most likely
@@ -498,13 +501,10 @@ func (p AsyncCall) Await(ctx context.Context, result any) error {
 	var expired <-chan time.Time
 	if c.cto > 0 {
 		if _, ok := ctx.Deadline(); !ok {
-			// A timer of the call's own, not a context.WithTimeout,
-			// which cost eight allocations a call where this costs
-			// three. Not a pooled one either: a timer made outside a
-			// testing/synctest bubble keeps real time inside it, and a
-			// call waiting on it would keep the bubble's clock still.
-			t := time.NewTimer(c.cto)
-			defer t.Stop()
+			// A timer, not a context.WithTimeout, which cost eight
+			// allocations a call where this costs none (callTimer).
+			t, pooled := callTimer(c.cto)
+			defer putCallTimer(t, pooled)
 			expired = t.C
 		}
 	}
@@ -543,6 +543,43 @@ func (p AsyncCall) Await(ctx context.Context, result any) error {
 	return gaveUp
 }
 
+// callTimers keeps the timers of Await's call timeouts. A timer of
+// the call's own is over 200 bytes, a seventh of what a small call
+// allocates on its caller's side, and what a call allocates sets how
+// often the collector runs. But not in a testing/synctest bubble: a timer
+// made outside one keeps real time inside it, and one made inside must
+// not be used outside.
+var callTimers sync.Pool
+
+// callTimer returns a timer set to fire after d, and whether it is to go
+// back to callTimers.
+func callTimer(d time.Duration) (*time.Timer, bool) {
+	if fakeClock() {
+		return time.NewTimer(d), false
+	}
+	if t, ok := callTimers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t, true
+	}
+	return time.NewTimer(d), true
+}
+
+// putCallTimer stops t and, when pooled, keeps it for another call. A
+// stopped timer sends nothing afterwards (Go 1.23's timers); the drain is
+// for a program that asks for the old ones with GODEBUG=asynctimerchan=1,
+// whose stopped timer may have sent already.
+func putCallTimer(t *time.Timer, pooled bool) {
+	t.Stop()
+	if !pooled {
+		return
+	}
+	select {
+	case <-t.C:
+	default:
+	}
+	callTimers.Put(t)
+}
+
 // timedOut reports whether r is a callee's answer that it gave up at the
 // deadline it was sent, which it finds a moment before the caller's timer
 // does: the deadline travels truncated to the millisecond.
@@ -572,8 +609,9 @@ func (c *Conn) finish(r *Envelope, result any) error {
 		return r.Error
 	}
 	// Nothing reads r once its result is decoded: an Unmarshaler copies
-	// what it keeps, as encoding/json requires of it.
-	defer r.release()
+	// what it keeps, as encoding/json requires of it, and so do the
+	// decoders of jsondec.go.
+	defer r.recycle()
 	if result == nil {
 		return nil
 	}

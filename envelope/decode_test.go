@@ -79,9 +79,12 @@ func sameAsEncodingJSON(t *testing.T, body []byte) (fast bool) {
 		return false
 	}
 	require.NoError(t, err, "the fast path took what encoding/json refuses: %q", body)
+	assert.True(t, got.boxed, "decoding %q: the envelope is not from the box pool", body)
+	got.boxed = false
 	assert.Equal(t, &want, got, "decoding %q", body)
 	owned, ok := decodeFast(bytes.Clone(body), true)
 	require.True(t, ok)
+	owned.boxed = false
 	assert.Equal(t, got, owned, "decoding %q into the frame's own buffer", body)
 	return true
 }

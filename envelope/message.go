@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/segmentio/asm/base64"
 )
@@ -39,6 +40,12 @@ type Envelope struct {
 	// valid is set when Decode read e: Params and Result are each one
 	// valid JSON value, as RequestContext and Input leave them too.
 	valid bool
+	// boxed is set when e is the Envelope of an envBox from boxes, which
+	// recycle gives back.
+	boxed bool
+	// spent is set by the Handler e was read for, through msgbuf.Spent,
+	// when nothing will read e once the Handler has returned.
+	spent bool
 }
 
 // holds reports whether e holds the buffer b.
@@ -52,6 +59,20 @@ func (e *Envelope) release() {
 	if e.held != nil {
 		putBig(e.held)
 		e.held, e.Params, e.Result = nil, nil, nil
+	}
+}
+
+// recycle releases e and, when it came out of the box pool, gives its box
+// back: nothing may hold e, or anything in it but strings, afterwards.
+// That is known of an answer whose result has been decoded (Conn.finish),
+// and of a request whose Handler said so (msgbuf.Spent) and has returned
+// on a goroutine that is still the reader (readLoop): until then the read
+// loop compares messages by their address to learn whether reading moved
+// on, and a box reused meanwhile could pass for the message it held.
+func (e *Envelope) recycle() {
+	e.release()
+	if e.boxed {
+		putBox((*envBox)(unsafe.Pointer(e)))
 	}
 }
 
@@ -84,8 +105,8 @@ func Decode(body []byte) (*Envelope, error) {
 	e, err := decode(body, false)
 	if e != nil {
 		// What the caller does with it is not known: DecodeParams checks
-		// the params again.
-		e.valid = false
+		// the params again, and it never goes back to the box pool.
+		e.valid, e.boxed = false, false
 	}
 	return e, err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/plugsock/plugsock/envelope"
+	"github.com/plugsock/plugsock/internal/msgbuf"
 	"github.com/plugsock/plugsock/internal/rpc"
 )
 
@@ -484,6 +485,13 @@ func (s *session) handle(c *envelope.Conn, m *envelope.Envelope) {
 		// The call runs here, where its request was read; reading moves
 		// to another goroutine if it takes more than a moment.
 		s.serve(j)
+		if j.stream == nil && s.methods[m.Method] != nil {
+			// A plain method's call: its input is decoded (which copies
+			// what it keeps), its answer written, and nothing serve
+			// started holds m. A stream, or one of the protocol's own
+			// requests, may still.
+			msgbuf.Spent(m)
+		}
 		return
 	}
 	go s.serve(j) // not reached: handle is the Handler, and m its message
