@@ -259,7 +259,12 @@ func check(c client) error {
 	if err := c.call(&in, &out); err != nil {
 		return err
 	}
-	if _, ok := c.(*pingClient); !ok && out != in {
+	switch c.(type) {
+	case *pingClient, *pingHandoffClient:
+		// Bytes, not values: nothing to compare.
+		return nil
+	}
+	if out != in {
 		return fmt.Errorf("echo returned %+v, want %+v", out, in)
 	}
 	return nil
@@ -404,9 +409,11 @@ func printTable(sel []system, figs []figures, par int) {
 	fmt.Println("go-plugin, unless -procs); parallel CPU is in the per-round output (-v).")
 	// The targets; the others' parallel throughput is the parallel
 	// section's, with its latencies.
-	gob, js, ping := -1, -1, -1
+	gob, js, ping, handoff := -1, -1, -1, -1
 	for i, s := range sel {
 		switch s.name {
+		case "ping-pong, one hand-off":
+			handoff = i
 		case "net/rpc gob":
 			gob = i
 		case "net/rpc JSON":
@@ -423,6 +430,10 @@ func printTable(sel []system, figs []figures, par int) {
 	if ref >= 0 && ping >= 0 {
 		r := median(figs[ref].seqUS) / median(figs[ping].seqUS)
 		addTarget("calls", callsTargets[1].what, fmt.Sprintf("%.2f×", r), callsTargets[1].want, r <= 1.5)
+	}
+	if ref >= 0 && ping >= 0 && handoff >= 0 {
+		fmt.Printf("plugsock seq latency ÷ ping-pong with one hand-off = %.2f×; the hand-off alone makes the ping-pong %.2f× as slow\n",
+			median(figs[ref].seqUS)/median(figs[handoff].seqUS), median(figs[handoff].seqUS)/median(figs[ping].seqUS))
 	}
 	if ref >= 0 && js >= 0 {
 		r := median(figs[ref].seqUS) / median(figs[js].seqUS)

@@ -68,6 +68,8 @@ func systems() []system {
 			note: "jsonrpc2.Conn with AsyncHandler, VSCodeObjectCodec (the same framing)"},
 		{name: "bare TCP ping-pong", start: startPingPong, parallel: false,
 			note: "one write and one read of a request-sized message per call: the floor"},
+		{name: "ping-pong, one hand-off", start: startPingHandoff, parallel: false,
+			note: "the bare ping-pong with its answers read by a goroutine of their own and handed to the caller through a channel: the floor of a client whose reader serves many callers"},
 	}
 }
 
@@ -505,6 +507,61 @@ func startPingPong(child bool) (client, error) {
 		return nil, err
 	}
 	return &pingClient{conn: conn, buf: make([]byte, pingSize), stop: stop}, nil
+}
+
+// pingHandoffClient is pingClient with a reader goroutine between the
+// connection and the caller, as every multiplexing client has.
+type pingHandoffClient struct {
+	mu      sync.Mutex
+	conn    net.Conn
+	buf     []byte
+	answers chan error
+	stop    func()
+	done    chan struct{}
+}
+
+func (c *pingHandoffClient) read() {
+	defer close(c.done)
+	buf := make([]byte, pingSize)
+	for {
+		_, err := io.ReadFull(c.conn, buf)
+		c.answers <- err
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (c *pingHandoffClient) call(_, _ *Small) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.conn.Write(c.buf); err != nil {
+		return err
+	}
+	return <-c.answers
+}
+
+func (c *pingHandoffClient) close() error {
+	err := c.conn.Close()
+	go func() {
+		for range c.answers {
+		}
+	}()
+	<-c.done
+	close(c.answers)
+	c.stop()
+	return err
+}
+
+func startPingHandoff(child bool) (client, error) {
+	cl, err := startPingPong(child)
+	if err != nil {
+		return nil, err
+	}
+	p := cl.(*pingClient)
+	c := &pingHandoffClient{conn: p.conn, buf: p.buf, answers: make(chan error), stop: p.stop, done: make(chan struct{})}
+	go c.read()
+	return c, nil
 }
 
 // ---- child processes ----
