@@ -512,11 +512,10 @@ func startPingPong(child bool) (client, error) {
 // pingHandoffClient is pingClient with a reader goroutine between the
 // connection and the caller, as every multiplexing client has.
 type pingHandoffClient struct {
-	mu      sync.Mutex
-	conn    net.Conn
-	buf     []byte
+	*pingClient
+	// answers has room for the reader's last send, the error that ends
+	// it, which no call may be waiting for.
 	answers chan error
-	stop    func()
 	done    chan struct{}
 }
 
@@ -542,14 +541,8 @@ func (c *pingHandoffClient) call(_, _ *Small) error {
 }
 
 func (c *pingHandoffClient) close() error {
-	err := c.conn.Close()
-	go func() {
-		for range c.answers {
-		}
-	}()
+	err := c.pingClient.close()
 	<-c.done
-	close(c.answers)
-	c.stop()
 	return err
 }
 
@@ -558,8 +551,7 @@ func startPingHandoff(child bool) (client, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := cl.(*pingClient)
-	c := &pingHandoffClient{conn: p.conn, buf: p.buf, answers: make(chan error), stop: p.stop, done: make(chan struct{})}
+	c := &pingHandoffClient{pingClient: cl.(*pingClient), answers: make(chan error, 1), done: make(chan struct{})}
 	go c.read()
 	return c, nil
 }
